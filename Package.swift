@@ -20,6 +20,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-collections.git", from: "1.1.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.6.0"),
         .package(url: "https://github.com/jpsim/Yams.git", from: "6.0.0"),
+        .package(url: "https://github.com/apple/swift-crypto.git", from: "3.0.0"),
     ],
     targets: [
         // libzmq from Debian's libzmq3-dev: zmq.h is on the default include path and the module
@@ -44,6 +45,7 @@ let package = Package(
             dependencies: [
                 "TaskMesh",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
@@ -54,7 +56,10 @@ let package = Package(
         .testTarget(name: "ZMQTests", dependencies: ["ZMQ"], swiftSettings: strict),
         .testTarget(
             name: "TaskMeshTests",
-            dependencies: ["TaskMesh", "taskmesh", "example-add-worker", "example-add-client"],
+            dependencies: [
+                "TaskMesh", "ZMQ", "taskmesh", "example-add-worker", "example-add-client",
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
             swiftSettings: strict
         ),
     ]

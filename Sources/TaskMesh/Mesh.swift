@@ -1,1 +1,99 @@
+public import Logging
 import ZMQ
+
+/// The front door: made from a topology (or the in-process default), it hands out clients and
+/// workers. The same client and worker code runs under every topology.
+///
+/// ```swift
+/// let mesh = try await Mesh.start()                  // local mode: everything in this process
+/// var handlers = Handlers()
+/// handlers.register("add", as: Add.self) { Sum(value: $0.x + $0.y) }
+/// _ = try await mesh.worker(handlers)
+/// let client = try await mesh.client()
+/// let sum: Sum = try await client.submit("add", Add(x: 1, y: 2))
+/// await mesh.shutdown()
+/// ```
+///
+/// In local mode the mesh runs its own sink over inproc; in direct mode the sink is a separate
+/// process (`taskmesh sink`) or a `Sink` you run, and the mesh connects to it. `shutdown()` stops
+/// every client and worker the mesh handed out, workers first so their last results arrive.
+public final class Mesh: Sendable {
+    /// The topology this mesh follows.
+    public let topology: Topology
+    private let context: Context
+    private let logger: Logger
+    private let localSink: Sink?
+    private let workers = Shared<[Worker]>([])
+    private let clients = Shared<[Client]>([])
+
+    /// Starts a mesh for `topology` (default: `TASKMESH_TOPOLOGY` if set, else local mode).
+    public static func start(topology: Topology? = nil, logger: Logger = Logger(label: "taskmesh")) async throws -> Mesh {
+        let topology = try topology ?? Topology.fromEnvironment()
+        try LibZMQ.requireSupported()
+        if topology.mode == .reliable {
+            throw MeshError(.unsupportedMode, "reliable mode needs the broker, which this build does not include yet; use mode: direct")
+        }
+        let context = try Context()
+        var sink: Sink?
+        if topology.mode == .local {
+            let local = try Sink(topology: topology, context: context, logger: logger)
+            try await local.start()
+            sink = local
+        }
+        return Mesh(topology: topology, context: context, logger: logger, localSink: sink)
+    }
+
+    private init(topology: Topology, context: Context, logger: Logger, localSink: Sink?) {
+        self.topology = topology
+        self.context = context
+        self.logger = logger
+        self.localSink = localSink
+    }
+
+    /// Connects a new client.
+    public func client() async throws -> Client {
+        let client = try await Client.connect(topology: topology, context: context, logger: logger)
+        clients.update { $0.append(client) }
+        return client
+    }
+
+    /// Starts a worker running `handlers` (at most `concurrency` jobs at once; default: the
+    /// topology's `worker.concurrency`) and returns once it listens.
+    @discardableResult
+    public func worker(_ handlers: Handlers, concurrency: Int? = nil) async throws -> Worker {
+        let worker = try Worker(topology: topology, handlers: handlers, concurrency: concurrency, context: context, logger: logger)
+        try await worker.start()
+        workers.update { $0.append(worker) }
+        return worker
+    }
+
+    /// The in-process sink of local mode; nil in direct mode.
+    public var sink: Sink? { localSink }
+
+    /// Stops every worker (gracefully), then every client, then the local sink.
+    public func shutdown() async {
+        for worker in workers.update({ list in defer { list = [] }; return list }) { await worker.stop() }
+        for client in clients.update({ list in defer { list = [] }; return list }) { await client.close() }
+        await localSink?.stop()
+    }
+}
+
+/// Why a mesh cannot start.
+public struct MeshError: Error, Sendable, CustomStringConvertible {
+    public struct Code: Hashable, Sendable, CustomStringConvertible {
+        let name: String
+        /// The topology's mode is not available in this build.
+        public static let unsupportedMode = Code(name: "unsupportedMode")
+        public var description: String { name }
+    }
+
+    public let code: Code
+    public let message: String
+
+    public init(_ code: Code, _ message: String) {
+        self.code = code
+        self.message = message
+    }
+
+    public var description: String { "MeshError.\(code): \(message)" }
+}

@@ -1,0 +1,18 @@
+/// A job on its way from the API to the client's loop.
+struct Submission: Sendable {
+    let jobID: [UInt8]
+    let handler: String
+    let payload: [UInt8]
+    /// When the client gives up, by the monotonic clock.
+    let deadline: Instant
+    /// The same moment by the wall clock, in milliseconds since the Unix epoch, for the wire.
+    let wallDeadline: UInt64
+    let promise: Promise<[UInt8]>
+}
+
+/// What the API hands to the loop; drained whole on every wake-up.
+struct ClientInbox: Sendable {
+    var submissions: [Submission] = []
+    var cancellations: [[UInt8]] = []
+    var isEmpty: Bool { submissions.isEmpty && cancellations.isEmpty }
+}

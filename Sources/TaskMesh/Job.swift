@@ -1,0 +1,55 @@
+public import Foundation
+
+/// A job as a handler sees it.
+public struct Job: Sendable {
+    /// The job's id, unique among the submitting client's pending jobs.
+    public let id: JobID
+    /// The handler name the job was sent to.
+    public let handler: String
+    /// The job's input, as the client sent it.
+    public let payload: [UInt8]
+    /// 1 for the first attempt; higher when a broker retries the job.
+    public let attempt: Int
+    /// When the client stops waiting, by the client's wall clock; nil when it set none. Work
+    /// finished after it is discarded, so long handlers may check it and stop early.
+    public let deadline: Date?
+}
+
+/// A job's id: opaque bytes, 1 to 255 of them. Clients make one per job unless told otherwise;
+/// ids are namespaced by client, so two clients using the same id never meet.
+public struct JobID: Hashable, Sendable, CustomStringConvertible {
+    public let bytes: [UInt8]
+
+    public init(bytes: [UInt8]) { self.bytes = bytes }
+
+    /// An id from text, as its UTF-8 bytes.
+    public init(_ text: String) { self.bytes = Array(text.utf8) }
+
+    /// The id as text when it is printable UTF-8, else as hex.
+    public var description: String {
+        if let text = String(validating: bytes, as: UTF8.self), text.unicodeScalars.allSatisfy({ $0.value >= 0x20 && $0.value < 0x7F }) {
+            return text
+        }
+        return bytes.map { String($0, radix: 16).leftPadded(to: 2) }.joined()
+    }
+}
+
+extension String {
+    func leftPadded(to width: Int) -> String {
+        count >= width ? self : String(repeating: "0", count: width - count) + self
+    }
+}
+
+/// Per-job settings for `Client.enqueue`.
+public struct JobOptions: Sendable {
+    /// How long the client waits for an outcome; nil: the topology's `client.deadline`.
+    public var deadline: Duration?
+    /// The job's id; nil: the client makes a unique one. A second job with the id of a pending
+    /// one fails with `duplicateJobID`.
+    public var id: JobID?
+
+    public init(deadline: Duration? = nil, id: JobID? = nil) {
+        self.deadline = deadline
+        self.id = id
+    }
+}

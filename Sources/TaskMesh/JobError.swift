@@ -1,0 +1,58 @@
+/// The ways a job can end other than with its result. Every submitted job ends with exactly one
+/// outcome at its client: its result or one `JobError`.
+///
+/// The set of codes can grow: switch over `code` with a `default` branch.
+public struct JobError: Error, Hashable, Sendable, CustomStringConvertible {
+    public struct Code: Hashable, Sendable, CustomStringConvertible {
+        let name: String
+        /// No worker has a handler of that name. Not retried.
+        public static let unknownHandler = Code(name: "unknownHandler")
+        /// The handler's validate step refused the job; `message` is its reason. Not retried.
+        public static let rejected = Code(name: "rejected")
+        /// The handler threw; `message` is its error.
+        public static let handlerFailed = Code(name: "handlerFailed")
+        /// The deadline passed before a result arrived. The job may or may not have run: a
+        /// timeout is an unknown outcome, never a success or a failure.
+        public static let timedOut = Code(name: "timedOut")
+        /// The payload (or a result) is larger than the topology's `limits.max_payload`.
+        public static let payloadTooLarge = Code(name: "payloadTooLarge")
+        /// The deadline passed while no worker was known: the job was never sent.
+        public static let noWorkers = Code(name: "noWorkers")
+        /// The client was closed before the job ended, or was already closed at submit.
+        public static let meshClosed = Code(name: "meshClosed")
+        /// The client already has `client.max_pending` jobs pending; try again later.
+        public static let overloaded = Code(name: "overloaded")
+        /// The job was cancelled by its submitter; a result that arrives later is dropped.
+        public static let cancelled = Code(name: "cancelled")
+        /// A job with the same id is already pending at this client.
+        public static let duplicateJobID = Code(name: "duplicateJobID")
+        /// The worker could not read the job (a protocol mismatch); `message` says why.
+        public static let badRequest = Code(name: "badRequest")
+        /// The job's id or handler name is not acceptable (empty or over 255 bytes).
+        public static let invalidJob = Code(name: "invalidJob")
+        /// A typed result could not be decoded; `message` says why.
+        public static let decodingFailed = Code(name: "decodingFailed")
+
+        public var description: String { name }
+    }
+
+    /// What happened.
+    public let code: Code
+    /// Details for people: the handler's message, the name that was unknown, the limit exceeded.
+    public let message: String
+
+    public init(_ code: Code, _ message: String = "") {
+        self.code = code
+        self.message = message
+    }
+
+    public var description: String { message.isEmpty ? "JobError.\(code)" : "JobError.\(code): \(message)" }
+}
+
+/// Thrown by a handler's validate step to reject a job before it runs; the client receives
+/// `JobError.rejected` with this message.
+public struct JobRejection: Error, Sendable, CustomStringConvertible {
+    public let message: String
+    public init(_ message: String) { self.message = message }
+    public var description: String { message }
+}

@@ -1,0 +1,238 @@
+/// How a job ended at its worker, carried in every RESULT (docs/PROTOCOL.md, "RESULT").
+enum ResultStatus: UInt8, Sendable, CaseIterable {
+    /// The handler returned; the body is its result.
+    case ok = 0
+    /// No handler has that name; the body names it.
+    case unknownHandler = 1
+    /// The handler's validate step refused the job; the body is its message.
+    case rejected = 2
+    /// The handler threw; the body is its message.
+    case failed = 3
+    /// The worker could not read the job; the body says why.
+    case badRequest = 4
+    /// The worker is stopping and never started the job; the client may send it elsewhere.
+    case declined = 5
+}
+
+/// JOB: a client asks a worker to run `handler` on `payload`. Frames: [header, payload].
+struct JobMessage: Equatable, Sendable {
+    var clientID: [UInt8]
+    var jobID: [UInt8]
+    var handler: String
+    /// Milliseconds since the Unix epoch after which the client no longer waits; 0: none.
+    var deadline: UInt64
+    /// 1 for the first attempt; a broker counts retries up from there.
+    var attempt: UInt16
+    var payload: [UInt8]
+
+    func encode() -> [[UInt8]] {
+        var w = ByteWriter(capacity: 16 + clientID.count + jobID.count + handler.utf8.count)
+        w.header(.job)
+        w.u64(deadline)
+        w.u16(attempt)
+        w.short(clientID)
+        w.short(jobID)
+        w.short(handler)
+        return [w.bytes, payload]
+    }
+
+    static func decode(_ frames: [[UInt8]]) throws(ProtocolViolation) -> JobMessage {
+        guard frames.count == 2 else { throw ProtocolViolation(.frameCount, "JOB has 2 frames, got \(frames.count)") }
+        guard try ByteReader.command(of: frames[0]) == .job else { throw ProtocolViolation(.command, "expected JOB") }
+        var r = ByteReader(frames[0], offset: 4)
+        let deadline = try r.u64()
+        let attempt = try r.u16()
+        let clientID = try r.id("client id")
+        let jobID = try r.id("job id")
+        let handler = try r.text("handler name")
+        return JobMessage(clientID: clientID, jobID: jobID, handler: handler, deadline: deadline, attempt: attempt, payload: frames[1])
+    }
+
+    /// Reads the sender and job id of a JOB whose later fields are damaged, so a worker can still
+    /// answer `badRequest` to the right client. Nil when even those cannot be read.
+    static func salvageIDs(_ frames: [[UInt8]]) -> (clientID: [UInt8], jobID: [UInt8])? {
+        guard let header = frames.first, (try? ByteReader.command(of: header)) == .job else { return nil }
+        var r = ByteReader(header, offset: 14)
+        guard let clientID = try? r.id("client id"), let jobID = try? r.id("job id") else { return nil }
+        return (clientID, jobID)
+    }
+}
+
+/// RESULT: a worker reports a job's outcome; the sink forwards it unchanged to the client.
+/// Frames: [header, body].
+struct ResultMessage: Equatable, Sendable {
+    var status: ResultStatus
+    var attempt: UInt16
+    var clientID: [UInt8]
+    var jobID: [UInt8]
+    var body: [UInt8]
+
+    func encode() -> [[UInt8]] {
+        var w = ByteWriter(capacity: 10 + clientID.count + jobID.count)
+        w.header(.result)
+        w.u8(status.rawValue)
+        w.u16(attempt)
+        w.short(clientID)
+        w.short(jobID)
+        return [w.bytes, body]
+    }
+
+    static func decode(_ frames: [[UInt8]]) throws(ProtocolViolation) -> ResultMessage {
+        guard frames.count == 2 else { throw ProtocolViolation(.frameCount, "RESULT has 2 frames, got \(frames.count)") }
+        guard try ByteReader.command(of: frames[0]) == .result else { throw ProtocolViolation(.command, "expected RESULT") }
+        var r = ByteReader(frames[0], offset: 4)
+        let rawStatus = try r.u8()
+        guard let status = ResultStatus(rawValue: rawStatus) else { throw ProtocolViolation(.status, "status \(rawStatus)") }
+        let attempt = try r.u16()
+        let clientID = try r.id("client id")
+        let jobID = try r.id("job id")
+        return ResultMessage(status: status, attempt: attempt, clientID: clientID, jobID: jobID, body: frames[1])
+    }
+
+    /// The client id of a RESULT header, read without decoding the rest: the sink's fast path.
+    static func clientID(inHeader header: [UInt8]) throws(ProtocolViolation) -> [UInt8] {
+        var r = ByteReader(header, offset: 7)
+        return try r.id("client id")
+    }
+}
+
+/// ANNOUNCE: a worker tells the sink it is alive and where clients reach it. Sent at start and
+/// every heartbeat interval. Frames: [header].
+struct AnnounceMessage: Equatable, Sendable {
+    var workerID: [UInt8]
+    var endpoint: String
+    var concurrency: UInt16
+
+    func encode() -> [[UInt8]] {
+        var w = ByteWriter(capacity: 8 + workerID.count + endpoint.utf8.count)
+        w.header(.announce)
+        w.u16(concurrency)
+        w.short(workerID)
+        w.short(endpoint)
+        return [w.bytes]
+    }
+
+    static func decode(header: [UInt8]) throws(ProtocolViolation) -> AnnounceMessage {
+        var r = ByteReader(header, offset: 4)
+        let concurrency = try r.u16()
+        let workerID = try r.id("worker id")
+        let endpoint = try r.text("endpoint")
+        return AnnounceMessage(workerID: workerID, endpoint: endpoint, concurrency: concurrency)
+    }
+}
+
+/// BYE: a stopping worker leaves the mesh at once. Frames: [header].
+struct ByeMessage: Equatable, Sendable {
+    var workerID: [UInt8]
+
+    func encode() -> [[UInt8]] {
+        var w = ByteWriter(capacity: 5 + workerID.count)
+        w.header(.bye)
+        w.short(workerID)
+        return [w.bytes]
+    }
+
+    static func decode(header: [UInt8]) throws(ProtocolViolation) -> ByeMessage {
+        var r = ByteReader(header, offset: 4)
+        return ByeMessage(workerID: try r.id("worker id"))
+    }
+}
+
+/// HELLO: a client tells the sink it is alive (and so wants membership updates). Sent at start
+/// and every heartbeat interval. Frames: [header].
+struct HelloMessage: Equatable, Sendable {
+    func encode() -> [[UInt8]] {
+        var w = ByteWriter(capacity: 4)
+        w.header(.hello)
+        return [w.bytes]
+    }
+}
+
+/// MEMBERS: the sink's full list of live workers, sent to each client on change and every
+/// heartbeat interval. Frames: [header, body].
+struct MembersMessage: Equatable, Sendable {
+    struct Member: Equatable, Sendable {
+        var workerID: [UInt8]
+        var endpoint: String
+        var concurrency: UInt16
+    }
+
+    /// Increases whenever the list changes; lets a client skip a list it already applied.
+    var epoch: UInt64
+    var members: [Member]
+
+    func encode() -> [[UInt8]] {
+        var header = ByteWriter(capacity: 12)
+        header.header(.members)
+        header.u64(epoch)
+        var body = ByteWriter(capacity: 2 + members.count * 48)
+        body.u16(UInt16(members.count))
+        for member in members {
+            body.short(member.workerID)
+            body.short(member.endpoint)
+            body.u16(member.concurrency)
+        }
+        return [header.bytes, body.bytes]
+    }
+
+    static func decode(_ frames: [[UInt8]]) throws(ProtocolViolation) -> MembersMessage {
+        guard frames.count == 2 else { throw ProtocolViolation(.frameCount, "MEMBERS has 2 frames, got \(frames.count)") }
+        guard try ByteReader.command(of: frames[0]) == .members else { throw ProtocolViolation(.command, "expected MEMBERS") }
+        var h = ByteReader(frames[0], offset: 4)
+        let epoch = try h.u64()
+        var r = ByteReader(frames[1])
+        let count = Int(try r.u16())
+        guard count <= Wire.maxMembers else { throw ProtocolViolation(.tooMany, "\(count) members") }
+        var members: [Member] = []
+        members.reserveCapacity(count)
+        for _ in 0..<count {
+            let workerID = try r.id("worker id")
+            let endpoint = try r.text("endpoint")
+            let concurrency = try r.u16()
+            members.append(Member(workerID: workerID, endpoint: endpoint, concurrency: concurrency))
+        }
+        try r.requireEnd()
+        return MembersMessage(epoch: epoch, members: members)
+    }
+}
+
+/// What a sink can receive on its results socket from workers.
+enum WorkerToSink: Equatable, Sendable {
+    case result(clientID: [UInt8])
+    case announce(AnnounceMessage)
+    case bye(ByeMessage)
+
+    /// Classifies a worker message. RESULTs are only checked as far as routing needs: the sink
+    /// forwards the frames as they are and the client decodes them fully.
+    static func decode(_ frames: [[UInt8]]) throws(ProtocolViolation) -> WorkerToSink {
+        guard let header = frames.first else { throw ProtocolViolation(.frameCount, "empty message") }
+        switch try ByteReader.command(of: header) {
+        case .result:
+            guard frames.count == 2 else { throw ProtocolViolation(.frameCount, "RESULT has 2 frames, got \(frames.count)") }
+            return .result(clientID: try ResultMessage.clientID(inHeader: header))
+        case .announce:
+            guard frames.count == 1 else { throw ProtocolViolation(.frameCount, "ANNOUNCE has 1 frame, got \(frames.count)") }
+            return .announce(try AnnounceMessage.decode(header: header))
+        case .bye:
+            guard frames.count == 1 else { throw ProtocolViolation(.frameCount, "BYE has 1 frame, got \(frames.count)") }
+            return .bye(try ByeMessage.decode(header: header))
+        default:
+            throw ProtocolViolation(.command, "a worker may send RESULT, ANNOUNCE or BYE")
+        }
+    }
+}
+
+/// What a client can receive from the sink.
+enum SinkToClient: Equatable, Sendable {
+    case result(ResultMessage)
+    case members(MembersMessage)
+
+    static func decode(_ frames: [[UInt8]]) throws(ProtocolViolation) -> SinkToClient {
+        guard let header = frames.first else { throw ProtocolViolation(.frameCount, "empty message") }
+        switch try ByteReader.command(of: header) {
+        case .result: return .result(try ResultMessage.decode(frames))
+        case .members: return .members(try MembersMessage.decode(frames))
+        default: throw ProtocolViolation(.command, "a sink sends RESULT or MEMBERS")
+        }
+    }
+}

@@ -1,0 +1,52 @@
+/// Constants of the TaskMesh wire protocol, version 1 (docs/PROTOCOL.md).
+enum Wire {
+    /// The first two bytes of every header frame: "TM".
+    static let signature: (UInt8, UInt8) = (0x54, 0x4D)
+    /// The protocol version this build speaks.
+    static let version: UInt8 = 1
+    /// Longest id (client, job, worker) in bytes.
+    static let maxIDLength = 255
+    /// Longest handler name, in UTF-8 bytes.
+    static let maxHandlerLength = 255
+    /// Longest advertised endpoint, in UTF-8 bytes.
+    static let maxEndpointLength = 255
+    /// Most workers listed in one membership message.
+    static let maxMembers = 4096
+
+    /// The command byte, the fourth byte of the header frame.
+    enum Command: UInt8, Sendable, CaseIterable {
+        case job = 0x01
+        case result = 0x02
+        case announce = 0x03
+        case bye = 0x04
+        case hello = 0x05
+        case members = 0x06
+    }
+}
+
+/// Why a frame sequence is not a valid TaskMesh message. Decoders throw it; every role counts it
+/// and drops the message (or answers `badRequest` when it can tell who sent it).
+struct ProtocolViolation: Error, Equatable, Sendable, CustomStringConvertible {
+    enum Reason: String, Sendable {
+        case frameCount = "wrong frame count"
+        case signature = "bad signature"
+        case version = "unsupported version"
+        case command = "unknown or unexpected command"
+        case truncated = "truncated header"
+        case emptyID = "empty id"
+        case invalidUTF8 = "invalid UTF-8"
+        case status = "unknown status"
+        case trailing = "trailing bytes"
+        case tooMany = "too many entries"
+    }
+
+    let reason: Reason
+    let detail: String
+
+    init(_ reason: Reason, _ detail: String = "") {
+        self.reason = reason
+        self.detail = detail
+    }
+
+    var description: String { detail.isEmpty ? reason.rawValue : "\(reason.rawValue): \(detail)" }
+}

@@ -1,0 +1,76 @@
+public import Logging
+public import ServiceLifecycle
+public import ZMQ
+
+/// The sink of direct mode: the one stable endpoint of a mesh. Workers send it results and
+/// announce themselves to it; clients connect to it to receive their results and the list of
+/// live workers.
+///
+/// The sink keeps no queue and no job state: restarting it loses only the results in flight at
+/// that moment, and clients and workers reconnect and announce themselves again on their own.
+///
+/// As a `Service`, `run()` serves until graceful shutdown or cancellation, then closes its
+/// sockets and returns. It throws when it cannot bind its endpoints.
+public final class Sink: Service, Sendable {
+    private let topology: Topology
+    private let context: Context
+    private let logger: Logger
+    private let thread: LoopThread
+    private let published = Shared(SinkStats())
+
+    /// A sink for `topology`. `context` must be shared with the other roles in local mode
+    /// (inproc endpoints live inside one context).
+    public init(topology: Topology, context: Context? = nil, logger: Logger = Logger(label: "taskmesh.sink")) throws {
+        self.topology = topology
+        self.context = try context ?? Context()
+        self.logger = logger
+        self.thread = try LoopThread()
+    }
+
+    /// Counters since start.
+    public var stats: SinkStats { published.value }
+
+    /// Binds the sink's endpoints and starts serving; returns once they are bound.
+    public func start() async throws {
+        let topology = self.topology, thread = self.thread, published = self.published, logger = self.logger
+        let sockets = SocketFactory(context: context, topology: topology)
+        try await thread.start(name: "taskmesh-sink") { ready in
+            let loop: SinkLoop
+            do {
+                loop = try SinkLoop(topology: topology, sockets: sockets, thread: thread, published: published, logger: logger)
+            } catch {
+                ready(error)
+                return
+            }
+            ready(nil)
+            logger.info("sink listening", metadata: ["results": "\(topology.sink.resultsBind)", "clients": "\(topology.sink.clientsBind)"])
+            loop.run()
+        }
+    }
+
+    /// Stops serving and waits until the sockets are closed.
+    public func stop() async {
+        thread.requestStop()
+        await thread.waitUntilExited()
+    }
+
+    public func run() async throws {
+        try await start()
+        await waitForCancellationOrShutdown()
+        await stop()
+    }
+}
+
+/// Suspends until the task is cancelled or graceful shutdown is triggered.
+func waitForCancellationOrShutdown() async {
+    let (stream, continuation) = AsyncStream<Void>.makeStream()
+    await withTaskCancellationHandler {
+        await withGracefulShutdownHandler {
+            for await _ in stream {}
+        } onGracefulShutdown: {
+            continuation.finish()
+        }
+    } onCancel: {
+        continuation.finish()
+    }
+}

@@ -1,0 +1,166 @@
+import Logging
+import ZMQ
+
+/// The sink's socket loop, run on its own thread by `Sink`.
+///
+/// Results are forwarded without copying their payload: the loop reads the header's client id
+/// and sends the same frames through the ROUTER, prefixed by that id. A result whose client is
+/// unknown or not reading is dropped and counted, never blocks the loop (ROUTER_MANDATORY with
+/// non-blocking sends).
+final class SinkLoop {
+    private let topology: Topology
+    private let results: Socket
+    private let clients: Socket
+    private let thread: LoopThread
+    private let published: Shared<SinkStats>
+    private let logger: Logger
+
+    private var membership = Membership()
+    private var clientsSeen: [[UInt8]: Instant] = [:]
+    private var stats = SinkStats()
+    private var nextTick: Instant
+
+    init(topology: Topology, sockets: SocketFactory, thread: LoopThread, published: Shared<SinkStats>, logger: Logger) throws {
+        self.topology = topology
+        self.thread = thread
+        self.published = published
+        self.logger = logger
+        results = try sockets.make(.pull)
+        clients = try sockets.make(.router)
+        nextTick = .current
+        try results.bind(topology.sink.resultsBind)
+        try clients.bind(topology.sink.clientsBind)
+    }
+
+    func run() {
+        var poller = Poller()
+        let resultsIndex = poller.add(results)
+        let clientsIndex = poller.add(clients)
+        poller.add(thread.signal)
+        while !thread.isStopRequested {
+            let wait = max(.zero, Instant.current.duration(to: nextTick))
+            do {
+                try poller.poll(timeout: wait)
+            } catch {
+                logger.error("poll failed: \(error)")
+                break
+            }
+            thread.signal.drain()
+            if poller.events(at: resultsIndex).contains(.readable) { drainResults() }
+            if poller.events(at: clientsIndex).contains(.readable) { drainClients() }
+            if Instant.current >= nextTick { tick() }
+            published.publish(stats)
+        }
+        results.close()
+        clients.close()
+    }
+
+    /// Reads at most a batch per wake-up so client traffic is never starved.
+    private func drainResults() {
+        for _ in 0..<4096 {
+            let frames: [Message]
+            do {
+                guard let received = try results.tryReceiveMessages(maxFrames: 2) else { return }
+                frames = received
+            } catch {
+                stats.malformed += 1  // more frames than any worker message has
+                continue
+            }
+            handleWorkerMessage(frames)
+        }
+    }
+
+    private func handleWorkerMessage(_ frames: [Message]) {
+        let header = frames[0].prefix(4 + 1 + 2 + 1 + Wire.maxIDLength)
+        let shape = frames.count == 2 ? [header, []] : [header]
+        let message: WorkerToSink
+        do {
+            message = try WorkerToSink.decode(shape)
+        } catch {
+            stats.malformed += 1
+            logger.debug("dropped malformed worker message: \(error)")
+            return
+        }
+        switch message {
+        case .result(let clientID):
+            forward(frames, to: clientID)
+        case .announce(let announce):
+            if membership.announce(announce, at: .current) {
+                logger.info("worker joined", metadata: ["worker": "\(JobID(bytes: announce.workerID))", "endpoint": "\(announce.endpoint)"])
+                broadcastMembers()
+            }
+        case .bye(let bye):
+            if membership.remove(bye.workerID) {
+                logger.info("worker left", metadata: ["worker": "\(JobID(bytes: bye.workerID))"])
+                broadcastMembers()
+            }
+        }
+    }
+
+    private func forward(_ frames: [Message], to clientID: [UInt8]) {
+        do {
+            try clients.send(messages: [Message(clientID)] + frames, wait: false)
+            stats.resultsForwarded += 1
+        } catch where error.code == .hostUnreachable {
+            stats.resultsDroppedNoClient += 1
+        } catch where error.code == .wouldBlock {
+            stats.resultsDroppedClientBusy += 1
+        } catch {
+            logger.warning("forwarding a result failed: \(error)")
+        }
+    }
+
+    private func drainClients() {
+        for _ in 0..<4096 {
+            let frames: [[UInt8]]
+            do {
+                guard let received = try clients.tryReceive(maxFrames: 2) else { return }
+                frames = received
+            } catch {
+                stats.malformed += 1
+                continue
+            }
+            guard frames.count == 2, (try? ByteReader.command(of: frames[1])) == .hello else {
+                stats.malformed += 1
+                continue
+            }
+            let routingID = frames[0]
+            if clientsSeen.updateValue(.current, forKey: routingID) == nil {
+                send(membership.message.encode(), to: routingID)
+            }
+        }
+    }
+
+    private func tick() {
+        let now = Instant.current
+        nextTick = now + topology.heartbeat.interval
+        let expired = membership.expire(olderThan: topology.heartbeat.expiry, at: now)
+        if !expired.isEmpty {
+            stats.workersExpired += UInt64(expired.count)
+            for id in expired {
+                logger.warning("worker expired after silence", metadata: ["worker": "\(JobID(bytes: id))"])
+            }
+        }
+        clientsSeen = clientsSeen.filter { now - $0.value <= topology.heartbeat.expiry }
+        broadcastMembers()  // also the sink's heartbeat to clients
+        stats.liveWorkers = membership.workers.count
+        stats.liveClients = clientsSeen.count
+    }
+
+    private func broadcastMembers() {
+        let frames = membership.message.encode()
+        for routingID in Array(clientsSeen.keys) {
+            send(frames, to: routingID)
+        }
+    }
+
+    private func send(_ frames: [[UInt8]], to routingID: [UInt8]) {
+        do {
+            try clients.send(multipart: [routingID] + frames, wait: false)
+        } catch where error.code == .hostUnreachable {
+            clientsSeen.removeValue(forKey: routingID)
+        } catch {
+            // A client too busy to take a membership update gets the next one.
+        }
+    }
+}

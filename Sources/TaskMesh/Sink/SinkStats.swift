@@ -1,0 +1,18 @@
+/// Counters a sink keeps since it started. A snapshot; read it with `Sink.stats`.
+public struct SinkStats: Sendable, Equatable {
+    /// Results forwarded to their client.
+    public var resultsForwarded: UInt64 = 0
+    /// Results whose client is not connected (gone or never seen): dropped.
+    public var resultsDroppedNoClient: UInt64 = 0
+    /// Results dropped because their client's queue was full (a client that stopped reading).
+    public var resultsDroppedClientBusy: UInt64 = 0
+    /// Messages that were not valid TaskMesh messages: dropped.
+    public var malformed: UInt64 = 0
+    /// Workers currently alive, and clients currently connected.
+    public var liveWorkers: Int = 0
+    public var liveClients: Int = 0
+    /// Workers dropped for silence.
+    public var workersExpired: UInt64 = 0
+
+    public init() {}
+}

@@ -1,0 +1,123 @@
+import Foundation
+import Synchronization
+import ZMQ
+
+/// Runs one role's socket loop on a dedicated thread: the thread creates its sockets, uses them
+/// for its whole life and closes them, so no socket ever changes threads (docs/ARCHITECTURE.md,
+/// "Threads"). Other threads talk to the loop only through locked inboxes and a `Signal`.
+final class LoopThread: Sendable {
+    /// Wakes the loop from `poll`.
+    let signal: Signal
+    private let stopRequested = Atomic<Bool>(false)
+    private let exited = Latch()
+
+    init() throws(ZMQError) {
+        signal = try Signal()
+    }
+
+    /// Whether `requestStop()` was called; the loop checks it after every wake-up.
+    var isStopRequested: Bool { stopRequested.load(ordering: .acquiring) }
+
+    /// Asks the loop to finish; returns at once.
+    func requestStop() {
+        stopRequested.store(true, ordering: .releasing)
+        signal.notify()
+    }
+
+    /// Starts `body` on a new thread and returns once `body` reports that its sockets are
+    /// ready (by calling `ready(nil)`) or throws the error it reported instead.
+    func start(name: String, _ body: @escaping @Sendable (_ ready: @escaping @Sendable ((any Error)?) -> Void) -> Void) async throws {
+        let started = StartGate()
+        let exited = self.exited
+        let thread = Thread {
+            body { error in started.open(error) }
+            started.open(nil)  // a body that returned without reporting has failed or finished
+            exited.open()
+        }
+        thread.name = name
+        thread.stackSize = 1 << 20
+        thread.start()
+        try await started.wait()
+    }
+
+    /// Waits until the loop's thread has exited.
+    func waitUntilExited() async {
+        await exited.wait()
+    }
+}
+
+/// Opens once; every waiter, early or late, resumes.
+final class Latch: Sendable {
+    private let state = Mutex<(open: Bool, waiters: [CheckedContinuation<Void, Never>])>((false, []))
+
+    func open() {
+        let waiters = state.withLock { state -> [CheckedContinuation<Void, Never>] in
+            guard !state.open else { return [] }
+            state.open = true
+            defer { state.waiters = [] }
+            return state.waiters
+        }
+        waiters.forEach { $0.resume() }
+    }
+
+    func wait() async {
+        await withCheckedContinuation { continuation in
+            let ready = state.withLock { state -> Bool in
+                if state.open { return true }
+                state.waiters.append(continuation)
+                return false
+            }
+            if ready { continuation.resume() }
+        }
+    }
+}
+
+/// Carries the outcome of a loop's start-up to the task that started it.
+private final class StartGate: Sendable {
+    private let state = Mutex<(done: Bool, error: (any Error)?, waiter: CheckedContinuation<Void, any Error>?)>((false, nil, nil))
+
+    func open(_ error: (any Error)?) {
+        let waiter = state.withLock { state -> CheckedContinuation<Void, any Error>? in
+            guard !state.done else { return nil }
+            state.done = true
+            state.error = error
+            defer { state.waiter = nil }
+            return state.waiter
+        }
+        if let waiter {
+            if let error { waiter.resume(throwing: error) } else { waiter.resume() }
+        }
+    }
+
+    func wait() async throws {
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+            let outcome = state.withLock { state -> (Bool, (any Error)?) in
+                if state.done { return (true, state.error) }
+                state.waiter = continuation
+                return (false, nil)
+            }
+            if outcome.0 {
+                if let error = outcome.1 { continuation.resume(throwing: error) } else { continuation.resume() }
+            }
+        }
+    }
+}
+
+/// Monotonic time for deadlines and heartbeats: immune to wall-clock jumps.
+typealias Instant = ContinuousClock.Instant
+
+extension ContinuousClock.Instant {
+    static var current: Instant { ContinuousClock.now }
+}
+
+/// Milliseconds since the Unix epoch on this machine's wall clock, as carried in JOB deadlines.
+func wallClockMilliseconds() -> UInt64 {
+    UInt64(max(0, Date().timeIntervalSince1970 * 1000))
+}
+
+extension Duration {
+    var milliseconds: Int64 {
+        let (seconds, attoseconds) = components
+        return seconds * 1000 + attoseconds / 1_000_000_000_000_000
+    }
+}

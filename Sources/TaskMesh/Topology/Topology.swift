@@ -1,0 +1,139 @@
+/// A mesh's shape and tuning, as read from a topology file (docs/TOPOLOGY.md documents every
+/// field). The same client and worker code runs under every topology; only this value changes.
+public struct Topology: Sendable, Equatable {
+    /// How jobs travel.
+    public enum Mode: String, Sendable, Equatable, CaseIterable {
+        /// Every role in one process over `inproc://`: no ports, no files. The embedded default.
+        case local
+        /// Brokerless mesh over tcp or ipc: clients push jobs straight to workers; a sink routes
+        /// results back and keeps the membership. At most once execution.
+        case direct
+        /// Through a broker with heartbeats, leases and retries. At least once execution.
+        case reliable
+    }
+
+    /// The sink of direct mode: the one stable endpoint.
+    public struct Sink: Sendable, Equatable {
+        /// Where the sink listens for workers (results, announcements), e.g. `tcp://*:5701`.
+        public var resultsBind: String
+        /// Where the sink listens for clients (results out, membership), e.g. `tcp://*:5702`.
+        public var clientsBind: String
+        /// How workers reach `resultsBind`, e.g. `tcp://sink.example:5701`.
+        public var resultsEndpoint: String
+        /// How clients reach `clientsBind`.
+        public var clientsEndpoint: String
+
+        public init(resultsBind: String, clientsBind: String, resultsEndpoint: String, clientsEndpoint: String) {
+            self.resultsBind = resultsBind
+            self.clientsBind = clientsBind
+            self.resultsEndpoint = resultsEndpoint
+            self.clientsEndpoint = clientsEndpoint
+        }
+    }
+
+    /// How workers listen and run jobs.
+    public struct Worker: Sendable, Equatable {
+        /// Where a worker binds its job socket; port 0 picks a free port.
+        public var bind: String
+        /// The host name or address clients use to reach this worker (replaces the bind host in
+        /// the advertised endpoint). Nil: the bind host, or this machine's host name for a
+        /// wildcard bind.
+        public var advertiseHost: String?
+        /// How many jobs a worker runs at once.
+        public var concurrency: Int
+        /// How long a stopping worker waits for running jobs before it exits.
+        public var drainTimeout: Duration
+        /// How many worker processes `taskmesh up` starts on this machine.
+        public var processes: Int
+
+        public init(bind: String, advertiseHost: String? = nil, concurrency: Int = 4,
+                    drainTimeout: Duration = .seconds(10), processes: Int = 2) {
+            self.bind = bind
+            self.advertiseHost = advertiseHost
+            self.concurrency = concurrency
+            self.drainTimeout = drainTimeout
+            self.processes = processes
+        }
+    }
+
+    /// Client defaults.
+    public struct Client: Sendable, Equatable {
+        /// The deadline of a job that names none: after it, the job's outcome is `timedOut`.
+        public var deadline: Duration
+        /// At most this many jobs pending (queued or in flight) per client; past it, submit fails
+        /// fast with `overloaded`.
+        public var maxPending: Int
+
+        public init(deadline: Duration = .seconds(30), maxPending: Int = 100_000) {
+            self.deadline = deadline
+            self.maxPending = maxPending
+        }
+    }
+
+    /// Liveness settings shared by every role.
+    public struct Heartbeat: Sendable, Equatable {
+        /// How often roles announce themselves.
+        public var interval: Duration
+        /// A peer silent for `liveness` intervals is considered dead.
+        public var liveness: Int
+
+        public init(interval: Duration = .seconds(1), liveness: Int = 3) {
+            self.interval = interval
+            self.liveness = liveness
+        }
+
+        /// How long a peer may stay silent before it is considered dead.
+        public var expiry: Duration { interval * liveness }
+    }
+
+    /// Size and queue bounds.
+    public struct Limits: Sendable, Equatable {
+        /// The largest job payload or result accepted, in bytes.
+        public var maxPayload: Int
+        /// ZeroMQ high-water marks (messages per peer) for sending and receiving sockets.
+        public var sendHighWaterMark: Int
+        public var receiveHighWaterMark: Int
+
+        public init(maxPayload: Int = 16 * 1024 * 1024, sendHighWaterMark: Int = 10_000, receiveHighWaterMark: Int = 10_000) {
+            self.maxPayload = maxPayload
+            self.sendHighWaterMark = sendHighWaterMark
+            self.receiveHighWaterMark = receiveHighWaterMark
+        }
+    }
+
+    public var mode: Mode
+    public var sink: Sink
+    public var worker: Worker
+    public var client: Client
+    public var heartbeat: Heartbeat
+    public var limits: Limits
+
+    public init(mode: Mode, sink: Sink, worker: Worker, client: Client = Client(),
+                heartbeat: Heartbeat = Heartbeat(), limits: Limits = Limits()) {
+        self.mode = mode
+        self.sink = sink
+        self.worker = worker
+        self.client = client
+        self.heartbeat = heartbeat
+        self.limits = limits
+    }
+
+    /// The embedded default: everything in this process over inproc.
+    public static let local = Topology(
+        mode: .local,
+        sink: Sink(resultsBind: "inproc://taskmesh-sink-results", clientsBind: "inproc://taskmesh-sink-clients",
+                   resultsEndpoint: "inproc://taskmesh-sink-results", clientsEndpoint: "inproc://taskmesh-sink-clients"),
+        worker: Worker(bind: "inproc://taskmesh-worker", concurrency: 4, processes: 2)
+    )
+
+    /// Direct mode on this machine: a sink on 127.0.0.1 at `port` (results) and `port + 1`
+    /// (clients); workers bind ephemeral loopback ports.
+    public static func loopback(port: Int) -> Topology {
+        Topology(
+            mode: .direct,
+            sink: Sink(resultsBind: "tcp://127.0.0.1:\(port)", clientsBind: "tcp://127.0.0.1:\(port + 1)",
+                       resultsEndpoint: "tcp://127.0.0.1:\(port)", clientsEndpoint: "tcp://127.0.0.1:\(port + 1)"),
+            worker: Worker(bind: "tcp://127.0.0.1:0")
+        )
+    }
+}

@@ -1,0 +1,355 @@
+public import Foundation
+internal import Yams
+
+extension Topology {
+    /// The environment variable that names a topology file for `fromEnvironment(_:default:)`.
+    public static let environmentVariable = "TASKMESH_TOPOLOGY"
+
+    /// Reads and validates the topology file at `path` (docs/TOPOLOGY.md describes the format).
+    ///
+    /// Throws a `TopologyError` whose `source` is `path` when the file is missing, unreadable,
+    /// not UTF-8, not valid YAML, or when any field is unknown, of the wrong type or out of range.
+    /// A returned topology has passed every check the format defines.
+    public static func load(path: String) throws(TopologyError) -> Topology {
+        try load(path: path, namedBy: nil)
+    }
+
+    /// Validates a topology given as YAML text; `source` names it in errors.
+    ///
+    /// Same rules and errors as `load(path:)`, without the file.
+    public static func parse(yaml: String, source: String = "<string>") throws(TopologyError) -> Topology {
+        let root = try YAMLDocument.root(of: yaml, source: source)
+        return try TopologyDecoder(source: source).decode(root)
+    }
+
+    /// The topology named by the `TASKMESH_TOPOLOGY` variable of `environment`, or `default` when
+    /// the variable is unset or empty. A set variable that names a missing or invalid file is an
+    /// error, never a silent fallback to `default`.
+    public static func fromEnvironment(
+        _ environment: [String: String] = ProcessInfo.processInfo.environment,
+        default: Topology = .local
+    ) throws(TopologyError) -> Topology {
+        guard let path = environment[environmentVariable], !path.isEmpty else { return `default` }
+        return try load(path: path, namedBy: environmentVariable)
+    }
+
+    private static func load(path: String, namedBy variable: String?) throws(TopologyError) -> Topology {
+        let text: String
+        do {
+            text = try readTextFile(path)
+        } catch {
+            let origin = variable.map { " (named by \($0))" } ?? ""
+            throw TopologyError(source: path, field: nil, message: error.message + origin)
+        }
+        return try parse(yaml: text, source: path)
+    }
+
+    private static func readTextFile(_ path: String) throws(ValueProblem) -> String {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
+            throw ValueProblem("no such file")
+        }
+        if isDirectory.boolValue {
+            throw ValueProblem("is a directory, not a topology file")
+        }
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw ValueProblem("cannot read the file (check its permissions)")
+        }
+        guard let text = String(data: data, encoding: .utf8) else {
+            throw ValueProblem("is not UTF-8 text")
+        }
+        return text
+    }
+}
+
+/// Turns YAML text into a `ConfigValue` tree, reporting syntax errors with their position.
+enum YAMLDocument {
+    static func root(of yaml: String, source: String) throws(TopologyError) -> ConfigValue {
+        let node: Yams.Node?
+        do {
+            node = try Yams.compose(yaml: yaml)
+        } catch let error as YamlError {
+            throw TopologyError(source: source, field: nil, message: describe(error))
+        } catch {
+            throw TopologyError(source: source, field: nil, message: "invalid YAML: \(error)")
+        }
+        let root = node.map(ConfigValue.init) ?? .null
+        if case .null = root {
+            throw TopologyError(source: source, field: nil,
+                                message: "the file is empty; a topology needs at least a \"mode:\" field")
+        }
+        return root
+    }
+
+    private static func describe(_ error: YamlError) -> String {
+        switch error {
+        case let .scanner(context, problem, mark, yaml), let .parser(context, problem, mark, yaml),
+             let .composer(context, problem, mark, yaml):
+            var text = "invalid YAML at line \(mark.line), column \(mark.column): \(problem)"
+            if let context {
+                text += " (\(context.text) at line \(context.mark.line))"
+            }
+            if character(in: yaml, line: mark.line, column: mark.column) == "\t" {
+                text += "; YAML indents with spaces, not tabs"
+            }
+            return text
+        case let .reader(problem, offset, _, yaml):
+            guard let offset else { return "unreadable text: \(problem)" }
+            let line = yaml.prefix(offset).filter(\.isNewline).count + 1
+            return "unreadable text at line \(line): \(problem)"
+        case let .duplicatedKeysInMapping(duplicates, context):
+            let names = duplicates.map { "\"\($0)\"" }.joined(separator: ", ")
+            let noun = duplicates.count == 1 ? "field" : "fields"
+            return "invalid YAML at line \(context.mark.line): \(noun) \(names) appear\(duplicates.count == 1 ? "s" : "") more than once in the same mapping"
+        default:
+            return "invalid YAML: \(error)"
+        }
+    }
+
+    /// The character at a 1-based line and column (counted in Unicode scalars, as Yams does).
+    private static func character(in text: String, line: Int, column: Int) -> Unicode.Scalar? {
+        guard line >= 1, column >= 1 else { return nil }
+        let lines = text.split(separator: "\n", omittingEmptySubsequences: false)
+        guard line <= lines.count else { return nil }
+        let scalars = Array(lines[line - 1].unicodeScalars)
+        return column <= scalars.count ? scalars[column - 1] : nil
+    }
+}
+
+extension ConfigValue {
+    /// Keeps what the topology format needs from a composed YAML node: scalars by resolved type,
+    /// sequences, and mappings in document order with their keys as text.
+    fileprivate init(_ node: Yams.Node) {
+        switch node {
+        case .scalar(let scalar):
+            switch node.tag.rawValue {
+            case Tag.Name.null.rawValue: self = .null
+            case Tag.Name.str.rawValue: self = .string(scalar.string)
+            case Tag.Name.int.rawValue: self = node.int.map { .int($0, text: scalar.string) } ?? .other(scalar.string)
+            default: self = .other(scalar.string)
+            }
+        case .sequence(let sequence):
+            self = .sequence(sequence.map(ConfigValue.init))
+        case .mapping(let mapping):
+            self = .mapping(mapping.map { pair in
+                let key = pair.key.scalar?.string ?? ConfigValue(pair.key).rendered
+                return (key: key, value: ConfigValue(pair.value))
+            })
+        case .alias:
+            // Yams resolves aliases while composing; an alias node is not expected here.
+            self = .other("*alias")
+        }
+    }
+}
+
+/// The topology file format: its sections and fields, their defaults and their rules.
+struct TopologyDecoder {
+    let source: String
+
+    /// Every section's fields, by dotted section path; "" is the top level.
+    static let schema: [String: [String]] = [
+        "": ["mode", "sink", "worker", "client", "heartbeat", "limits"],
+        "sink": ["results", "clients"],
+        "sink.results": ["bind", "endpoint"],
+        "sink.clients": ["bind", "endpoint"],
+        "worker": ["bind", "advertise_host", "concurrency", "drain_timeout", "processes"],
+        "client": ["deadline", "max_pending"],
+        "heartbeat": ["interval", "liveness"],
+        "limits": ["max_payload", "send_hwm", "receive_hwm"],
+    ]
+
+    /// The largest `limits.max_payload`.
+    static let maximumPayload = 256 << 20
+    /// The shortest `heartbeat.interval`.
+    static let minimumHeartbeatInterval = Duration.milliseconds(10)
+    /// Where workers bind in direct and reliable mode unless the file says otherwise.
+    static let defaultWorkerBind = "tcp://127.0.0.1:0"
+
+    func decode(_ root: ConfigValue) throws(TopologyError) -> Topology {
+        let top = try section(root, "")
+        let mode = try decodeMode(top)
+        return Topology(
+            mode: mode,
+            sink: try decodeSink(section(top.value("sink"), "sink"), mode: mode),
+            worker: try decodeWorker(section(top.value("worker"), "worker"), mode: mode),
+            client: try decodeClient(section(top.value("client"), "client")),
+            heartbeat: try decodeHeartbeat(section(top.value("heartbeat"), "heartbeat")),
+            limits: try decodeLimits(section(top.value("limits"), "limits"))
+        )
+    }
+
+    private func section(_ value: ConfigValue?, _ path: String) throws(TopologyError) -> Section {
+        try Section(value, path: path, fields: Self.schema[path] ?? [], schema: Self.schema, source: source)
+    }
+
+    private func decodeMode(_ top: Section) throws(TopologyError) -> Topology.Mode {
+        let names = Topology.Mode.allCases.map(\.rawValue)
+        let choices = "local, direct or reliable"
+        guard let value = top.value("mode") else {
+            throw top.error("mode", "missing required field (\(choices))")
+        }
+        if case .string(let text) = value, let mode = Topology.Mode(rawValue: text) {
+            return mode
+        }
+        let hint = value.scalarText.flatMap { Suggestion.closest(to: $0, among: names) }.map { " (did you mean \"\($0)\"?)" } ?? ""
+        throw top.error("mode", "expected \(choices), got \(value.rendered)\(hint)")
+    }
+
+    // MARK: Sink
+
+    private func decodeSink(_ sink: Section, mode: Topology.Mode) throws(TopologyError) -> Topology.Sink {
+        let local = Topology.local.sink
+        let results = try sinkEndpoints(section(sink.value("results"), "sink.results"), mode: mode,
+                                        localBind: local.resultsBind, example: "tcp://*:5701")
+        let clients = try sinkEndpoints(section(sink.value("clients"), "sink.clients"), mode: mode,
+                                        localBind: local.clientsBind, example: "tcp://*:5702")
+        if Self.clash(results.bind, clients.bind) {
+            throw TopologyError(source: source, field: "sink.clients.bind",
+                                message: "must not share an address or port with sink.results.bind (\"\(results.bind.text)\"), got \"\(clients.bind.text)\"")
+        }
+        return Topology.Sink(resultsBind: results.bind.text, clientsBind: clients.bind.text,
+                             resultsEndpoint: results.endpoint.text, clientsEndpoint: clients.endpoint.text)
+    }
+
+    /// One sink socket: where it binds and how others reach it.
+    private func sinkEndpoints(_ section: Section, mode: Topology.Mode, localBind: String,
+                               example: String) throws(TopologyError) -> (bind: Endpoint, endpoint: Endpoint) {
+        let bind: Endpoint
+        if let given = try section.endpoint("bind") {
+            try checkTransport(given, section, "bind", mode: mode)
+            if given.transport == .tcp && !given.hasFixedPort {
+                throw section.error("bind", "the sink needs a fixed port so that workers and clients can find it, got \"\(given.text)\"")
+            }
+            bind = given
+        } else if mode == .local {
+            do { bind = try Endpoint.parse(localBind) } catch { throw section.error("bind", error.message) }
+        } else {
+            throw section.error("bind", "missing required field in \(mode.rawValue) mode (such as \"\(example)\")")
+        }
+        guard let given = try section.endpoint("endpoint") else { return (bind, bind.connectable) }
+        try checkTransport(given, section, "endpoint", mode: mode)
+        if given.transport != bind.transport {
+            throw section.error("endpoint", "must use the same transport as its bind (\"\(bind.text)\"), got \"\(given.text)\"")
+        }
+        if given.transport == .inproc && given != bind {
+            throw section.error("endpoint", "an inproc endpoint must equal its bind (\"\(bind.text)\"), got \"\(given.text)\"")
+        }
+        if given.hasWildcardHost {
+            throw section.error("endpoint", "must name a host others can connect to, not a wildcard, got \"\(given.text)\"")
+        }
+        if !given.hasFixedPort {
+            throw section.error("endpoint", "must name the sink's fixed port, got \"\(given.text)\"")
+        }
+        return (bind, given)
+    }
+
+    /// Whether two bind endpoints would compete for the same address.
+    private static func clash(_ a: Endpoint, _ b: Endpoint) -> Bool {
+        guard a.transport == .tcp, b.transport == .tcp else { return a == b }
+        let sameHost = a.host == b.host || a.hasWildcardHost || b.hasWildcardHost
+        return sameHost && a.port == b.port && a.hasFixedPort
+    }
+
+    private func checkTransport(_ endpoint: Endpoint, _ section: Section, _ key: String,
+                                mode: Topology.Mode) throws(TopologyError) {
+        switch mode {
+        case .local where endpoint.transport != .inproc:
+            throw section.error(key, "mode local runs in one process and uses inproc:// endpoints only, got \"\(endpoint.text)\"")
+        case .direct where endpoint.transport == .inproc, .reliable where endpoint.transport == .inproc:
+            throw section.error(key, "mode \(mode.rawValue) runs across processes and cannot use inproc:// (use tcp:// or ipc://), got \"\(endpoint.text)\"")
+        default:
+            return
+        }
+    }
+
+    // MARK: Worker, client, heartbeat, limits
+
+    private func decodeWorker(_ section: Section, mode: Topology.Mode) throws(TopologyError) -> Topology.Worker {
+        var worker = mode == .local ? Topology.local.worker : Topology.Worker(bind: Self.defaultWorkerBind)
+        if let bind = try section.endpoint("bind") {
+            try checkTransport(bind, section, "bind", mode: mode)
+            worker.bind = bind.text
+        }
+        if let host = try section.string("advertise_host", expected: "a host name or address such as \"192.0.2.21\"") {
+            try checkAdvertiseHost(host, section)
+            guard worker.bind.hasPrefix("tcp://") else {
+                throw section.error("advertise_host", "applies only to a tcp:// worker bind, but worker.bind is \"\(worker.bind)\"")
+            }
+            worker.advertiseHost = host
+        }
+        if let value = try section.int("concurrency", in: 1...Int.max, expected: "a positive integer") {
+            worker.concurrency = value
+        }
+        if let value = try section.duration("drain_timeout") {
+            worker.drainTimeout = value
+        }
+        if let value = try section.int("processes", in: 1...Int.max, expected: "a positive integer") {
+            worker.processes = value
+        }
+        return worker
+    }
+
+    private func checkAdvertiseHost(_ host: String, _ section: Section) throws(TopologyError) {
+        let key = "advertise_host"
+        let got = ", got \"\(host)\""
+        if host.isEmpty || host.contains(where: { $0 == " " || $0 == "\t" || $0.isNewline || $0 == "/" }) {
+            throw section.error(key, "expected a host name or address such as \"192.0.2.21\"" + got)
+        }
+        if ["*", "0.0.0.0", "::", "[::]"].contains(host) {
+            throw section.error(key, "must be an address that other hosts can reach, not a wildcard" + got)
+        }
+        let colons = host.filter { $0 == ":" }.count
+        if !host.hasPrefix("[") && colons == 1 {
+            throw section.error(key, "is a host name or address without a port (the port comes from worker.bind)" + got)
+        }
+        if !host.hasPrefix("[") && colons > 1 {
+            throw section.error(key, "an IPv6 address is written in brackets, such as \"[2001:db8::21]\"" + got)
+        }
+        if host.hasPrefix("[") != host.hasSuffix("]") {
+            throw section.error(key, "expected a host name or address such as \"192.0.2.21\"" + got)
+        }
+    }
+
+    private func decodeClient(_ section: Section) throws(TopologyError) -> Topology.Client {
+        var client = Topology.Client()
+        if let value = try section.duration("deadline", positive: true) {
+            client.deadline = value
+        }
+        if let value = try section.int("max_pending", in: 1...Int.max, expected: "a positive integer") {
+            client.maxPending = value
+        }
+        return client
+    }
+
+    private func decodeHeartbeat(_ section: Section) throws(TopologyError) -> Topology.Heartbeat {
+        var heartbeat = Topology.Heartbeat()
+        if let value = try section.duration("interval", atLeast: Self.minimumHeartbeatInterval) {
+            heartbeat.interval = value
+        }
+        if let value = try section.int("liveness", in: 1...Int.max, expected: "a positive integer") {
+            heartbeat.liveness = value
+        }
+        let (seconds, attoseconds) = heartbeat.interval.components
+        let nanoseconds = seconds * 1_000_000_000 + attoseconds / 1_000_000_000
+        if nanoseconds.multipliedReportingOverflow(by: Int64(heartbeat.liveness)).overflow {
+            throw section.error("liveness", "heartbeat.interval times liveness must stay below 292 years, got \(heartbeat.liveness)")
+        }
+        return heartbeat
+    }
+
+    private func decodeLimits(_ section: Section) throws(TopologyError) -> Topology.Limits {
+        var limits = Topology.Limits()
+        if let value = try section.size("max_payload", in: 1...Self.maximumPayload, rangeText: "from 1 byte to 256MiB") {
+            limits.maxPayload = value
+        }
+        let watermarks = 0...Int(Int32.max)
+        let expected = "an integer from 0 (unlimited) to \(Int32.max)"
+        if let value = try section.int("send_hwm", in: watermarks, expected: expected) {
+            limits.sendHighWaterMark = value
+        }
+        if let value = try section.int("receive_hwm", in: watermarks, expected: expected) {
+            limits.receiveHighWaterMark = value
+        }
+        return limits
+    }
+}

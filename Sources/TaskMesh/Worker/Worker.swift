@@ -1,0 +1,81 @@
+public import Logging
+public import ServiceLifecycle
+import Foundation
+public import ZMQ
+
+/// A worker: runs the handlers it was given on jobs that clients push to it, and sends every
+/// outcome to the sink, which routes it to the submitting client.
+///
+/// Delivery is at most once in direct mode: a job queued at a worker that dies is lost and ends
+/// as `timedOut` at its client. A worker that stops gracefully (SIGTERM under `taskmesh worker`,
+/// `stop()`, or graceful shutdown of its `ServiceGroup`) leaves the membership at once, hands
+/// back jobs it has not started (clients send them elsewhere), lets running jobs finish within
+/// `worker.drain_timeout`, then exits.
+public final class Worker: Service, Sendable {
+    /// This worker's id, unique in the mesh.
+    public let id: String
+    private let topology: Topology
+    private let handlers: Handlers
+    private let concurrency: Int
+    private let context: Context
+    private let logger: Logger
+    private let thread: LoopThread
+    private let published = Shared(WorkerStats())
+    private let completions = Shared<[[[UInt8]]]>([])
+    private let boundEndpoint = Shared<String?>(nil)
+
+    /// A worker for `topology` running `handlers`, at most `concurrency` jobs at a time
+    /// (default: the topology's `worker.concurrency`).
+    public init(topology: Topology, handlers: Handlers, concurrency: Int? = nil, context: Context? = nil,
+                logger: Logger = Logger(label: "taskmesh.worker")) throws {
+        self.topology = topology
+        self.handlers = handlers
+        self.concurrency = max(1, concurrency ?? topology.worker.concurrency)
+        self.context = try context ?? Context()
+        self.logger = logger
+        self.thread = try LoopThread()
+        let host = ProcessInfo.processInfo.hostName
+        self.id = "\(host)-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+    }
+
+    /// Counters since start.
+    public var stats: WorkerStats { published.value }
+
+    /// The endpoint this worker advertises to clients; nil before `start()`.
+    public var endpoint: String? { boundEndpoint.value }
+
+    /// Binds the job socket, connects to the sink and starts taking jobs.
+    public func start() async throws {
+        let topology = self.topology, handlers = self.handlers, concurrency = self.concurrency
+        let thread = self.thread, completions = self.completions, published = self.published
+        let logger = self.logger, boundEndpoint = self.boundEndpoint, workerID = Array(id.utf8)
+        let sockets = SocketFactory(context: context, topology: topology)
+        try await thread.start(name: "taskmesh-worker") { ready in
+            let loop: WorkerLoop
+            do {
+                loop = try WorkerLoop(topology: topology, handlers: handlers, concurrency: concurrency, workerID: workerID,
+                                      sockets: sockets, thread: thread, completions: completions, published: published, logger: logger)
+            } catch {
+                ready(error)
+                return
+            }
+            boundEndpoint.publish(loop.identity.endpoint)
+            ready(nil)
+            logger.info("worker ready", metadata: ["endpoint": "\(loop.identity.endpoint)", "sink": "\(topology.sink.resultsEndpoint)",
+                                                   "handlers": "\(handlers.names.joined(separator: ","))"])
+            loop.run()
+        }
+    }
+
+    /// Stops gracefully (see the type's documentation) and waits until the worker has exited.
+    public func stop() async {
+        thread.requestStop()
+        await thread.waitUntilExited()
+    }
+
+    public func run() async throws {
+        try await start()
+        await waitForCancellationOrShutdown()
+        await stop()
+    }
+}

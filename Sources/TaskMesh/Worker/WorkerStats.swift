@@ -1,0 +1,21 @@
+/// Counters a worker keeps since it started. A snapshot; read it with `Worker.stats`.
+public struct WorkerStats: Sendable, Equatable {
+    /// Jobs taken off the socket.
+    public var received: UInt64 = 0
+    /// Jobs whose handler returned, threw, or rejected them.
+    public var succeeded: UInt64 = 0
+    public var failed: UInt64 = 0
+    public var rejected: UInt64 = 0
+    /// Jobs naming a handler this worker does not have.
+    public var unknownHandler: UInt64 = 0
+    /// Messages that were not valid jobs.
+    public var malformed: UInt64 = 0
+    /// Jobs skipped because their deadline had already passed when they were read.
+    public var expired: UInt64 = 0
+    /// Jobs handed back unstarted while stopping (their clients send them elsewhere).
+    public var declined: UInt64 = 0
+    /// Jobs running now.
+    public var inFlight: Int = 0
+
+    public init() {}
+}

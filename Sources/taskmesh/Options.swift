@@ -1,0 +1,62 @@
+public import ArgumentParser
+import Foundation
+public import Logging
+import TaskMesh
+
+/// The topology file every role reads.
+struct TopologyOptions: ParsableArguments {
+    @Option(name: [.customShort("t"), .long], help: ArgumentHelp(
+        "Topology file (YAML). Default: $\(Topology.environmentVariable) if set, else the in-process local mode.",
+        valueName: "file"))
+    var topology: String?
+
+    func load() throws -> Topology {
+        do {
+            if let topology { return try Topology.load(path: topology) }
+            return try Topology.fromEnvironment()
+        } catch {
+            throw ValidationError("\(error)")
+        }
+    }
+}
+
+/// Logging verbosity, shared by every command.
+struct LogOptions: ParsableArguments {
+    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
+    var logLevel: Logger.Level = .info
+
+    func bootstrap(label: String) -> Logger {
+        let level = logLevel
+        LoggingSystem.bootstrap { name in
+            var handler = StreamLogHandler.standardError(label: name)
+            handler.logLevel = level
+            return handler
+        }
+        return Logger(label: label)
+    }
+}
+
+extension Logger.Level: @retroactive ExpressibleByArgument {}
+
+/// Parses "500ms", "2s", "1m" for command-line flags.
+struct DurationArgument: ExpressibleByArgument {
+    let duration: Duration
+
+    init?(argument: String) {
+        let units: [(String, Double)] = [("ms", 0.001), ("s", 1), ("m", 60), ("h", 3600)]
+        for (suffix, scale) in units where argument.hasSuffix(suffix) {
+            guard let value = Double(argument.dropLast(suffix.count)), value > 0 else { return nil }
+            duration = .milliseconds(Int64(value * scale * 1000))
+            return
+        }
+        return nil
+    }
+}
+
+enum TaskMeshVersion {
+    static let current = "0.1.0"
+}
+
+func writeError(_ text: String) {
+    FileHandle.standardError.write(Data((text + "\n").utf8))
+}

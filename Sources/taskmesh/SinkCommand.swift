@@ -1,0 +1,31 @@
+import ArgumentParser
+import Logging
+import ServiceLifecycle
+import TaskMesh
+
+struct SinkCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "sink",
+        abstract: "Run the sink of a direct-mode mesh: the stable endpoint that routes results to clients.",
+        discussion: "Stops on SIGTERM or SIGINT.")
+
+    @OptionGroup var topologyOptions: TopologyOptions
+    @OptionGroup var logOptions: LogOptions
+
+    func run() async throws {
+        let logger = logOptions.bootstrap(label: "taskmesh.sink")
+        let topology = try topologyOptions.load()
+        guard topology.mode == .direct else {
+            throw ValidationError("a sink serves direct mode; the topology's mode is \(topology.mode.rawValue)")
+        }
+        let sink = try Sink(topology: topology, logger: logger)
+        let group = ServiceGroup(configuration: .init(
+            services: [.init(service: sink)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        try await group.run()
+        let stats = sink.stats
+        logger.info("sink stopped", metadata: [
+            "forwarded": "\(stats.resultsForwarded)", "droppedNoClient": "\(stats.resultsDroppedNoClient)",
+            "droppedClientBusy": "\(stats.resultsDroppedClientBusy)", "malformed": "\(stats.malformed)",
+        ])
+    }
+}

@@ -1,0 +1,19 @@
+import Testing
+
+/// Waits until `condition` holds, checking every few milliseconds, and fails the test when
+/// `timeout` passes first. For conditions that have no event to await.
+func eventually(_ what: String, timeout: Duration = .seconds(10), _ condition: () async throws -> Bool) async throws {
+    let clock = ContinuousClock()
+    let deadline = clock.now + timeout
+    while try await !condition() {
+        guard clock.now < deadline else {
+            Issue.record("timed out after \(timeout) waiting until \(what)")
+            throw EventuallyTimeout(what: what)
+        }
+        try await Task.sleep(for: .milliseconds(5))
+    }
+}
+
+struct EventuallyTimeout: Error {
+    let what: String
+}

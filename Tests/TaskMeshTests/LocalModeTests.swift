@@ -1,0 +1,224 @@
+import Foundation
+import Testing
+@testable import TaskMesh
+
+struct AddRequest: Codable, Sendable {
+    let x: Int
+    let y: Int
+}
+
+struct AddResult: Codable, Sendable, Equatable {
+    let sum: Int
+}
+
+/// Handlers shared by the in-process tests.
+func testHandlers() -> Handlers {
+    var handlers = Handlers()
+    handlers.register("echo") { $0.payload }
+    handlers.register("add", as: AddRequest.self, validate: { request in
+        if request.x < 0 || request.y < 0 { throw JobRejection("x and y must not be negative") }
+    }) { request in
+        AddResult(sum: request.x + request.y)
+    }
+    handlers.register("fail") { _ in throw HandlerFailure(message: "this handler always fails") }
+    handlers.register("sleep") { job in
+        let ms = Int(String(decoding: job.payload, as: UTF8.self)) ?? 0
+        try await Task.sleep(for: .milliseconds(ms))
+        return job.payload
+    }
+    return handlers
+}
+
+func localMesh(deadline: Duration = .seconds(10), maxPending: Int = 100_000, maxPayload: Int = 1024 * 1024) async throws -> Mesh {
+    var topology = Topology.local
+    topology.client.deadline = deadline
+    topology.client.maxPending = maxPending
+    topology.limits.maxPayload = maxPayload
+    topology.heartbeat.interval = .milliseconds(100)
+    topology.worker.drainTimeout = .seconds(1)
+    return try await Mesh.start(topology: topology)
+}
+
+@Suite struct LocalModeTests {
+    @Test func addExampleRunsEndToEnd() async throws {
+        let mesh = try await localMesh()
+        try await mesh.worker(testHandlers())
+        let client = try await mesh.client()
+        let result: AddResult = try await client.submit("add", AddRequest(x: 1, y: 2))
+        #expect(result == AddResult(sum: 3))
+        await mesh.shutdown()
+    }
+
+    @Test func echoCarriesBinaryPayloads() async throws {
+        let mesh = try await localMesh()
+        try await mesh.worker(testHandlers())
+        let client = try await mesh.client()
+        let payload: [UInt8] = [0, 255, 1, 254, 0]
+        #expect(try await client.submit("echo", payload) == payload)
+        #expect(try await client.submit("echo", []) == [])
+        await mesh.shutdown()
+    }
+
+    @Test func manyJobsAcrossTwoWorkersAllReturnOnce() async throws {
+        let mesh = try await localMesh()
+        try await mesh.worker(testHandlers())
+        try await mesh.worker(testHandlers())
+        let client = try await mesh.client()
+        let payloads = (0..<2000).map { i in Array("job-\(i)".utf8) }
+        var seen = Set<Int>()
+        for await outcome in client.batch("echo", payloads, window: 256) {
+            #expect(try outcome.result.get() == payloads[outcome.index])
+            #expect(seen.insert(outcome.index).inserted)
+        }
+        #expect(seen.count == payloads.count)
+        #expect(client.stats.droppedLateOrDuplicate == 0)
+        await mesh.shutdown()
+    }
+
+    @Test func unknownHandlerFailsFast() async throws {
+        let mesh = try await localMesh()
+        try await mesh.worker(testHandlers())
+        let client = try await mesh.client()
+        await #expect { try await client.submit("nosuch", [1]) } throws: { ($0 as? JobError)?.code == .unknownHandler }
+        await mesh.shutdown()
+    }
+
+    @Test func validationRejectsWithTheHandlersMessage() async throws {
+        let mesh = try await localMesh()
+        try await mesh.worker(testHandlers())
+        let client = try await mesh.client()
+        do {
+            let _: AddResult = try await client.submit("add", AddRequest(x: -1, y: 2))
+            Issue.record("a negative input must be rejected")
+        } catch {
+            #expect(error.code == .rejected)
+            #expect(error.message == "x and y must not be negative")
+        }
+        await #expect { try await client.submit("add", Array("not json".utf8)) } throws: {
+            ($0 as? JobError)?.code == .rejected && ($0 as? JobError)?.message.contains("AddRequest") == true
+        }
+        await mesh.shutdown()
+    }
+
+    @Test func handlerFailureCarriesItsMessage() async throws {
+        let mesh = try await localMesh()
+        try await mesh.worker(testHandlers())
+        let client = try await mesh.client()
+        await #expect { try await client.submit("fail", []) } throws: {
+            ($0 as? JobError)?.code == .handlerFailed && ($0 as? JobError)?.message == "this handler always fails"
+        }
+        await mesh.shutdown()
+    }
+
+    @Test func slowJobTimesOutAtItsDeadline() async throws {
+        let mesh = try await localMesh()
+        try await mesh.worker(testHandlers())
+        let client = try await mesh.client()
+        let clock = ContinuousClock()
+        let start = clock.now
+        await #expect { try await client.submit("sleep", Array("2000".utf8), options: JobOptions(deadline: .milliseconds(200))) } throws: {
+            ($0 as? JobError)?.code == .timedOut
+        }
+        #expect(clock.now - start < .seconds(2))
+        await mesh.shutdown()
+    }
+
+    @Test func oversizedPayloadIsRefusedBeforeSending() async throws {
+        let mesh = try await localMesh(maxPayload: 1024)
+        try await mesh.worker(testHandlers())
+        let client = try await mesh.client()
+        #expect { try client.enqueue("echo", [UInt8](repeating: 0, count: 1025)) } throws: { ($0 as? JobError)?.code == .payloadTooLarge }
+        #expect(try await client.submit("echo", [UInt8](repeating: 1, count: 1024)).count == 1024)
+        await mesh.shutdown()
+    }
+
+    @Test func noWorkersEndsAsNoWorkers() async throws {
+        let mesh = try await localMesh()
+        let client = try await mesh.client()
+        await #expect { try await client.submit("echo", [1], options: JobOptions(deadline: .milliseconds(200))) } throws: {
+            ($0 as? JobError)?.code == .noWorkers
+        }
+        await mesh.shutdown()
+    }
+
+    @Test func closedClientFailsPendingAndNewJobs() async throws {
+        let mesh = try await localMesh()
+        let client = try await mesh.client()
+        let handle = try client.enqueue("echo", [1])
+        await client.close()
+        await #expect { try await handle.value() } throws: { ($0 as? JobError)?.code == .meshClosed }
+        #expect { try client.enqueue("echo", [1]) } throws: { ($0 as? JobError)?.code == .meshClosed }
+        await mesh.shutdown()
+    }
+
+    @Test func cancelEndsTheJobAndDropsItsLateResult() async throws {
+        let mesh = try await localMesh()
+        let worker = try await mesh.worker(testHandlers())
+        let client = try await mesh.client()
+        let handle = try client.enqueue("sleep", Array("100".utf8))
+        try await eventually("the worker started the job") { worker.stats.inFlight == 1 }
+        handle.cancel()
+        await #expect { try await handle.value() } throws: { ($0 as? JobError)?.code == .cancelled }
+        // The worker still runs it; its result must be dropped, not surfaced.
+        #expect(try await client.submit("sleep", Array("300".utf8)) == Array("300".utf8))
+        #expect(client.stats.droppedLateOrDuplicate == 1)
+        await mesh.shutdown()
+    }
+
+    @Test func cancelBeforeSendingNeverRunsTheJob() async throws {
+        let mesh = try await localMesh()
+        let client = try await mesh.client()
+        let handle = try client.enqueue("echo", [1])
+        handle.cancel()
+        await #expect { try await handle.value() } throws: { ($0 as? JobError)?.code == .cancelled }
+        let worker = try await mesh.worker(testHandlers())
+        #expect(try await client.submit("echo", [2]) == [2])
+        #expect(worker.stats.received == 1)
+        await mesh.shutdown()
+    }
+
+    @Test func cancellingTheAwaitingTaskCancelsTheJob() async throws {
+        let mesh = try await localMesh()
+        try await mesh.worker(testHandlers())
+        let client = try await mesh.client()
+        let task = Task { try await client.submit("sleep", Array("5000".utf8)) }
+        try await eventually("the job is pending") { client.stats.pending == 1 }
+        task.cancel()
+        await #expect { try await task.value } throws: { ($0 as? JobError)?.code == .cancelled }
+        await mesh.shutdown()
+    }
+
+    @Test func duplicatePendingIDIsRefused() async throws {
+        let mesh = try await localMesh()
+        try await mesh.worker(testHandlers())
+        let client = try await mesh.client()
+        let first = try client.enqueue("sleep", Array("200".utf8), options: JobOptions(id: JobID("same")))
+        let second = try client.enqueue("sleep", Array("200".utf8), options: JobOptions(id: JobID("same")))
+        await #expect { try await second.value() } throws: { ($0 as? JobError)?.code == .duplicateJobID }
+        #expect(try await first.value() == Array("200".utf8))
+        await mesh.shutdown()
+    }
+
+    @Test func overloadedPastMaxPending() async throws {
+        let mesh = try await localMesh(maxPending: 3)
+        let client = try await mesh.client()
+        for _ in 0..<3 { _ = try client.enqueue("echo", [1], options: JobOptions(deadline: .seconds(5))) }
+        #expect { try client.enqueue("echo", [1]) } throws: { ($0 as? JobError)?.code == .overloaded }
+        await mesh.shutdown()
+    }
+
+    @Test func undecodableResultIsDecodingFailed() async throws {
+        let mesh = try await localMesh()
+        try await mesh.worker(testHandlers())
+        let client = try await mesh.client()
+        await #expect { let _: AddResult = try await client.submit("echo", AddRequest(x: 1, y: 1)) } throws: {
+            ($0 as? JobError)?.code == .decodingFailed
+        }
+        await mesh.shutdown()
+    }
+}
+
+struct HandlerFailure: Error, CustomStringConvertible {
+    let message: String
+    var description: String { message }
+}
