@@ -70,9 +70,12 @@ public final class Mesh: Sendable {
     /// The in-process sink of local mode; nil in direct mode.
     public var sink: Sink? { localSink }
 
-    /// Stops every worker (gracefully), then every client, then the local sink.
+    /// Stops every worker (gracefully, side by side), then every client, then the local sink.
     public func shutdown() async {
-        for worker in workers.update({ list in defer { list = [] }; return list }) { await worker.stop() }
+        let stopping = workers.update { list in defer { list = [] }; return list }
+        await withTaskGroup(of: Void.self) { group in
+            for worker in stopping { group.addTask { await worker.stop() } }
+        }
         for client in clients.update({ list in defer { list = [] }; return list }) { await client.close() }
         await localSink?.stop()
     }

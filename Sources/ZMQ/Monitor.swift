@@ -93,6 +93,14 @@ public final class SocketMonitor {
         }
     }
 
+    /// Returns the next queued event without waiting; nil when none is queued.
+    public func tryReceiveEvent() throws(ZMQError) -> MonitorEvent? {
+        while let frames = try socket.tryReceive() {
+            if let event = MonitorEvent.decode(frames) { return event }
+        }
+        return nil
+    }
+
     /// Waits until an event of one of `kinds` arrives or `timeout` passes; returns it, or nil.
     public func waitFor(_ kinds: Set<MonitorEvent.Kind>, timeout: Duration) throws(ZMQError) -> MonitorEvent? {
         let clock = ContinuousClock()

@@ -60,3 +60,8 @@ enum TaskMeshVersion {
 func writeError(_ text: String) {
     FileHandle.standardError.write(Data((text + "\n").utf8))
 }
+
+/// Prints the line scripts and tests wait for: `ready key=value ...`, flushed at once.
+func announceReady(_ details: String) {
+    FileHandle.standardOutput.write(Data("ready \(details)\n".utf8))
+}

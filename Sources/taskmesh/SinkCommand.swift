@@ -19,6 +19,8 @@ struct SinkCommand: AsyncParsableCommand {
             throw ValidationError("a sink serves direct mode; the topology's mode is \(topology.mode.rawValue)")
         }
         let sink = try Sink(topology: topology, logger: logger)
+        try await sink.start()
+        if let endpoints = sink.endpoints { announceReady("results=\(endpoints.results) clients=\(endpoints.clients)") }
         let group = ServiceGroup(configuration: .init(
             services: [.init(service: sink)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()

@@ -43,6 +43,8 @@ struct WorkerCommand: AsyncParsableCommand {
         if let bind { topology.worker.bind = bind }
         if let advertiseHost { topology.worker.advertiseHost = advertiseHost }
         let worker = try Worker(topology: topology, handlers: BuiltinHandlers.make(), concurrency: concurrency, logger: logger)
+        try await worker.start()
+        announceReady("endpoint=\(worker.endpoint ?? "") id=\(worker.id)")
         let group = ServiceGroup(configuration: .init(
             services: [.init(service: worker)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()

@@ -269,7 +269,7 @@ private let directSink = """
         "ipc:///tmp/taskmesh.sock", "inproc://taskmesh-sink",
     ])
     func validEndpoints(text: String) throws {
-        #expect(try Endpoint.parse(text).text == text)
+        #expect(try TopologyEndpoint.parse(text).text == text)
     }
 
     @Test(arguments: [
@@ -278,23 +278,23 @@ private let directSink = """
         "127.0.0.1:5701", "TCP://host:1", "ipc://" + String(repeating: "x", count: 200),
     ])
     func invalidEndpoints(text: String) {
-        #expect(throws: ValueProblem.self) { try Endpoint.parse(text) }
+        #expect(throws: ValueProblem.self) { try TopologyEndpoint.parse(text) }
     }
 
     @Test func wildcardAndPortRules() throws {
-        #expect(try Endpoint.parse("tcp://*:5701").hasWildcardHost)
-        #expect(try !Endpoint.parse("tcp://127.0.0.1:5701").hasWildcardHost)
-        #expect(try !Endpoint.parse("tcp://127.0.0.1:0").hasFixedPort)
-        #expect(try !Endpoint.parse("tcp://127.0.0.1:*").hasFixedPort)
-        #expect(try Endpoint.parse("tcp://127.0.0.1:5701").hasFixedPort)
-        #expect(try Endpoint.parse("tcp://*:5701").connectable.text == "tcp://127.0.0.1:5701")
+        #expect(try TopologyEndpoint.parse("tcp://*:5701").hasWildcardHost)
+        #expect(try !TopologyEndpoint.parse("tcp://127.0.0.1:5701").hasWildcardHost)
+        #expect(try !TopologyEndpoint.parse("tcp://127.0.0.1:0").hasFixedPort)
+        #expect(try !TopologyEndpoint.parse("tcp://127.0.0.1:*").hasFixedPort)
+        #expect(try TopologyEndpoint.parse("tcp://127.0.0.1:5701").hasFixedPort)
+        #expect(try TopologyEndpoint.parse("tcp://*:5701").connectable.text == "tcp://127.0.0.1:5701")
     }
 
     @Test func suggestions() {
-        #expect(Suggestion.closest(to: "intervall", among: ["interval", "liveness"]) == "interval")
-        #expect(Suggestion.closest(to: "maxPayload", among: ["max_payload", "send_hwm"]) == "max_payload")
-        #expect(Suggestion.closest(to: "drect", among: ["local", "direct", "reliable"]) == "direct")
-        #expect(Suggestion.closest(to: "banana", among: ["interval", "liveness"]) == nil)
+        #expect(FieldSuggestion.closest(to: "intervall", among: ["interval", "liveness"]) == "interval")
+        #expect(FieldSuggestion.closest(to: "maxPayload", among: ["max_payload", "send_hwm"]) == "max_payload")
+        #expect(FieldSuggestion.closest(to: "drect", among: ["local", "direct", "reliable"]) == "direct")
+        #expect(FieldSuggestion.closest(to: "banana", among: ["interval", "liveness"]) == nil)
     }
 
     @Test func durationsFormatTheWayFilesWriteThem() {
@@ -397,7 +397,6 @@ private let directSink = """
         (directSink.replacingOccurrences(of: "tcp://*:5701", with: "udp://*:5701"), "sink.results.bind", "tcp://, ipc:// or inproc://"),
         (directSink.replacingOccurrences(of: "tcp://*:5701", with: "tcp://*:99999"), "sink.results.bind", "from 0 to 65535"),
         (directSink.replacingOccurrences(of: "tcp://*:5701", with: "tcp://*"), "sink.results.bind", "needs a host and a port"),
-        (directSink.replacingOccurrences(of: "tcp://*:5701", with: "tcp://*:0"), "sink.results.bind", "fixed port"),
         (directSink.replacingOccurrences(of: "tcp://*:5702", with: "tcp://127.0.0.1:5701"), "sink.clients.bind", "must not share"),
         (directSink.replacingOccurrences(of: "tcp://*:5701", with: "inproc://results"), "sink.results.bind", "cannot use inproc://"),
         (directSink + "worker:\n  bind: inproc://worker\n", "worker.bind", "cannot use inproc://"),
@@ -475,6 +474,13 @@ private let directSink = """
         #expect(error.message.hasPrefix("invalid YAML at line"))
         let badIndent = try #require(parseError("mode: local\nworker:\n  concurrency: 4\n   processes: 2\n"))
         #expect(badIndent.message.hasPrefix("invalid YAML at line 4"), "\(badIndent.message)")
+    }
+
+    @Test func tabIndentationIsExplained() throws {
+        let error = try #require(parseError("mode: local\nworker:\n\tconcurrency: 4\n"))
+        #expect(error.field == nil)
+        #expect(error.message.hasPrefix("invalid YAML at line 3"))
+        #expect(error.message.contains("not tabs"))
     }
 
     @Test func duplicateFieldIsAnError() throws {

@@ -17,6 +17,7 @@ public final class Sink: Service, Sendable {
     private let logger: Logger
     private let thread: LoopThread
     private let published = Shared(SinkStats())
+    private let bound = Shared<(results: String, clients: String)?>(nil)
 
     /// A sink for `topology`. `context` must be shared with the other roles in local mode
     /// (inproc endpoints live inside one context).
@@ -30,9 +31,15 @@ public final class Sink: Service, Sendable {
     /// Counters since start.
     public var stats: SinkStats { published.value }
 
-    /// Binds the sink's endpoints and starts serving; returns once they are bound.
+    /// The endpoints the sink listens on, with the real port where the topology said 0; nil
+    /// before `start()`.
+    public var endpoints: (results: String, clients: String)? { bound.value }
+
+    /// Binds the sink's endpoints and starts serving; returns once they are bound. Throws when
+    /// an endpoint cannot be bound (`ZMQError`: address in use, invalid endpoint, ...).
     public func start() async throws {
         let topology = self.topology, thread = self.thread, published = self.published, logger = self.logger
+        let bound = self.bound
         let sockets = SocketFactory(context: context, topology: topology)
         try await thread.start(name: "taskmesh-sink") { ready in
             let loop: SinkLoop
@@ -42,8 +49,9 @@ public final class Sink: Service, Sendable {
                 ready(error)
                 return
             }
+            bound.publish(loop.boundEndpoints)
             ready(nil)
-            logger.info("sink listening", metadata: ["results": "\(topology.sink.resultsBind)", "clients": "\(topology.sink.clientsBind)"])
+            logger.info("sink listening", metadata: ["results": "\(loop.boundEndpoints.results)", "clients": "\(loop.boundEndpoints.clients)"])
             loop.run()
         }
     }
@@ -54,8 +62,10 @@ public final class Sink: Service, Sendable {
         await thread.waitUntilExited()
     }
 
+    /// Serves until graceful shutdown or cancellation (starting first unless `start()` was
+    /// called), then stops.
     public func run() async throws {
-        try await start()
+        if endpoints == nil { try await start() }
         await waitForCancellationOrShutdown()
         await stop()
     }

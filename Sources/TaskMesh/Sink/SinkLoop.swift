@@ -28,9 +28,11 @@ final class SinkLoop {
         results = try sockets.make(.pull)
         clients = try sockets.make(.router)
         nextTick = .current
-        try results.bind(topology.sink.resultsBind)
-        try clients.bind(topology.sink.clientsBind)
+        boundEndpoints = (try results.bind(topology.sink.resultsBind), try clients.bind(topology.sink.clientsBind))
     }
+
+    /// The endpoints actually bound (a port 0 replaced by the chosen port).
+    let boundEndpoints: (results: String, clients: String)
 
     func run() {
         var poller = Poller()

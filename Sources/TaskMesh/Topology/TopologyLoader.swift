@@ -68,7 +68,7 @@ enum YAMLDocument {
         let node: Yams.Node?
         do {
             node = try Yams.compose(yaml: yaml)
-        } catch let error as YamlError {
+        } catch let error as Yams.YamlError {
             throw TopologyError(source: source, field: nil, message: describe(error))
         } catch {
             throw TopologyError(source: source, field: nil, message: "invalid YAML: \(error)")
@@ -81,7 +81,7 @@ enum YAMLDocument {
         return root
     }
 
-    private static func describe(_ error: YamlError) -> String {
+    private static func describe(_ error: Yams.YamlError) -> String {
         switch error {
         case let .scanner(context, problem, mark, yaml), let .parser(context, problem, mark, yaml),
              let .composer(context, problem, mark, yaml):
@@ -99,8 +99,8 @@ enum YAMLDocument {
             return "unreadable text at line \(line): \(problem)"
         case let .duplicatedKeysInMapping(duplicates, context):
             let names = duplicates.map { "\"\($0)\"" }.joined(separator: ", ")
-            let noun = duplicates.count == 1 ? "field" : "fields"
-            return "invalid YAML at line \(context.mark.line): \(noun) \(names) appear\(duplicates.count == 1 ? "s" : "") more than once in the same mapping"
+            let subject = duplicates.count == 1 ? "field \(names) appears" : "fields \(names) appear"
+            return "invalid YAML at line \(context.mark.line): \(subject) more than once in the same mapping"
         default:
             return "invalid YAML: \(error)"
         }
@@ -108,11 +108,11 @@ enum YAMLDocument {
 
     /// The character at a 1-based line and column (counted in Unicode scalars, as Yams does).
     private static func character(in text: String, line: Int, column: Int) -> Unicode.Scalar? {
-        guard line >= 1, column >= 1 else { return nil }
-        let lines = text.split(separator: "\n", omittingEmptySubsequences: false)
-        guard line <= lines.count else { return nil }
-        let scalars = Array(lines[line - 1].unicodeScalars)
-        return column <= scalars.count ? scalars[column - 1] : nil
+        let lines = text.unicodeScalars.split(separator: "\n", omittingEmptySubsequences: false)
+        guard (1...lines.count).contains(line), column >= 1 else { return nil }
+        let scalars = lines[line - 1]
+        guard column <= scalars.count else { return nil }
+        return scalars[scalars.index(scalars.startIndex, offsetBy: column - 1)]
     }
 }
 
@@ -123,9 +123,9 @@ extension ConfigValue {
         switch node {
         case .scalar(let scalar):
             switch node.tag.rawValue {
-            case Tag.Name.null.rawValue: self = .null
-            case Tag.Name.str.rawValue: self = .string(scalar.string)
-            case Tag.Name.int.rawValue: self = node.int.map { .int($0, text: scalar.string) } ?? .other(scalar.string)
+            case Yams.Tag.Name.null.rawValue: self = .null
+            case Yams.Tag.Name.str.rawValue: self = .string(scalar.string)
+            case Yams.Tag.Name.int.rawValue: self = node.int.map { .int($0, text: scalar.string) } ?? .other(scalar.string)
             default: self = .other(scalar.string)
             }
         case .sequence(let sequence):
@@ -178,11 +178,11 @@ struct TopologyDecoder {
         )
     }
 
-    private func section(_ value: ConfigValue?, _ path: String) throws(TopologyError) -> Section {
-        try Section(value, path: path, fields: Self.schema[path] ?? [], schema: Self.schema, source: source)
+    private func section(_ value: ConfigValue?, _ path: String) throws(TopologyError) -> TopologySection {
+        try TopologySection(value, path: path, fields: Self.schema[path] ?? [], schema: Self.schema, source: source)
     }
 
-    private func decodeMode(_ top: Section) throws(TopologyError) -> Topology.Mode {
+    private func decodeMode(_ top: TopologySection) throws(TopologyError) -> Topology.Mode {
         let names = Topology.Mode.allCases.map(\.rawValue)
         let choices = "local, direct or reliable"
         guard let value = top.value("mode") else {
@@ -191,13 +191,13 @@ struct TopologyDecoder {
         if case .string(let text) = value, let mode = Topology.Mode(rawValue: text) {
             return mode
         }
-        let hint = value.scalarText.flatMap { Suggestion.closest(to: $0, among: names) }.map { " (did you mean \"\($0)\"?)" } ?? ""
+        let hint = value.scalarText.flatMap { FieldSuggestion.closest(to: $0, among: names) }.map { " (did you mean \"\($0)\"?)" } ?? ""
         throw top.error("mode", "expected \(choices), got \(value.rendered)\(hint)")
     }
 
     // MARK: Sink
 
-    private func decodeSink(_ sink: Section, mode: Topology.Mode) throws(TopologyError) -> Topology.Sink {
+    private func decodeSink(_ sink: TopologySection, mode: Topology.Mode) throws(TopologyError) -> Topology.Sink {
         let local = Topology.local.sink
         let results = try sinkEndpoints(section(sink.value("results"), "sink.results"), mode: mode,
                                         localBind: local.resultsBind, example: "tcp://*:5701")
@@ -212,17 +212,16 @@ struct TopologyDecoder {
     }
 
     /// One sink socket: where it binds and how others reach it.
-    private func sinkEndpoints(_ section: Section, mode: Topology.Mode, localBind: String,
-                               example: String) throws(TopologyError) -> (bind: Endpoint, endpoint: Endpoint) {
-        let bind: Endpoint
+    private func sinkEndpoints(_ section: TopologySection, mode: Topology.Mode, localBind: String,
+                               example: String) throws(TopologyError) -> (bind: TopologyEndpoint, endpoint: TopologyEndpoint) {
+        let bind: TopologyEndpoint
         if let given = try section.endpoint("bind") {
+            // Port 0 is allowed: the sink then reports the port it got on its `ready` line, and
+            // workers and clients are pointed at it explicitly (scripts and tests do this).
             try checkTransport(given, section, "bind", mode: mode)
-            if given.transport == .tcp && !given.hasFixedPort {
-                throw section.error("bind", "the sink needs a fixed port so that workers and clients can find it, got \"\(given.text)\"")
-            }
             bind = given
         } else if mode == .local {
-            do { bind = try Endpoint.parse(localBind) } catch { throw section.error("bind", error.message) }
+            do { bind = try TopologyEndpoint.parse(localBind) } catch { throw section.error("bind", error.message) }
         } else {
             throw section.error("bind", "missing required field in \(mode.rawValue) mode (such as \"\(example)\")")
         }
@@ -244,13 +243,13 @@ struct TopologyDecoder {
     }
 
     /// Whether two bind endpoints would compete for the same address.
-    private static func clash(_ a: Endpoint, _ b: Endpoint) -> Bool {
+    private static func clash(_ a: TopologyEndpoint, _ b: TopologyEndpoint) -> Bool {
         guard a.transport == .tcp, b.transport == .tcp else { return a == b }
         let sameHost = a.host == b.host || a.hasWildcardHost || b.hasWildcardHost
         return sameHost && a.port == b.port && a.hasFixedPort
     }
 
-    private func checkTransport(_ endpoint: Endpoint, _ section: Section, _ key: String,
+    private func checkTransport(_ endpoint: TopologyEndpoint, _ section: TopologySection, _ key: String,
                                 mode: Topology.Mode) throws(TopologyError) {
         switch mode {
         case .local where endpoint.transport != .inproc:
@@ -264,7 +263,7 @@ struct TopologyDecoder {
 
     // MARK: Worker, client, heartbeat, limits
 
-    private func decodeWorker(_ section: Section, mode: Topology.Mode) throws(TopologyError) -> Topology.Worker {
+    private func decodeWorker(_ section: TopologySection, mode: Topology.Mode) throws(TopologyError) -> Topology.Worker {
         var worker = mode == .local ? Topology.local.worker : Topology.Worker(bind: Self.defaultWorkerBind)
         if let bind = try section.endpoint("bind") {
             try checkTransport(bind, section, "bind", mode: mode)
@@ -289,7 +288,7 @@ struct TopologyDecoder {
         return worker
     }
 
-    private func checkAdvertiseHost(_ host: String, _ section: Section) throws(TopologyError) {
+    private func checkAdvertiseHost(_ host: String, _ section: TopologySection) throws(TopologyError) {
         let key = "advertise_host"
         let got = ", got \"\(host)\""
         if host.isEmpty || host.contains(where: { $0 == " " || $0 == "\t" || $0.isNewline || $0 == "/" }) {
@@ -310,7 +309,7 @@ struct TopologyDecoder {
         }
     }
 
-    private func decodeClient(_ section: Section) throws(TopologyError) -> Topology.Client {
+    private func decodeClient(_ section: TopologySection) throws(TopologyError) -> Topology.Client {
         var client = Topology.Client()
         if let value = try section.duration("deadline", positive: true) {
             client.deadline = value
@@ -321,7 +320,7 @@ struct TopologyDecoder {
         return client
     }
 
-    private func decodeHeartbeat(_ section: Section) throws(TopologyError) -> Topology.Heartbeat {
+    private func decodeHeartbeat(_ section: TopologySection) throws(TopologyError) -> Topology.Heartbeat {
         var heartbeat = Topology.Heartbeat()
         if let value = try section.duration("interval", atLeast: Self.minimumHeartbeatInterval) {
             heartbeat.interval = value
@@ -337,7 +336,7 @@ struct TopologyDecoder {
         return heartbeat
     }
 
-    private func decodeLimits(_ section: Section) throws(TopologyError) -> Topology.Limits {
+    private func decodeLimits(_ section: TopologySection) throws(TopologyError) -> Topology.Limits {
         var limits = Topology.Limits()
         if let value = try section.size("max_payload", in: 1...Self.maximumPayload, rangeText: "from 1 byte to 256MiB") {
             limits.maxPayload = value

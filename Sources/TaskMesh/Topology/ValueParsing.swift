@@ -110,7 +110,8 @@ enum ValueParsing {
         return (number, unit)
     }
 
-    /// Writes a duration the way a topology file would: `1s`, `500ms`, `1.5s`, `2m`.
+    /// Writes a duration the way a topology file would, in the largest unit that divides it:
+    /// `1s`, `1500ms`, `2m`, `0ms`.
     static func format(_ duration: Duration) -> String {
         let (seconds, attoseconds) = duration.components
         let (secondsInNanos, overflow) = seconds.multipliedReportingOverflow(by: 1_000_000_000)
@@ -125,12 +126,13 @@ enum ValueParsing {
 }
 
 extension Character {
-    var isASCIIDigit: Bool { ("0"..."9").contains(self) }
+    /// 0 to 9, and nothing else that Unicode counts as a digit.
+    fileprivate var isASCIIDigit: Bool { asciiValue.map { (48...57).contains($0) } ?? false }
 }
 
 extension StringProtocol {
     /// The text without leading and trailing spaces, tabs and line breaks.
-    func trimmingSpaces() -> SubSequence {
+    fileprivate func trimmingSpaces() -> SubSequence {
         let isSpace: (Character) -> Bool = { $0 == " " || $0 == "\t" || $0.isNewline }
         let start = firstIndex(where: { !isSpace($0) }) ?? endIndex
         let end = lastIndex(where: { !isSpace($0) }).map { index(after: $0) } ?? start
@@ -140,7 +142,7 @@ extension StringProtocol {
 
 /// A ZeroMQ endpoint as written in a topology file, split into its parts and checked for shape.
 /// Whether it can actually be bound or reached is known only when a socket tries.
-struct Endpoint: Equatable {
+struct TopologyEndpoint: Equatable {
     enum Transport: String, CaseIterable {
         case tcp, ipc, inproc
     }
@@ -176,15 +178,15 @@ struct Endpoint: Equatable {
 
     /// The endpoint a peer on this machine connects to for this bind endpoint: a wildcard host
     /// becomes loopback (`127.0.0.1`, or `[::1]` for `[::]`); anything else is unchanged.
-    var connectable: Endpoint {
+    var connectable: TopologyEndpoint {
         guard hasWildcardHost, let port else { return self }
         let loopback = host == "[::]" ? "[::1]" : "127.0.0.1"
-        return Endpoint(transport: .tcp, address: "\(loopback):\(port)", host: loopback, port: port)
+        return TopologyEndpoint(transport: .tcp, address: "\(loopback):\(port)", host: loopback, port: port)
     }
 
     /// Checks the shape of `text`: a scheme of tcp://, ipc:// or inproc://; for tcp a host and a
     /// port from 0 to 65535 or `*` (IPv6 hosts in brackets); for ipc and inproc a non-empty name.
-    static func parse(_ text: String) throws(ValueProblem) -> Endpoint {
+    static func parse(_ text: String) throws(ValueProblem) -> TopologyEndpoint {
         guard let separator = text.firstRange(of: "://"),
               let transport = Transport(rawValue: String(text[..<separator.lowerBound])) else {
             throw ValueProblem("an endpoint starts with tcp://, ipc:// or inproc://")
@@ -196,16 +198,16 @@ struct Endpoint: Equatable {
         switch transport {
         case .inproc:
             if address.isEmpty { throw ValueProblem("an inproc endpoint needs a name after inproc://") }
-            return Endpoint(transport: .inproc, address: address, host: nil, port: nil)
+            return TopologyEndpoint(transport: .inproc, address: address, host: nil, port: nil)
         case .ipc:
             if address.isEmpty { throw ValueProblem("an ipc endpoint needs a path after ipc://") }
             if address.utf8.count > maximumIPCPathLength {
                 throw ValueProblem("an ipc path can be at most \(maximumIPCPathLength) bytes long")
             }
-            return Endpoint(transport: .ipc, address: address, host: nil, port: nil)
+            return TopologyEndpoint(transport: .ipc, address: address, host: nil, port: nil)
         case .tcp:
             let (host, port) = try splitHostAndPort(address)
-            return Endpoint(transport: .tcp, address: address, host: host, port: port)
+            return TopologyEndpoint(transport: .tcp, address: address, host: host, port: port)
         }
     }
 
@@ -273,7 +275,7 @@ enum ConfigValue {
 /// One mapping of a topology file (the top level or a section such as `heartbeat`), read field by
 /// field. Every accessor returns nil for an absent or null field and throws a `TopologyError`
 /// naming the field's dotted path for a value of the wrong type or out of range.
-struct Section {
+struct TopologySection {
     let source: String
     /// The dotted path of this mapping; empty for the top level.
     let path: String
@@ -289,8 +291,8 @@ struct Section {
             values = [:]
         case .mapping(let pairs)?:
             for pair in pairs where !fields.contains(pair.key) {
-                let hint = Suggestion.hint(for: pair.key, fields: fields, schema: schema, section: path)
-                throw TopologyError(source: source, field: Section.join(path, pair.key), message: "unknown field" + hint)
+                let hint = FieldSuggestion.hint(for: pair.key, fields: fields, schema: schema, section: path)
+                throw TopologyError(source: source, field: TopologySection.join(path, pair.key), message: "unknown field" + hint)
             }
             values = Dictionary(pairs.map { ($0.key, $0.value) }, uniquingKeysWith: { first, _ in first })
         case let other?:
@@ -305,7 +307,7 @@ struct Section {
         path.isEmpty ? key : "\(path).\(key)"
     }
 
-    func fieldPath(_ key: String) -> String { Section.join(path, key) }
+    func fieldPath(_ key: String) -> String { TopologySection.join(path, key) }
 
     func error(_ key: String, _ message: String) -> TopologyError {
         TopologyError(source: source, field: fieldPath(key), message: message)
@@ -379,17 +381,17 @@ struct Section {
         return bytes
     }
 
-    /// An endpoint of valid shape (see `Endpoint.parse`).
-    func endpoint(_ key: String) throws(TopologyError) -> Endpoint? {
+    /// An endpoint of valid shape (see `TopologyEndpoint.parse`).
+    func endpoint(_ key: String) throws(TopologyError) -> TopologyEndpoint? {
         guard let text = try string(key, expected: "an endpoint such as \"tcp://127.0.0.1:5701\"") else { return nil }
-        do { return try Endpoint.parse(text) } catch {
+        do { return try TopologyEndpoint.parse(text) } catch {
             throw self.error(key, "\(error.message), got \"\(text)\"")
         }
     }
 }
 
 /// Finds the field a person most likely meant by an unknown key.
-enum Suggestion {
+enum FieldSuggestion {
     /// ` (did you mean "interval"?)` for a close match among `fields`, ` (it belongs in
     /// "worker")` for a key that is a field of other sections, or the empty string.
     static func hint(for key: String, fields: [String], schema: [String: [String]], section: String) -> String {

@@ -73,8 +73,10 @@ public final class Worker: Service, Sendable {
         await thread.waitUntilExited()
     }
 
+    /// Serves until graceful shutdown or cancellation (starting first unless `start()` was
+    /// called), then stops gracefully.
     public func run() async throws {
-        try await start()
+        if endpoint == nil { try await start() }
         await waitForCancellationOrShutdown()
         await stop()
     }

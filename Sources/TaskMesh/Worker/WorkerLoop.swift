@@ -21,6 +21,7 @@ final class WorkerLoop {
     private let handlers: Handlers
     private let concurrency: Int
     private let jobs: Socket
+    private let connections: SocketMonitor
     private let results: Socket
     private let thread: LoopThread
     private let completions: Shared<[[[UInt8]]]>
@@ -33,6 +34,9 @@ final class WorkerLoop {
     private var pendingResults: [[[UInt8]]] = []
     private var nextAnnounce: Instant = .current
     private var draining: (declineUntil: Instant, giveUpAt: Instant)?
+    /// Open client connections to the job socket (tcp and ipc; inproc reports none).
+    private var connectedPeers = Set<UInt32>()
+    private let isInproc: Bool
 
     init(topology: Topology, handlers: Handlers, concurrency: Int, workerID: [UInt8], sockets: SocketFactory,
          thread: LoopThread, completions: Shared<[[[UInt8]]]>, published: Shared<WorkerStats>, logger: Logger) throws {
@@ -46,6 +50,8 @@ final class WorkerLoop {
         jobs = try sockets.make(.pull)
         // Results queue while the sink restarts (no IMMEDIATE): there is only one place to go.
         results = try sockets.make(.push, immediate: false)
+        connections = try jobs.monitor()
+        isInproc = topology.worker.bind.hasPrefix("inproc://")
         let bound = try jobs.bind(Self.uniqueBind(topology.worker.bind, workerID: workerID))
         identity = Identity(workerID: workerID, endpoint: Self.advertised(bound, host: topology.worker.advertiseHost))
         try results.connect(topology.sink.resultsEndpoint)
@@ -72,11 +78,12 @@ final class WorkerLoop {
         var poller = Poller()
         let jobsIndex = poller.add(jobs)
         let resultsIndex = poller.add(results, [])
+        let monitorIndex = poller.add(connections.socket)
         poller.add(thread.signal)
         while true {
             let now = Instant.current
             if thread.isStopRequested && draining == nil { beginDraining(at: now) }
-            if let draining, now >= draining.giveUpAt || (inFlight == 0 && now >= draining.declineUntil) { break }
+            if let draining, now >= draining.giveUpAt || (inFlight == 0 && (now >= draining.declineUntil || noClientsLeft)) { break }
 
             let accepting = draining != nil || inFlight < concurrency
             poller.setInterest(accepting ? .readable : [], at: jobsIndex)
@@ -93,11 +100,26 @@ final class WorkerLoop {
             collectCompletions()
             flushResults()
             if poller.events(at: jobsIndex).contains(.readable) { readJobs() }
+            if poller.events(at: monitorIndex).contains(.readable) { trackConnections() }
             if draining == nil && Instant.current >= nextAnnounce { announce() }
             stats.inFlight = inFlight
             published.publish(stats)
         }
         finish()
+    }
+
+    /// Whether a draining worker can stop declining: every client has disconnected. inproc
+    /// connections report no events, so there the decline window always runs its course.
+    private var noClientsLeft: Bool { !isInproc && connectedPeers.isEmpty }
+
+    private func trackConnections() {
+        while let event = try? connections.tryReceiveEvent() {
+            switch event.kind {
+            case .accepted: connectedPeers.insert(event.value)
+            case .disconnected: connectedPeers.remove(event.value)
+            default: break
+            }
+        }
     }
 
     private func readJobs() {
@@ -206,12 +228,15 @@ final class WorkerLoop {
     private func beginDraining(at now: Instant) {
         _ = try? results.trySend(multipart: ByeMessage(workerID: identity.workerID).encode())
         let giveUpAt = now + topology.worker.drainTimeout
-        let declineUntil = min(giveUpAt, now + topology.heartbeat.interval * 2)
+        // In-process clients hear of the BYE within microseconds; remote ones within a heartbeat.
+        let window = isInproc ? Duration.milliseconds(50) : topology.heartbeat.interval * 2
+        let declineUntil = min(giveUpAt, now + window)
         draining = (declineUntil, giveUpAt)
         logger.info("worker stopping", metadata: ["inFlight": "\(inFlight)"])
     }
 
     private func finish() {
+        connections.socket.close()
         if inFlight > 0 {
             logger.warning("worker stopped with jobs still running", metadata: ["inFlight": "\(inFlight)"])
         }

@@ -1,0 +1,167 @@
+import Crypto
+import Foundation
+import Testing
+import ZMQ
+@testable import TaskMesh
+
+/// Real `taskmesh` processes over tcp on loopback, started and killed for real.
+@Suite(.serialized) struct DirectModeProcessTests {
+    @Test func threeClientsTwoWorkersEachGetExactlyTheirOwnResults() async throws {
+        let topology = try TestTopology()
+        let sink = try await RunningSink.start(topology)
+        let workers = try await [
+            RunningWorker.start(topology, sink: sink, name: "worker-1"),
+            RunningWorker.start(topology, sink: sink, name: "worker-2"),
+        ]
+        let clients = try (1...3).map { index in
+            try ChildProcess("client-\(index)", ["submit", "sha256", "--count", "2000", "--size", "64", "--verify", "--json",
+                                                 "--workers", "2", "--window", "200", "-t", topology.path, "--sink", sink.clients])
+        }
+        for client in clients {
+            let status = try await client.waitForExit(timeout: .seconds(120))
+            let line = try #require(client.stdout.split(separator: "\n").last, "\(client.name) printed nothing: \(client.stderr)")
+            let summary = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any]
+            #expect(status == 0, "\(client.name): \(line) \(client.stderr.suffix(1000))")
+            #expect(summary?["ok"] as? Int == 2000, "\(client.name): \(line)")
+            #expect(summary?["wrong"] as? Int == 0)
+            #expect(summary?["timedOut"] as? Int == 0)
+            #expect(summary?["droppedLateOrDuplicate"] as? Int == 0, "a result arrived twice or for another client")
+        }
+        for worker in workers { #expect(worker.process.isRunning) }
+        #expect(sink.process.isRunning)
+    }
+
+    @Test func workerStartedAfterTheClientGetsJobs() async throws {
+        let topology = try TestTopology()
+        let sink = try await RunningSink.start(topology)
+        let (mesh, client) = try await connectClient(topology, sink: sink)
+        #expect(client.stats.workers == 0)
+        let worker = try await RunningWorker.start(topology, sink: sink)
+        try await client.waitForWorkers(1, timeout: .seconds(10))
+        for i in 0..<50 {
+            let payload = Array("late-worker-\(i)".utf8)
+            #expect(try await client.submit("echo", payload) == payload)
+        }
+        #expect(worker.process.isRunning)
+        await mesh.shutdown()
+    }
+
+    @Test func killedWorkerTimesOutItsJobsAndLaterJobsSucceed() async throws {
+        let topology = try TestTopology(deadline: "2s", interval: "200ms", liveness: 3)
+        let sink = try await RunningSink.start(topology)
+        let victim = try await RunningWorker.start(topology, sink: sink, name: "victim")
+        let survivor = try await RunningWorker.start(topology, sink: sink, name: "survivor")
+        let (mesh, client) = try await connectClient(topology, sink: sink)
+        try await client.waitForWorkers(2, timeout: .seconds(10))
+
+        // 400 jobs of 20 ms over 2 workers x 4 slots: about a second of work.
+        let clock = ContinuousClock()
+        let deadline = Duration.seconds(2)
+        let handles = try (0..<400).map { _ in (clock.now, try client.enqueue("sleep", Array("20".utf8), options: JobOptions(deadline: deadline))) }
+        try await eventually("a quarter of the jobs finished") { client.stats.succeeded >= 100 }
+        victim.process.signal(SIGKILL)
+
+        var ok = 0, timedOut = 0
+        for (submitted, handle) in handles {
+            do {
+                _ = try await handle.value()
+                ok += 1
+            } catch {
+                #expect(error.code == .timedOut, "unexpected outcome \(error)")
+                timedOut += 1
+                #expect(clock.now - submitted <= deadline + .seconds(1), "a timeout came late")
+            }
+        }
+        #expect(ok + timedOut == 400)
+        #expect(timedOut > 0, "the killed worker held running jobs; they must end as timeouts")
+
+        // Membership drops the dead worker within heartbeat expiry; then every job succeeds.
+        try await eventually("the client stops sending to the dead worker", timeout: .seconds(5)) { client.stats.workers == 1 }
+        for await outcome in client.batch("echo", (0..<200).map { Array("after-\($0)".utf8) }, window: 50) {
+            #expect(try outcome.result.get() == Array("after-\(outcome.index)".utf8))
+        }
+        #expect(survivor.process.isRunning)
+        await mesh.shutdown()
+    }
+
+    @Test func sinkKilledAndRestartedServesNewJobs() async throws {
+        let topology = try TestTopology(deadline: "2s")
+        let first = try await RunningSink.start(topology, name: "sink-1")
+        let worker = try await RunningWorker.start(topology, sink: first)
+        let (mesh, client) = try await connectClient(topology, sink: first)
+        try await client.waitForWorkers(1, timeout: .seconds(10))
+        #expect(try await client.submit("echo", [1]) == [1])
+
+        first.process.signal(SIGKILL)
+        try await first.process.waitForExit()
+        let restartTopology = try TestTopology(resultsPort: first.port(first.results), clientsPort: first.port(first.clients))
+        let second = try await RunningSink.start(restartTopology, name: "sink-2")
+        #expect(second.results == first.results && second.clients == first.clients)
+
+        // Reconnection takes a moment; the first job that gets through proves it.
+        try await eventually("a job succeeds through the restarted sink", timeout: .seconds(20)) {
+            (try? await client.submit("echo", [2], options: JobOptions(deadline: .milliseconds(500)))) == [2]
+        }
+        for await outcome in client.batch("echo", (0..<100).map { [UInt8($0)] }, window: 20) {
+            #expect(try outcome.result.get() == [UInt8(outcome.index)])
+        }
+        #expect(worker.process.isRunning && second.process.isRunning)
+        await mesh.shutdown()
+    }
+
+    @Test func malformedFramesLeaveSinkAndWorkerServing() async throws {
+        let topology = try TestTopology()
+        let sink = try await RunningSink.start(topology)
+        let worker = try await RunningWorker.start(topology, sink: sink)
+        let garbage: [[[UInt8]]] = [
+            [[]],
+            [[0xFF, 0xFF, 0xFF]],
+            [[0x54, 0x4D, 0x09, 0x01], []],                  // unknown version
+            [[0x54, 0x4D, 0x01, 0x7F], []],                  // unknown command
+            [[0x54, 0x4D, 0x01, 0x01, 0, 0], []],            // truncated JOB header
+            [[0x54, 0x4D, 0x01, 0x02, 0, 0, 1, 0, 1, 65]],   // RESULT with one frame
+            [[0x54, 0x4D, 0x01, 0x03, 0, 1, 0]],             // ANNOUNCE with an empty worker id
+            JobMessage(clientID: [1], jobID: [2], handler: "echo", deadline: 0, attempt: 1, payload: []).encode() + [[1]],
+            Array(repeating: [1, 2, 3], count: 100),
+            [(0..<300).map { UInt8($0 & 0xFF) }],
+        ]
+        let context = try Context()
+        let toSinkResults = try Socket(context, .push)
+        let toSinkClients = try Socket(context, .dealer)
+        let toWorker = try Socket(context, .push)
+        try toSinkResults.connect(sink.results)
+        try toSinkClients.connect(sink.clients)
+        try toWorker.connect(worker.endpoint)
+        for socket in [toSinkResults, toSinkClients, toWorker] {
+            try socket.set(.sendTimeout, .seconds(5))
+            for frames in garbage { try socket.send(multipart: frames) }
+            try socket.send([UInt8](repeating: 7, count: 64 * 1024 * 1024))  // over MAXMSGSIZE: disconnects this peer
+        }
+        // A JOB whose handler name is not UTF-8 gets a badRequest result routed to its client.
+        let (mesh, client) = try await connectClient(topology, sink: sink)
+        try await client.waitForWorkers(1, timeout: .seconds(10))
+        for i in 0..<100 {
+            #expect(try await client.submit("echo", [UInt8(i)]) == [UInt8(i)])
+        }
+        #expect(sink.process.isRunning && worker.process.isRunning)
+        await mesh.shutdown()
+    }
+
+    @Test func sigtermStopsAWorkerWithoutLosingJobs() async throws {
+        let topology = try TestTopology(deadline: "10s", interval: "200ms")
+        let sink = try await RunningSink.start(topology)
+        let leaving = try await RunningWorker.start(topology, sink: sink, name: "leaving")
+        let staying = try await RunningWorker.start(topology, sink: sink, name: "staying")
+        let (mesh, client) = try await connectClient(topology, sink: sink)
+        try await client.waitForWorkers(2, timeout: .seconds(10))
+        let handles = try (0..<300).map { _ in try client.enqueue("sleep", Array("10".utf8)) }
+        try await eventually("some jobs finished") { client.stats.succeeded >= 50 }
+        leaving.process.signal(SIGTERM)
+        for handle in handles {
+            #expect(try await handle.value() == Array("10".utf8))
+        }
+        #expect(try await leaving.process.waitForExit(timeout: .seconds(10)) == 0)
+        #expect(staying.process.isRunning)
+        await mesh.shutdown()
+    }
+}

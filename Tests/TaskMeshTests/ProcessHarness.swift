@@ -1,0 +1,151 @@
+import Foundation
+import Testing
+@testable import TaskMesh
+
+/// Where SwiftPM put the executables this test bundle depends on.
+enum BuiltProducts {
+    static var directory: URL {
+        let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+        return URL(fileURLWithPath: exe).deletingLastPathComponent()
+    }
+
+    static func path(_ name: String) -> String { directory.appendingPathComponent(name).path }
+    static var taskmesh: String { path("taskmesh") }
+}
+
+/// A real child process whose output goes to files (so it never blocks on a full pipe). Its
+/// `deinit` kills and reaps it, so no test leaves a process behind: keep a reference (and use it
+/// at the end of the test) for as long as the process must live.
+final class ChildProcess: @unchecked Sendable {
+    // @unchecked: `process` is only mutated before `run()`; Process itself is thread-safe for
+    // the calls made here.
+    let name: String
+    let process = Process()
+    let stdoutURL: URL
+    let stderrURL: URL
+
+    init(_ name: String, executable: String = BuiltProducts.taskmesh, _ arguments: [String], environment: [String: String] = [:]) throws {
+        self.name = name
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("taskmesh-tests-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        stdoutURL = directory.appendingPathComponent("\(name).out")
+        stderrURL = directory.appendingPathComponent("\(name).err")
+        _ = FileManager.default.createFile(atPath: stdoutURL.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: stderrURL.path, contents: nil)
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        process.standardOutput = try FileHandle(forWritingTo: stdoutURL)
+        process.standardError = try FileHandle(forWritingTo: stderrURL)
+        try process.run()
+    }
+
+    deinit {
+        if process.isRunning {
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+        }
+    }
+
+    var pid: Int32 { process.processIdentifier }
+    var isRunning: Bool { process.isRunning }
+    var stdout: String { (try? String(contentsOf: stdoutURL, encoding: .utf8)) ?? "" }
+    var stderr: String { (try? String(contentsOf: stderrURL, encoding: .utf8)) ?? "" }
+
+    func signal(_ number: Int32) { kill(process.processIdentifier, number) }
+
+    /// Waits for a stdout line starting with `prefix`; returns it without the prefix.
+    func waitForLine(startingWith prefix: String, timeout: Duration = .seconds(30)) async throws -> String {
+        var found: String?
+        try await eventually("\(name) prints \"\(prefix)\" (stderr: \(stderr.suffix(600)))", timeout: timeout) {
+            found = stdout.split(separator: "\n").first { $0.hasPrefix(prefix) }.map { String($0.dropFirst(prefix.count)) }
+            return found != nil || !isRunning
+        }
+        guard let found else {
+            Issue.record("\(name) exited with \(process.terminationStatus) before printing \"\(prefix)\": \(stderr.suffix(2000))")
+            throw EventuallyTimeout(what: prefix)
+        }
+        return found
+    }
+
+    /// Waits for the process to exit and returns its status.
+    @discardableResult
+    func waitForExit(timeout: Duration = .seconds(60)) async throws -> Int32 {
+        try await eventually("\(name) exits", timeout: timeout) { !isRunning }
+        return process.terminationStatus
+    }
+}
+
+/// Parses `key=value key=value` as printed after "ready ".
+func fields(_ line: String) -> [String: String] {
+    Dictionary(line.split(separator: " ").compactMap { part -> (String, String)? in
+        guard let eq = part.firstIndex(of: "=") else { return nil }
+        return (String(part[..<eq]), String(part[part.index(after: eq)...]))
+    }, uniquingKeysWith: { $1 })
+}
+
+/// A direct-mode topology file on loopback with fast heartbeats, for process tests.
+struct TestTopology {
+    let path: String
+
+    init(resultsPort: Int = 0, clientsPort: Int = 0, deadline: String = "10s", interval: String = "200ms",
+         liveness: Int = 3, drainTimeout: String = "3s") throws {
+        let yaml = """
+        mode: direct
+        sink:
+          results: { bind: "tcp://127.0.0.1:\(resultsPort)" }
+          clients: { bind: "tcp://127.0.0.1:\(clientsPort)" }
+        worker:
+          bind: tcp://127.0.0.1:0
+          concurrency: 4
+          drain_timeout: \(drainTimeout)
+        client:
+          deadline: \(deadline)
+        heartbeat:
+          interval: \(interval)
+          liveness: \(liveness)
+        """
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("topology-\(UUID().uuidString).yaml")
+        try yaml.write(to: url, atomically: true, encoding: .utf8)
+        path = url.path
+    }
+
+    var topology: Topology { get throws { try Topology.load(path: path) } }
+}
+
+/// A sink process plus what it reported about itself.
+struct RunningSink {
+    let process: ChildProcess
+    let results: String
+    let clients: String
+
+    static func start(_ topology: TestTopology, name: String = "sink") async throws -> RunningSink {
+        let process = try ChildProcess(name, ["sink", "-t", topology.path, "--log-level", "debug"])
+        let ready = fields(try await process.waitForLine(startingWith: "ready "))
+        return RunningSink(process: process, results: try #require(ready["results"]), clients: try #require(ready["clients"]))
+    }
+
+    func port(_ endpoint: String) -> Int { Int(endpoint.split(separator: ":").last!)! }
+}
+
+/// A worker process pointed at a sink.
+struct RunningWorker {
+    let process: ChildProcess
+    let endpoint: String
+
+    static func start(_ topology: TestTopology, sink: RunningSink, name: String = "worker", concurrency: Int = 4) async throws -> RunningWorker {
+        let process = try ChildProcess(name, ["worker", "-t", topology.path, "--sink", sink.results,
+                                              "--concurrency", "\(concurrency)", "--log-level", "debug"])
+        let ready = fields(try await process.waitForLine(startingWith: "ready "))
+        return RunningWorker(process: process, endpoint: try #require(ready["endpoint"]))
+    }
+}
+
+/// An in-process client connected to a sink process.
+func connectClient(_ topology: TestTopology, sink: RunningSink) async throws -> (Mesh, Client) {
+    var settings = try topology.topology
+    settings.sink.clientsEndpoint = sink.clients
+    settings.sink.resultsEndpoint = sink.results
+    let mesh = try await Mesh.start(topology: settings)
+    return (mesh, try await mesh.client())
+}
