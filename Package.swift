@@ -51,8 +51,18 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
-        .executableTarget(name: "example-add-worker", dependencies: ["TaskMesh"], path: "Examples/AddWorker", swiftSettings: strict),
-        .executableTarget(name: "example-add-client", dependencies: ["TaskMesh"], path: "Examples/AddClient", swiftSettings: strict),
+        // Examples/: a user's own worker and client executables around a typed `add` job.
+        .target(name: "AddTypes", path: "Examples/AddTypes", swiftSettings: strict),
+        .executableTarget(
+            name: "example-add-worker",
+            dependencies: [
+                "AddTypes", "TaskMesh",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            path: "Examples/AddWorker", swiftSettings: strict
+        ),
+        .executableTarget(name: "example-add-client", dependencies: ["AddTypes", "TaskMesh"], path: "Examples/AddClient", swiftSettings: strict),
         .testTarget(name: "ZMQTests", dependencies: ["ZMQ"], swiftSettings: strict),
         .testTarget(
             name: "TaskMeshTests",

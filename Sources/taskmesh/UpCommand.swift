@@ -8,9 +8,9 @@ struct UpCommand: AsyncParsableCommand {
         commandName: "up",
         abstract: "Start every role a topology names on this machine; stop them all on Ctrl-C.",
         discussion: """
-        Starts the sink and worker.processes workers as child processes. A worker that exits on its \
-        own is restarted with a backoff from 1 s doubling to 30 s. SIGINT or SIGTERM stops the \
-        workers gracefully first, then the sink.
+        Starts the sink and worker.processes workers as child processes and prints \
+        "started ROLE pid=N" for each. A role that exits on its own is restarted with a backoff from \
+        1 s doubling to 30 s. SIGINT or SIGTERM stops the workers gracefully first, then the sink.
         """)
 
     @Argument(help: "The topology file.")
@@ -105,6 +105,7 @@ final class Supervisor: @unchecked Sendable {
         do {
             try process.run()
             lock.withLock { children[role] = process }
+            FileHandle.standardOutput.write(Data("started \(role) pid=\(process.processIdentifier)\n".utf8))
         } catch {
             writeError("taskmesh up: cannot start \(role): \(error)")
         }

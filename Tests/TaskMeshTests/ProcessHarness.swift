@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import TaskMesh
+import ZMQ
 
 /// Where SwiftPM put the executables this test bundle depends on.
 enum BuiltProducts {
@@ -148,4 +149,36 @@ func connectClient(_ topology: TestTopology, sink: RunningSink) async throws -> 
     settings.sink.resultsEndpoint = sink.results
     let mesh = try await Mesh.start(topology: settings)
     return (mesh, try await mesh.client())
+}
+
+/// A loopback tcp port that was free a moment ago, for the few tests that need fixed ports
+/// (`taskmesh up`, the examples): the system hands out ephemeral ports round-robin, so a port
+/// just released is not handed to the next parallel test.
+func freePort() throws -> Int {
+    let context = try Context()
+    let socket = try Socket(context, .pull)
+    let endpoint = try socket.bind("tcp://127.0.0.1:0")
+    socket.close()
+    return Int(endpoint.split(separator: ":").last!)!
+}
+
+/// A direct-mode topology with fixed free ports, for roles started without `--sink`.
+func fixedPortTopology(workers: Int = 2) throws -> String {
+    let results = try freePort(), clients = try freePort()
+    let yaml = """
+    mode: direct
+    sink:
+      results: { bind: "tcp://127.0.0.1:\(results)" }
+      clients: { bind: "tcp://127.0.0.1:\(clients)" }
+    worker:
+      bind: tcp://127.0.0.1:0
+      processes: \(workers)
+      drain_timeout: 3s
+    heartbeat:
+      interval: 200ms
+      liveness: 3
+    """
+    let url = FileManager.default.temporaryDirectory.appendingPathComponent("fixed-\(UUID().uuidString).yaml")
+    try yaml.write(to: url, atomically: true, encoding: .utf8)
+    return url.path
 }
