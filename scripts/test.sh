@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # Sets up the machine and runs every test: unit, integration over inproc/ipc/tcp, and the
-# process-level tests that start and kill real taskmesh processes.
+# process-level tests that start and kill real taskmesh processes. Then a release-build smoke run
+# of the demo, because optimised builds have miscompiled code that debug builds ran correctly.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 swift build --build-tests
 swift test --skip-build "$@"
+swift build -c release --product taskmesh
+.build/release/taskmesh demo --jobs 20000

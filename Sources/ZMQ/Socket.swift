@@ -19,6 +19,10 @@ public final class Socket {
     /// The context this socket belongs to.
     public let context: Context
     private(set) var handle: UnsafeMutableRawPointer?
+    /// A `zmq_msg_t` for receiving and zero-copy sending. It lives on the heap because libzmq keeps
+    /// small messages inside the struct itself: it must never move while libzmq or we read it, and
+    /// a Swift local passed as `&value` may be a temporary copy.
+    private let scratch: UnsafeMutablePointer<zmq_msg_t>
 
     /// Creates a socket of `type` in `context` and applies `defaults`.
     public init(_ context: Context, _ type: SocketType, defaults: SocketDefaults = .standard) throws(ZMQError) {
@@ -28,6 +32,8 @@ public final class Socket {
         self.type = type
         self.context = context
         self.handle = handle
+        self.scratch = .allocate(capacity: 1)
+        zmq_msg_init(scratch)
         do {
             try defaults.apply(to: self)
         } catch {
@@ -36,7 +42,11 @@ public final class Socket {
         }
     }
 
-    deinit { close() }
+    deinit {
+        close()
+        zmq_msg_close(scratch)
+        scratch.deallocate()
+    }
 
     /// Closes the socket now. Pending outbound messages are kept for at most LINGER by libzmq.
     public func close() {
@@ -116,12 +126,13 @@ public final class Socket {
         let handle = try live("send")
         let flags = (more ? ZMQ_SNDMORE : 0) | (wait ? 0 : ZMQ_DONTWAIT)
         if frame.count >= Self.zeroCopyThreshold {
-            var message = zmq_msg_t()
-            FrameBox.initialize(&message, with: frame)
+            zmq_msg_close(scratch)
+            FrameBox.initialize(scratch, with: frame)
+            defer { zmq_msg_init(scratch) }  // on failure libzmq left the frame with us: release it
             do {
-                _ = try zmqCall("send") { zmq_msg_send(&message, handle, flags) }
+                _ = try zmqCall("send") { zmq_msg_send(scratch, handle, flags) }
             } catch {
-                zmq_msg_close(&message)
+                zmq_msg_close(scratch)
                 throw error
             }
             return
@@ -163,16 +174,18 @@ public final class Socket {
     public func receive(wait: Bool = true, maxFrames: Int = 64) throws(ZMQError) -> [[UInt8]] {
         let handle = try live("receive")
         var frames: [[UInt8]] = []
-        var message = zmq_msg_t()
-        zmq_msg_init(&message)
-        defer { zmq_msg_close(&message) }
+        let message = scratch
+        defer {  // release the last frame now rather than at the next receive
+            zmq_msg_close(message)
+            zmq_msg_init(message)
+        }
         var flags = wait ? 0 : ZMQ_DONTWAIT
         var overflow = false
         while true {
-            _ = try zmqCall("receive") { zmq_msg_recv(&message, handle, flags) }
+            _ = try zmqCall("receive") { zmq_msg_recv(message, handle, flags) }
             flags = 0  // the rest of a multipart message is already here
-            if frames.count < maxFrames { frames.append(Self.copy(&message)) } else { overflow = true }
-            if zmq_msg_more(&message) == 0 { break }
+            if frames.count < maxFrames { frames.append(Self.copy(message)) } else { overflow = true }
+            if zmq_msg_more(message) == 0 { break }
         }
         if overflow {
             throw ZMQError(.tooManyFrames, message: "receive: message has more than \(maxFrames) frames")
@@ -189,9 +202,9 @@ public final class Socket {
         }
     }
 
-    private static func copy(_ message: inout zmq_msg_t) -> [UInt8] {
-        let size = zmq_msg_size(&message)
-        guard size > 0, let data = zmq_msg_data(&message) else { return [] }
+    private static func copy(_ message: UnsafeMutablePointer<zmq_msg_t>) -> [UInt8] {
+        let size = zmq_msg_size(message)
+        guard size > 0, let data = zmq_msg_data(message) else { return [] }
         return [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
             buffer.baseAddress!.update(from: data.assumingMemoryBound(to: UInt8.self), count: size)
             count = size
@@ -251,11 +264,11 @@ final class FrameBox {
     /// Initializes `message` to point into `frame`'s storage. A native Swift array's storage does
     /// not move while the box holds the only reference that libzmq will read through, and the box
     /// is released by libzmq (on its I/O thread) when the frame has been sent or discarded.
-    static func initialize(_ message: inout zmq_msg_t, with frame: [UInt8]) {
+    static func initialize(_ message: UnsafeMutablePointer<zmq_msg_t>, with frame: [UInt8]) {
         let box = FrameBox(frame)
         let base = box.bytes.withUnsafeBytes { UnsafeMutableRawPointer(mutating: $0.baseAddress!) }
         let hint = Unmanaged.passRetained(box).toOpaque()
-        let rc = zmq_msg_init_data(&message, base, frame.count, { _, hint in
+        let rc = zmq_msg_init_data(message, base, frame.count, { _, hint in
             Unmanaged<FrameBox>.fromOpaque(hint!).release()
         }, hint)
         precondition(rc == 0, "zmq_msg_init_data cannot fail for a non-null buffer")

@@ -63,11 +63,20 @@ struct PendingJobs {
         return entry
     }
 
-    /// Finished jobs leave their expiry behind; rebuild the heap when most of it is stale, so
-    /// memory follows the number of pending jobs, not the throughput times the deadline.
+    /// Finished jobs leave their expiry (and, if never sent, their outbox slot) behind. Stale
+    /// expiries at the top are dropped at once, so `nextDeadline` is always a pending job's; the
+    /// heap and the outbox are rebuilt when most of them is stale, so memory follows the number
+    /// of pending jobs, not the throughput times the deadline.
     private mutating func compactIfSparse() {
-        guard expiries.count > 4096 && expiries.count > 2 * entries.count else { return }
-        expiries = Heap(entries.values.map { Expiry(at: $0.submission.deadline, jobID: $0.submission.jobID) })
+        while let top = expiries.min, entries[top.jobID]?.submission.deadline != top.at {
+            expiries.removeMin()
+        }
+        if expiries.count > 4096 && expiries.count > 2 * entries.count {
+            expiries = Heap(entries.values.map { Expiry(at: $0.submission.deadline, jobID: $0.submission.jobID) })
+        }
+        if outbox.count > 4096 && outbox.count > 2 * entries.count {
+            outbox = Deque(outbox.filter { entries[$0]?.sent == false })
+        }
     }
 
     /// Removes and returns the jobs whose deadline is at or before `now`.
@@ -80,14 +89,11 @@ struct PendingJobs {
                 expired.append(entry)
             }
         }
-        if entries.isEmpty {
-            expiries = Heap()
-            outbox.removeAll()
-        }
+        compactIfSparse()
         return expired
     }
 
-    /// The earliest deadline still pending.
+    /// The earliest deadline still pending; nil when nothing is.
     var nextDeadline: Instant? {
         expiries.min?.at
     }

@@ -43,7 +43,7 @@ struct Membership {
     var message: MembersMessage {
         let members = workers
             .map { MembersMessage.Member(workerID: $0.key, endpoint: $0.value.endpoint, concurrency: $0.value.concurrency) }
-            .sorted { $0.endpoint < $1.endpoint }
+            .sorted { a, b in a.endpoint != b.endpoint ? a.endpoint < b.endpoint : a.workerID.lexicographicallyPrecedes(b.workerID) }
         return MembersMessage(epoch: epoch, members: Array(members.prefix(Wire.maxMembers)))
     }
 }

@@ -73,7 +73,9 @@ final class SinkLoop {
     }
 
     private func handleWorkerMessage(_ frames: [Message]) {
-        let header = frames[0].prefix(4 + 1 + 2 + 1 + Wire.maxIDLength)
+        // Enough for the longest worker header (ANNOUNCE: concurrency, worker id, endpoint); a
+        // RESULT's payload is never copied.
+        let header = frames[0].prefix(4 + 2 + (1 + Wire.maxIDLength) + (1 + Wire.maxEndpointLength))
         let shape = frames.count == 2 ? [header, []] : [header]
         let message: WorkerToSink
         do {

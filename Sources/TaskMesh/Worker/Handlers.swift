@@ -7,7 +7,7 @@ import Foundation
 /// `JobError.handlerFailed`. Handlers run concurrently (up to the worker's concurrency), so
 /// they must be safe to run side by side; they should be `async` and never block a thread.
 public struct Handlers: Sendable {
-    typealias Run = @Sendable (Job) async -> (ResultStatus, [UInt8])
+    typealias Run = @Sendable (Job) async -> HandlerOutcome
 
     private(set) var table: [String: Run] = [:]
 
@@ -29,12 +29,12 @@ public struct Handlers: Sendable {
         precondition(!name.isEmpty && name.utf8.count <= Wire.maxHandlerLength, "a handler name is 1 to 255 UTF-8 bytes")
         table[name] = { job in
             if let validate {
-                do { try validate(job) } catch { return (.rejected, Array(Self.describe(error).utf8)) }
+                do { try validate(job) } catch { return HandlerOutcome(.rejected, Array(Self.describe(error).utf8)) }
             }
             do {
-                return (.ok, try await body(job))
+                return HandlerOutcome(.ok, try await body(job))
             } catch {
-                return (.failed, Array(Self.describe(error).utf8))
+                return HandlerOutcome(.failed, Array(Self.describe(error).utf8))
             }
         }
     }
@@ -54,15 +54,15 @@ public struct Handlers: Sendable {
             do {
                 value = try JSONDecoder().decode(Input.self, from: Data(job.payload))
             } catch {
-                return (.rejected, Array("payload is not a valid \(Input.self): \(Self.describe(error))".utf8))
+                return HandlerOutcome(.rejected, Array("payload is not a valid \(Input.self): \(Self.describe(error))".utf8))
             }
             if let validate {
-                do { try validate(value) } catch { return (.rejected, Array(Self.describe(error).utf8)) }
+                do { try validate(value) } catch { return HandlerOutcome(.rejected, Array(Self.describe(error).utf8)) }
             }
             do {
-                return (.ok, Array(try JSONEncoder().encode(try await body(value))))
+                return HandlerOutcome(.ok, Array(try JSONEncoder().encode(try await body(value))))
             } catch {
-                return (.failed, Array(Self.describe(error).utf8))
+                return HandlerOutcome(.failed, Array(Self.describe(error).utf8))
             }
         }
     }
@@ -81,5 +81,20 @@ public struct Handlers: Sendable {
         case .dataCorrupted(let context): context.debugDescription
         @unknown default: String(describing: error)
         }
+    }
+}
+
+/// What a handler run produced: the RESULT status and body.
+///
+/// A struct rather than a `(ResultStatus, [UInt8])` tuple: Swift 6.3.1 in release builds returned
+/// a garbage enum from an async closure whose result was such a tuple (docs/ARCHITECTURE.md,
+/// "Build"). The release smoke test in scripts/test.sh guards against its return.
+struct HandlerOutcome: Sendable {
+    var status: ResultStatus
+    var body: [UInt8]
+
+    init(_ status: ResultStatus, _ body: [UInt8]) {
+        self.status = status
+        self.body = body
     }
 }

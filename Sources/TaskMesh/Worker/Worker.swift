@@ -34,7 +34,8 @@ public final class Worker: Service, Sendable {
         self.context = try context ?? Context()
         self.logger = logger
         self.thread = try LoopThread()
-        let host = ProcessInfo.processInfo.hostName
+        // At most 64 + 1 + 10 + 1 + 10 bytes: well inside the protocol's 255.
+        let host = String(ProcessInfo.processInfo.hostName.utf8.prefix(64)) ?? "worker"
         self.id = "\(host)-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
     }
 

@@ -54,6 +54,9 @@ final class WorkerLoop {
         isInproc = topology.worker.bind.hasPrefix("inproc://")
         let bound = try jobs.bind(Self.uniqueBind(topology.worker.bind, workerID: workerID))
         identity = Identity(workerID: workerID, endpoint: Self.advertised(bound, host: topology.worker.advertiseHost))
+        guard identity.endpoint.utf8.count <= Wire.maxEndpointLength else {
+            throw ZMQError(.invalidArgument, message: "the advertised endpoint \"\(identity.endpoint)\" is longer than \(Wire.maxEndpointLength) bytes")
+        }
         try results.connect(topology.sink.resultsEndpoint)
     }
 
@@ -169,12 +172,11 @@ final class WorkerLoop {
         )
         let completions = self.completions, signal = thread.signal, limit = topology.limits.maxPayload
         Task {
-            var (status, body) = await run(input)
-            if body.count > limit {
-                status = .failed
-                body = Array("the result of \(body.count) bytes exceeds limits.max_payload (\(limit) bytes)".utf8)
+            var outcome = await run(input)
+            if outcome.body.count > limit {
+                outcome = HandlerOutcome(.failed, Array("the result of \(outcome.body.count) bytes exceeds limits.max_payload (\(limit) bytes)".utf8))
             }
-            let frames = ResultMessage(status: status, attempt: job.attempt, clientID: job.clientID, jobID: job.jobID, body: body).encode()
+            let frames = ResultMessage(status: outcome.status, attempt: job.attempt, clientID: job.clientID, jobID: job.jobID, body: outcome.body).encode()
             completions.update { $0.append(frames) }
             signal.notify()
         }
