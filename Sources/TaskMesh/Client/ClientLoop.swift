@@ -146,13 +146,13 @@ final class ClientLoop {
         for endpoint in workers.keys where wanted[endpoint] == nil {
             try? jobs.disconnect(endpoint)
             workers.removeValue(forKey: endpoint)
-            logger.info("stopped sending to worker", metadata: ["endpoint": "\(endpoint)"])
+            logger.debug("stopped sending to worker", metadata: ["endpoint": "\(endpoint)"])
         }
         for (endpoint, id) in wanted where workers[endpoint] == nil {
             do {
                 try jobs.connect(endpoint)
                 workers[endpoint] = id
-                logger.info("sending to worker", metadata: ["endpoint": "\(endpoint)"])
+                logger.debug("sending to worker", metadata: ["endpoint": "\(endpoint)"])
             } catch {
                 logger.warning("cannot connect to advertised worker endpoint", metadata: ["endpoint": "\(endpoint)", "error": "\(error)"])
             }
