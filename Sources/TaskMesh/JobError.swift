@@ -20,7 +20,8 @@ public struct JobError: Error, Hashable, Sendable, CustomStringConvertible {
         public static let noWorkers = Code(name: "noWorkers")
         /// The client was closed before the job ended, or was already closed at submit.
         public static let meshClosed = Code(name: "meshClosed")
-        /// The client already has `client.max_pending` jobs pending; try again later.
+        /// The client already has `client.max_pending` jobs pending, or (reliable mode) the
+        /// broker's queue is at `broker.queue_limit`; try again later.
         public static let overloaded = Code(name: "overloaded")
         /// The job was cancelled by its submitter; a result that arrives later is dropped.
         public static let cancelled = Code(name: "cancelled")
@@ -30,6 +31,10 @@ public struct JobError: Error, Hashable, Sendable, CustomStringConvertible {
         public static let badRequest = Code(name: "badRequest")
         /// The job's id or handler name is not acceptable (empty or over 255 bytes).
         public static let invalidJob = Code(name: "invalidJob")
+        /// Reliable mode: every allowed attempt (`broker.max_attempts`) ended without a result,
+        /// for example because the job crashed or hung each worker it ran on; `message` names the
+        /// last cause. Other jobs are unaffected.
+        public static let attemptsExhausted = Code(name: "attemptsExhausted")
         /// A typed result could not be decoded; `message` says why.
         public static let decodingFailed = Code(name: "decodingFailed")
 

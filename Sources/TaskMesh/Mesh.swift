@@ -15,7 +15,8 @@ import ZMQ
 /// ```
 ///
 /// In local mode the mesh runs its own sink over inproc; in direct mode the sink is a separate
-/// process (`taskmesh sink`) or a `Sink` you run, and the mesh connects to it. `shutdown()` stops
+/// process (`taskmesh sink`) or a `Sink` you run, and in reliable mode the broker is a separate
+/// process (`taskmesh broker`) or a `Broker` you run; the mesh connects to it. `shutdown()` stops
 /// every client and worker the mesh handed out, workers first so their last results arrive.
 public final class Mesh: Sendable {
     /// The topology this mesh follows.
@@ -30,9 +31,6 @@ public final class Mesh: Sendable {
     public static func start(topology: Topology? = nil, logger: Logger = Logger(label: "taskmesh")) async throws -> Mesh {
         let topology = try topology ?? Topology.fromEnvironment()
         try LibZMQ.requireSupported()
-        if topology.mode == .reliable {
-            throw MeshError(.unsupportedMode, "reliable mode needs the broker, which this build does not include yet; use mode: direct")
-        }
         let context = try Context()
         var sink: Sink?
         if topology.mode == .local {
@@ -79,24 +77,4 @@ public final class Mesh: Sendable {
         for client in clients.update({ list in defer { list = [] }; return list }) { await client.close() }
         await localSink?.stop()
     }
-}
-
-/// Why a mesh cannot start.
-public struct MeshError: Error, Sendable, CustomStringConvertible {
-    public struct Code: Hashable, Sendable, CustomStringConvertible {
-        let name: String
-        /// The topology's mode is not available in this build.
-        public static let unsupportedMode = Code(name: "unsupportedMode")
-        public var description: String { name }
-    }
-
-    public let code: Code
-    public let message: String
-
-    public init(_ code: Code, _ message: String) {
-        self.code = code
-        self.message = message
-    }
-
-    public var description: String { "MeshError.\(code): \(message)" }
 }

@@ -4,6 +4,7 @@ import TaskMesh
 /// The handlers `taskmesh worker` and `taskmesh demo` run.
 enum BuiltinHandlers {
     static let names = ["echo", "sleep", "sha256", "fail"]
+    static let faultNames = ["crash", "hang"]
 
     static func make() -> Handlers {
         var handlers = Handlers()
@@ -25,6 +26,18 @@ enum BuiltinHandlers {
             throw FailureOnRequest(message: job.payload.isEmpty ? "failed on request" : String(decoding: job.payload, as: UTF8.self))
         }
         return handlers
+    }
+
+    /// Handlers that break their worker on purpose, for exercising fault handling; registered
+    /// only with `taskmesh worker --fault-handlers`.
+    static func addFaultHandlers(to handlers: inout Handlers) {
+        // Kills the worker process, as a crashing handler would.
+        handlers.register("crash") { _ in fatalError("the crash handler ends this worker on purpose") }
+        // Never returns (until the worker stops), as a hung handler would.
+        handlers.register("hang") { job in
+            while !Task.isCancelled { try await Task.sleep(for: .seconds(3600)) }
+            return job.payload
+        }
     }
 
     static func milliseconds(_ payload: [UInt8]) -> Int? {

@@ -18,9 +18,9 @@ struct DemoCommand: AsyncParsableCommand {
         commandName: "demo",
         abstract: "Run a whole mesh in this process and put jobs through it.",
         discussion: """
-        In local mode (the default) everything runs over inproc. With a direct-mode topology the demo \
-        starts the sink and workers in this process on the topology's tcp endpoints and submits over \
-        the network stack.
+        In local mode (the default) everything runs over inproc. With a direct or reliable topology \
+        the demo starts the sink or broker and the workers in this process on the topology's tcp \
+        endpoints and submits over the network stack.
         """)
 
     @OptionGroup var topologyOptions: TopologyOptions
@@ -45,11 +45,16 @@ struct DemoCommand: AsyncParsableCommand {
         print("TaskMesh demo: \(topology.mode.rawValue) mode, \(workers) workers")
 
         let mesh = try await Mesh.start(topology: topology, logger: logger)
-        var standalone: Sink?
+        // The stable endpoint of direct and reliable mode runs in this process too.
+        var stopStandalone: (@Sendable () async -> Void)?
         if topology.mode == .direct {
             let sink = try Sink(topology: topology, logger: logger)
             try await sink.start()
-            standalone = sink
+            stopStandalone = { await sink.stop() }
+        } else if topology.mode == .reliable {
+            let broker = try Broker(topology: topology, logger: logger)
+            try await broker.start()
+            stopStandalone = { await broker.stop() }
         }
         var handlers = BuiltinHandlers.make()
         handlers.register("add", as: AddRequest.self, validate: { request in
@@ -90,7 +95,7 @@ struct DemoCommand: AsyncParsableCommand {
         print(String(format: "%d sha256 jobs: %d ok in %.2f s (%.0f jobs/s)", jobs, ok, seconds, Double(jobs) / seconds))
 
         await mesh.shutdown()
-        await standalone?.stop()
+        await stopStandalone?()
         if ok != jobs { throw ExitCode.failure }
     }
 }

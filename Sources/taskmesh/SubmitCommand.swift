@@ -23,8 +23,11 @@ struct SubmitCommand: AsyncParsableCommand {
     @Argument(help: "The payload, as text. Default: empty (one job) or random bytes (with --count).")
     var payload: String?
 
-    @Option(help: ArgumentHelp("The sink's clients endpoint, overriding sink.clients.endpoint.", valueName: "endpoint"))
+    @Option(help: ArgumentHelp("The sink's clients endpoint, overriding sink.clients.endpoint (direct mode).", valueName: "endpoint"))
     var sink: String?
+
+    @Option(help: ArgumentHelp("The broker's clients endpoint, overriding broker.clients.endpoint (reliable mode).", valueName: "endpoint"))
+    var broker: String?
 
     @Option(help: "How many jobs to submit.")
     var count: Int = 1
@@ -62,10 +65,11 @@ struct SubmitCommand: AsyncParsableCommand {
     func run() async throws {
         _ = logOptions.bootstrap(label: "taskmesh.submit")
         var topology = try topologyOptions.load()
-        guard topology.mode == .direct else {
-            throw ValidationError("submit connects to a running direct-mode mesh (-t topologies/direct.yaml); local mode has no workers to reach, try `taskmesh demo`")
+        guard topology.mode != .local else {
+            throw ValidationError("submit connects to a running mesh (-t topologies/direct.yaml or reliable.yaml); local mode has no workers to reach, try `taskmesh demo`")
         }
         if let sink { topology.sink.clientsEndpoint = sink }
+        if let broker { topology.broker.clientsEndpoint = broker }
         let mesh = try await Mesh.start(topology: topology)
         let client = try await mesh.client()
         defer { Task { await mesh.shutdown() } }

@@ -8,9 +8,10 @@ struct UpCommand: AsyncParsableCommand {
         commandName: "up",
         abstract: "Start every role a topology names on this machine; stop them all on Ctrl-C.",
         discussion: """
-        Starts the sink and worker.processes workers as child processes and prints \
+        Starts the sink (direct mode) or broker (reliable mode) and worker.processes workers as \
+        child processes and prints \
         "started ROLE pid=N" for each. A role that exits on its own is restarted with a backoff from \
-        1 s doubling to 30 s. SIGINT or SIGTERM stops the workers gracefully first, then the sink.
+        1 s doubling to 30 s. SIGINT or SIGTERM stops the workers gracefully first, then the sink or broker.
         """)
 
     @Argument(help: "The topology file.")
@@ -24,18 +25,19 @@ struct UpCommand: AsyncParsableCommand {
     func run() async throws {
         let topology: Topology
         do { topology = try Topology.load(path: file) } catch { throw ValidationError("\(error)") }
-        guard topology.mode == .direct else {
-            throw ValidationError("taskmesh up starts the processes of a direct-mode topology; \(file) is \(topology.mode.rawValue)")
+        guard topology.mode != .local else {
+            throw ValidationError("taskmesh up starts the processes of a direct or reliable topology; \(file) is local (try taskmesh demo)")
         }
-        let supervisor = Supervisor(executable: Self.ownExecutable(), logLevel: logOptions.logLevel.rawValue)
+        let hub = topology.mode == .reliable ? "broker" : "sink"
+        let supervisor = Supervisor(executable: Self.ownExecutable(), logLevel: logOptions.logLevel.rawValue, hub: hub)
         let events = supervisor.events
         let stop = Self.stopSignals(into: supervisor)
 
-        supervisor.launch(role: "sink", arguments: ["sink", "-t", file])
+        supervisor.launch(role: hub, arguments: [hub, "-t", file])
         for index in 0..<(workers ?? topology.worker.processes) {
             supervisor.launch(role: "worker-\(index + 1)", arguments: ["worker", "-t", file])
         }
-        writeError("taskmesh up: sink and \(workers ?? topology.worker.processes) workers started; Ctrl-C stops them")
+        writeError("taskmesh up: \(hub) and \(workers ?? topology.worker.processes) workers started; Ctrl-C stops them")
 
         for await event in events {
             switch event {
@@ -83,11 +85,14 @@ final class Supervisor: @unchecked Sendable {
     private let continuation: AsyncStream<Event>.Continuation
     private let executable: String
     private let logLevel: String
+    /// The role that stops last: "sink" or "broker".
+    private let hub: String
     private let lock = NSLock()
     private var children: [String: Process] = [:]
     private var stopping = false
 
-    init(executable: String, logLevel: String) {
+    init(executable: String, logLevel: String, hub: String) {
+        self.hub = hub
         (events, continuation) = AsyncStream<Event>.makeStream()
         self.executable = executable
         self.logLevel = logLevel
@@ -116,15 +121,15 @@ final class Supervisor: @unchecked Sendable {
         continuation.yield(.stop)
     }
 
-    /// SIGTERM to the workers, then the sink; SIGKILL to whatever is still running after `grace`.
+    /// SIGTERM to the workers, then the hub; SIGKILL to whatever is still running after `grace`.
     func stopAll(grace: Duration) async {
         let all = lock.withLock { children }
-        let workers = all.filter { $0.key != "sink" }.map(\.value)
+        let workers = all.filter { $0.key != hub }.map(\.value)
         for process in workers where process.isRunning { process.terminate() }
         await waitForExit(workers, within: grace)
-        if let sink = all["sink"], sink.isRunning {
-            sink.terminate()
-            await waitForExit([sink], within: grace)
+        if let last = all[hub], last.isRunning {
+            last.terminate()
+            await waitForExit([last], within: grace)
         }
         for process in all.values where process.isRunning { kill(process.processIdentifier, SIGKILL) }
         continuation.finish()

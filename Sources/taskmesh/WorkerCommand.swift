@@ -17,8 +17,17 @@ struct WorkerCommand: AsyncParsableCommand {
     @OptionGroup var topologyOptions: TopologyOptions
     @OptionGroup var logOptions: LogOptions
 
-    @Option(help: ArgumentHelp("The sink's results endpoint, overriding the topology's sink.results.endpoint.", valueName: "endpoint"))
+    @Option(help: ArgumentHelp("The sink's results endpoint, overriding the topology's sink.results.endpoint (direct mode).", valueName: "endpoint"))
     var sink: String?
+
+    @Option(help: ArgumentHelp("The broker's workers endpoint, overriding broker.workers.endpoint (reliable mode).", valueName: "endpoint"))
+    var broker: String?
+
+    @Option(help: ArgumentHelp("Append every handler start (client id, job id, attempt) to this file, synced to disk.", valueName: "file"))
+    var executionLog: String?
+
+    @Flag(help: "Also register the handlers crash (kills this worker) and hang (never returns), to exercise fault handling.")
+    var faultHandlers = false
 
     @Option(help: "Jobs run at once, overriding worker.concurrency.")
     var concurrency: Int?
@@ -36,13 +45,17 @@ struct WorkerCommand: AsyncParsableCommand {
     func run() async throws {
         let logger = logOptions.bootstrap(label: "taskmesh.worker")
         var topology = try topologyOptions.load()
-        guard topology.mode == .direct else {
-            throw ValidationError("taskmesh worker joins a direct-mode mesh; the topology's mode is \(topology.mode.rawValue)")
+        guard topology.mode != .local else {
+            throw ValidationError("taskmesh worker joins a direct or reliable mesh; in local mode everything runs in one process (try taskmesh demo)")
         }
         if let sink { topology.sink.resultsEndpoint = sink }
+        if let broker { topology.broker.workersEndpoint = broker }
         if let bind { topology.worker.bind = bind }
         if let advertiseHost { topology.worker.advertiseHost = advertiseHost }
-        let worker = try Worker(topology: topology, handlers: BuiltinHandlers.make(), concurrency: concurrency, logger: logger)
+        var handlers = BuiltinHandlers.make()
+        if faultHandlers { BuiltinHandlers.addFaultHandlers(to: &handlers) }
+        let worker = try Worker(topology: topology, handlers: handlers, concurrency: concurrency,
+                                executionLog: executionLog, logger: logger)
         try await worker.start()
         announceReady("endpoint=\(worker.endpoint ?? "") id=\(worker.id)")
         let group = ServiceGroup(configuration: .init(

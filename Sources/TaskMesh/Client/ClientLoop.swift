@@ -3,37 +3,52 @@ import ZMQ
 
 /// A client's socket loop, run on its own thread by `Client`.
 ///
-/// It owns the PUSH socket connected to every live worker (jobs, round robin) and the DEALER
-/// connected to the sink (results and membership in, HELLO heartbeats out). Jobs wait in the
-/// outbox while no worker can take them; every job ends exactly once here, by result, deadline,
-/// cancellation or close.
+/// Direct and local mode: it owns a PUSH connected to every live worker (jobs, round robin) and a
+/// DEALER connected to the sink (results and membership in, HELLO heartbeats out).
+/// Reliable mode: one DEALER connected to the broker carries jobs out and results and heartbeats
+/// in; when the broker was lost (silence) or replaced (a new instance id), every job sent and not
+/// yet answered is sent again under its id, and the broker's dedup keeps it from running twice.
+///
+/// Jobs wait in the outbox while nothing can take them; every job ends exactly once here, by
+/// result, deadline, cancellation or close.
 final class ClientLoop {
     private let core: ClientCore
     private let topology: Topology
+    private let reliable: Bool
+    /// Where jobs go: the workers' PUSH, or (reliable) the broker DEALER, the same as `sink`.
     private let jobs: Socket
+    /// Where results come from: the sink, or the broker.
     private let sink: Socket
     private let logger: Logger
 
     private var pending = PendingJobs()
     private var stats = ClientStats()
-    private var workers: [String: [UInt8]] = [:]  // endpoint -> worker id
+    private var workers: [String: [UInt8]] = [:]  // endpoint -> worker id (direct mode)
     private var membersEpoch: UInt64?
     private var nextHello: Instant = .current
+    // Reliable mode: what the broker last said of itself.
+    private var brokerInstance: UInt64?
+    private var brokerWorkers = 0
+    private var brokerHeardAt: Instant?
 
     init(core: ClientCore, topology: Topology, sockets: SocketFactory, logger: Logger) throws {
         self.core = core
         self.topology = topology
         self.logger = logger
-        jobs = try sockets.make(.push)
+        reliable = topology.mode == .reliable
         sink = try sockets.make(.dealer)
         try sink.set(.routingID, core.clientID)
-        try sink.connect(topology.sink.clientsEndpoint)
+        try sink.connect(reliable ? topology.broker.clientsEndpoint : topology.sink.clientsEndpoint)
+        jobs = reliable ? sink : try sockets.make(.push)
     }
+
+    /// Workers known to take jobs: connected ones, or those the broker reports ready.
+    private var workerCount: Int { reliable ? brokerWorkers : workers.count }
 
     func run() {
         var poller = Poller()
-        let jobsIndex = poller.add(jobs, [])
         let sinkIndex = poller.add(sink)
+        let jobsIndex = reliable ? sinkIndex : poller.add(jobs, [])
         poller.add(core.thread.signal)
         while !core.thread.isStopRequested {
             takeInbox()
@@ -41,8 +56,9 @@ final class ClientLoop {
             let now = Instant.current
             var wake = nextHello
             if let deadline = pending.nextDeadline { wake = min(wake, deadline) }
-            let hasOutbox = pending.nextToSend() != nil && !workers.isEmpty
-            poller.setInterest(hasOutbox ? .writable : [], at: jobsIndex)
+            let hasOutbox = pending.nextToSend() != nil && (reliable || !workers.isEmpty)
+            let readable: Poller.Events = jobsIndex == sinkIndex ? .readable : []
+            poller.setInterest(hasOutbox ? readable.union(.writable) : readable, at: jobsIndex)
             do {
                 try poller.poll(timeout: max(.zero, now.duration(to: wake)))
             } catch {
@@ -54,7 +70,7 @@ final class ClientLoop {
             expireJobs()
             if Instant.current >= nextHello { hello() }
             stats.pending = pending.count
-            stats.workers = workers.count
+            stats.workers = workerCount
             core.stats.publish(stats)
         }
         finish()
@@ -81,7 +97,7 @@ final class ClientLoop {
     }
 
     private func sendJobs() {
-        guard !workers.isEmpty else { return }
+        guard reliable || !workers.isEmpty else { return }
         while let job = pending.nextToSend() {
             let message = JobMessage(clientID: core.clientID, jobID: job.jobID, handler: job.handler,
                                      deadline: job.wallDeadline, attempt: 1, payload: job.payload)
@@ -105,12 +121,22 @@ final class ClientLoop {
                 stats.malformed += 1
                 continue
             }
-            switch Result(catching: { () throws(ProtocolViolation) in try SinkToClient.decode(frames) }) {
-            case .success(.result(let result)): handle(result)
-            case .success(.members(let members)): apply(members)
-            case .failure(let violation):
+            do throws(ProtocolViolation) {
+                if reliable {
+                    switch try FromBroker.decode(frames) {
+                    case .result(let result): handle(result)
+                    case .heartbeat(let heartbeat): brokerSpoke(heartbeat)
+                    case .job, .disconnect: stats.malformed += 1
+                    }
+                } else {
+                    switch try SinkToClient.decode(frames) {
+                    case .result(let result): handle(result)
+                    case .members(let members): apply(members)
+                    }
+                }
+            } catch {
                 stats.malformed += 1
-                logger.debug("dropped malformed message from sink: \(violation)")
+                logger.debug("dropped malformed message: \(error)")
             }
         }
     }
@@ -128,15 +154,7 @@ final class ClientLoop {
             stats.droppedLateOrDuplicate += 1
             return
         }
-        let text = String(decoding: result.body, as: UTF8.self)
-        let outcome: Result<[UInt8], JobError> = switch result.status {
-        case .ok: .success(result.body)
-        case .unknownHandler: .failure(JobError(.unknownHandler, "no worker has a handler named \"\(text)\""))
-        case .rejected: .failure(JobError(.rejected, text))
-        case .failed: .failure(JobError(.handlerFailed, text))
-        case .badRequest, .declined: .failure(JobError(.badRequest, text))
-        }
-        end(entry.submission.promise, outcome)
+        end(entry.submission.promise, result.outcome)
     }
 
     private func apply(_ members: MembersMessage) {
@@ -159,9 +177,25 @@ final class ClientLoop {
         }
     }
 
+    /// Reliable mode: a heartbeat from the broker. A broker that was silent for the liveness
+    /// period, or that is a new instance, may have lost the jobs it held: send them again.
+    private func brokerSpoke(_ heartbeat: HeartbeatMessage) {
+        let now = Instant.current
+        let wasLost = brokerHeardAt.map { now - $0 > topology.heartbeat.expiry } ?? false
+        let replaced = brokerInstance.map { $0 != heartbeat.instance } ?? false
+        brokerHeardAt = now
+        brokerInstance = heartbeat.instance
+        brokerWorkers = Int(heartbeat.workers)
+        if wasLost || replaced {
+            let count = pending.requeueAllSent()
+            stats.resent += UInt64(count)
+            if count > 0 { logger.info("broker came back; sending unanswered jobs again", metadata: ["jobs": "\(count)"]) }
+        }
+    }
+
     private func expireJobs() {
         for entry in pending.expire(at: .current) {
-            if !entry.sent && workers.isEmpty {
+            if !entry.sent && workerCount == 0 {
                 end(entry.submission.promise, .failure(JobError(.noWorkers, "no worker was available before the deadline")))
             } else {
                 end(entry.submission.promise, .failure(JobError(.timedOut, "no outcome before the deadline")))
@@ -170,8 +204,12 @@ final class ClientLoop {
     }
 
     private func hello() {
-        nextHello = Instant.current + topology.heartbeat.interval
-        _ = try? sink.trySend(multipart: HelloMessage().encode())
+        let now = Instant.current
+        nextHello = now + topology.heartbeat.interval
+        if reliable, let heard = brokerHeardAt, now - heard > topology.heartbeat.expiry {
+            brokerWorkers = 0  // a lost broker reports no workers until it speaks again
+        }
+        _ = try? sink.trySend(multipart: reliable ? bareCommand(.heartbeat) : HelloMessage().encode())
     }
 
     /// Every job that reached the loop ends here, exactly once. Its promise may already hold
@@ -193,9 +231,11 @@ final class ClientLoop {
         }
         stats.pending = 0
         core.stats.publish(stats)
-        try? jobs.set(.linger, .zero)
         try? sink.set(.linger, .zero)
-        jobs.close()
         sink.close()
+        if !reliable {
+            try? jobs.set(.linger, .zero)
+            jobs.close()
+        }
     }
 }

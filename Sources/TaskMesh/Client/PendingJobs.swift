@@ -56,6 +56,17 @@ struct PendingJobs {
         return true
     }
 
+    /// Puts every job that was sent and has not ended back in the queue, oldest first, to be
+    /// sent again under the same id (reliable mode, after the broker was lost). Returns how many.
+    mutating func requeueAllSent() -> Int {
+        let sent = entries.values.filter(\.sent).sorted { $0.submission.deadline < $1.submission.deadline }
+        for entry in sent.reversed() {
+            entries[entry.submission.jobID]?.sent = false
+            outbox.prepend(entry.submission.jobID)
+        }
+        return sent.count
+    }
+
     /// Ends a job: removes it and returns its entry; nil when it had already ended.
     mutating func finish(_ jobID: [UInt8]) -> Entry? {
         let entry = entries.removeValue(forKey: jobID)

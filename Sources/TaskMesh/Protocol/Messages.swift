@@ -12,6 +12,10 @@ enum ResultStatus: UInt8, Sendable, CaseIterable {
     case badRequest = 4
     /// The worker is stopping and never started the job; the client may send it elsewhere.
     case declined = 5
+    /// Reliable mode: the broker's queue is full; the job was not accepted.
+    case overloaded = 6
+    /// Reliable mode: every allowed attempt ended without a result; the body names the last cause.
+    case exhausted = 7
 }
 
 /// JOB: a client asks a worker to run `handler` on `payload`. Frames: [header, payload].
@@ -194,6 +198,103 @@ struct MembersMessage: Equatable, Sendable {
         try r.requireEnd()
         return MembersMessage(epoch: epoch, members: members)
     }
+}
+
+/// READY (reliable mode): a worker tells the broker it takes up to `concurrency` jobs at once.
+/// Sent on connecting and again whenever the broker it talks to changed. Frames: [header].
+struct ReadyMessage: Equatable, Sendable {
+    var workerID: [UInt8]
+    var concurrency: UInt16
+
+    func encode() -> [[UInt8]] {
+        var w = ByteWriter(capacity: 7 + workerID.count)
+        w.header(.ready)
+        w.u16(concurrency)
+        w.short(workerID)
+        return [w.bytes]
+    }
+
+    static func decode(header: [UInt8]) throws(ProtocolViolation) -> ReadyMessage {
+        var r = ByteReader(header, offset: 4)
+        let concurrency = try r.u16()
+        return ReadyMessage(workerID: try r.id("worker id"), concurrency: concurrency)
+    }
+}
+
+/// HEARTBEAT (reliable mode). From the broker it carries the broker's instance id (new on every
+/// start, so peers notice a restart) and how many workers are ready; from clients and workers it
+/// carries nothing (both fields zero). Frames: [header].
+struct HeartbeatMessage: Equatable, Sendable {
+    var instance: UInt64 = 0
+    var workers: UInt16 = 0
+
+    func encode() -> [[UInt8]] {
+        var w = ByteWriter(capacity: 14)
+        w.header(.heartbeat)
+        w.u64(instance)
+        w.u16(workers)
+        return [w.bytes]
+    }
+
+    static func decode(header: [UInt8]) throws(ProtocolViolation) -> HeartbeatMessage {
+        var r = ByteReader(header, offset: 4)
+        if r.isAtEnd { return HeartbeatMessage() }  // a peer's heartbeat may omit the fields
+        let instance = try r.u64()
+        return HeartbeatMessage(instance: instance, workers: try r.u16())
+    }
+}
+
+/// What a broker can receive from a worker (reliable mode).
+enum WorkerToBroker: Equatable, Sendable {
+    case ready(ReadyMessage)
+    case result(ResultMessage)
+    case heartbeat
+    case bye
+    case disconnect
+
+    static func decode(_ frames: [[UInt8]]) throws(ProtocolViolation) -> WorkerToBroker {
+        guard let header = frames.first else { throw ProtocolViolation(.frameCount, "empty message") }
+        let command = try ByteReader.command(of: header)
+        if command == .result { return .result(try ResultMessage.decode(frames)) }
+        guard frames.count == 1 else { throw ProtocolViolation(.frameCount, "\(command) has 1 frame, got \(frames.count)") }
+        switch command {
+        case .ready: return .ready(try ReadyMessage.decode(header: header))
+        case .heartbeat: return .heartbeat
+        case .bye: return .bye
+        case .disconnect: return .disconnect
+        default: throw ProtocolViolation(.command, "a worker may send READY, RESULT, HEARTBEAT, BYE or DISCONNECT")
+        }
+    }
+}
+
+/// What a client or worker can receive from a broker (reliable mode).
+enum FromBroker: Equatable, Sendable {
+    case job(JobMessage)
+    case result(ResultMessage)
+    case heartbeat(HeartbeatMessage)
+    case disconnect
+
+    static func decode(_ frames: [[UInt8]]) throws(ProtocolViolation) -> FromBroker {
+        guard let header = frames.first else { throw ProtocolViolation(.frameCount, "empty message") }
+        switch try ByteReader.command(of: header) {
+        case .job: return .job(try JobMessage.decode(frames))
+        case .result: return .result(try ResultMessage.decode(frames))
+        case .heartbeat:
+            guard frames.count == 1 else { throw ProtocolViolation(.frameCount, "HEARTBEAT has 1 frame, got \(frames.count)") }
+            return .heartbeat(try HeartbeatMessage.decode(header: header))
+        case .disconnect:
+            guard frames.count == 1 else { throw ProtocolViolation(.frameCount, "DISCONNECT has 1 frame, got \(frames.count)") }
+            return .disconnect
+        default: throw ProtocolViolation(.command, "a broker sends JOB, RESULT, HEARTBEAT or DISCONNECT")
+        }
+    }
+}
+
+/// Header-only commands (HEARTBEAT from clients and workers, BYE, DISCONNECT).
+func bareCommand(_ command: Wire.Command) -> [[UInt8]] {
+    var w = ByteWriter(capacity: 4)
+    w.header(command)
+    return [w.bytes]
 }
 
 /// What a sink can receive on its results socket from workers.

@@ -21,6 +21,12 @@ enum Wire {
         case bye = 0x04
         case hello = 0x05
         case members = 0x06
+        /// Reliable mode: a worker offers `concurrency` job slots to the broker.
+        case ready = 0x07
+        /// Reliable mode: liveness in every direction; the broker's carries its instance id.
+        case heartbeat = 0x08
+        /// Reliable mode: a worker leaves now; the broker requeues what it still holds.
+        case disconnect = 0x09
     }
 }
 

@@ -31,6 +31,45 @@ public struct Topology: Sendable, Equatable {
         }
     }
 
+    /// The broker of reliable mode.
+    public struct Broker: Sendable, Equatable {
+        /// Where the broker listens for clients, and how clients reach it.
+        public var clientsBind: String
+        public var clientsEndpoint: String
+        /// Where the broker listens for workers, and how workers reach it.
+        public var workersBind: String
+        public var workersEndpoint: String
+        /// How many times a job is started before it ends as `attemptsExhausted`.
+        public var maxAttempts: Int
+        /// How long one attempt may run before the broker gives it to another worker, even while
+        /// its worker still heartbeats (a hung handler).
+        public var lease: Duration
+        /// Jobs the broker holds (queued and running); past it, submits fail with `overloaded`.
+        public var queueLimit: Int
+        /// How long the broker remembers a finished job's outcome, to answer a resubmission of
+        /// the same job id without running it again.
+        public var resultTTL: Duration
+
+        public init(clientsBind: String, clientsEndpoint: String, workersBind: String, workersEndpoint: String,
+                    maxAttempts: Int = 3, lease: Duration = .seconds(30), queueLimit: Int = 100_000,
+                    resultTTL: Duration = .seconds(300)) {
+            self.clientsBind = clientsBind
+            self.clientsEndpoint = clientsEndpoint
+            self.workersBind = workersBind
+            self.workersEndpoint = workersEndpoint
+            self.maxAttempts = maxAttempts
+            self.lease = lease
+            self.queueLimit = queueLimit
+            self.resultTTL = resultTTL
+        }
+
+        /// A broker on 127.0.0.1 at `port` (clients) and `port + 1` (workers).
+        public static func loopback(port: Int) -> Broker {
+            Broker(clientsBind: "tcp://127.0.0.1:\(port)", clientsEndpoint: "tcp://127.0.0.1:\(port)",
+                   workersBind: "tcp://127.0.0.1:\(port + 1)", workersEndpoint: "tcp://127.0.0.1:\(port + 1)")
+        }
+    }
+
     /// How workers listen and run jobs.
     public struct Worker: Sendable, Equatable {
         /// Where a worker binds its job socket; port 0 picks a free port.
@@ -103,15 +142,18 @@ public struct Topology: Sendable, Equatable {
 
     public var mode: Mode
     public var sink: Sink
+    /// Used in reliable mode only.
+    public var broker: Broker
     public var worker: Worker
     public var client: Client
     public var heartbeat: Heartbeat
     public var limits: Limits
 
     public init(mode: Mode, sink: Sink, worker: Worker, client: Client = Client(),
-                heartbeat: Heartbeat = Heartbeat(), limits: Limits = Limits()) {
+                heartbeat: Heartbeat = Heartbeat(), limits: Limits = Limits(), broker: Broker = .loopback(port: 5801)) {
         self.mode = mode
         self.sink = sink
+        self.broker = broker
         self.worker = worker
         self.client = client
         self.heartbeat = heartbeat

@@ -148,7 +148,10 @@ struct TopologyDecoder {
 
     /// Every section's fields, by dotted section path; "" is the top level.
     static let schema: [String: [String]] = [
-        "": ["mode", "sink", "worker", "client", "heartbeat", "limits"],
+        "": ["mode", "sink", "broker", "worker", "client", "heartbeat", "limits"],
+        "broker": ["clients", "workers", "max_attempts", "lease", "queue_limit", "result_ttl"],
+        "broker.clients": ["bind", "endpoint"],
+        "broker.workers": ["bind", "endpoint"],
         "sink": ["results", "clients"],
         "sink.results": ["bind", "endpoint"],
         "sink.clients": ["bind", "endpoint"],
@@ -168,14 +171,51 @@ struct TopologyDecoder {
     func decode(_ root: ConfigValue) throws(TopologyError) -> Topology {
         let top = try section(root, "")
         let mode = try decodeMode(top)
+        let sink: Topology.Sink
+        let broker: Topology.Broker
+        if mode == .reliable {
+            if top.value("sink") != nil { throw top.error("sink", "reliable mode has no sink; its clients and workers meet at the broker") }
+            sink = Topology.local.sink
+            broker = try decodeBroker(section(top.value("broker"), "broker"), mode: mode)
+        } else {
+            if top.value("broker") != nil { throw top.error("broker", "only reliable mode has a broker (mode: reliable)") }
+            sink = try decodeSink(section(top.value("sink"), "sink"), mode: mode)
+            broker = .loopback(port: 5801)
+        }
         return Topology(
             mode: mode,
-            sink: try decodeSink(section(top.value("sink"), "sink"), mode: mode),
+            sink: sink,
             worker: try decodeWorker(section(top.value("worker"), "worker"), mode: mode),
             client: try decodeClient(section(top.value("client"), "client")),
             heartbeat: try decodeHeartbeat(section(top.value("heartbeat"), "heartbeat")),
-            limits: try decodeLimits(section(top.value("limits"), "limits"))
+            limits: try decodeLimits(section(top.value("limits"), "limits")),
+            broker: broker
         )
+    }
+
+    // MARK: Broker
+
+    private func decodeBroker(_ section: TopologySection, mode: Topology.Mode) throws(TopologyError) -> Topology.Broker {
+        let local = Topology.local.sink
+        let clients = try sinkEndpoints(self.section(section.value("clients"), "broker.clients"), mode: mode,
+                                        localBind: local.clientsBind, example: "tcp://*:5801")
+        let workers = try sinkEndpoints(self.section(section.value("workers"), "broker.workers"), mode: mode,
+                                        localBind: local.resultsBind, example: "tcp://*:5802")
+        if Self.clash(clients.bind, workers.bind) {
+            throw TopologyError(source: source, field: "broker.workers.bind",
+                                message: "must not share an address or port with broker.clients.bind (\"\(clients.bind.text)\"), got \"\(workers.bind.text)\"")
+        }
+        var broker = Topology.Broker(clientsBind: clients.bind.text, clientsEndpoint: clients.endpoint.text,
+                                     workersBind: workers.bind.text, workersEndpoint: workers.endpoint.text)
+        if let value = try section.int("max_attempts", in: 1...1000, expected: "an integer from 1 to 1000") {
+            broker.maxAttempts = value
+        }
+        if let value = try section.duration("lease", positive: true) { broker.lease = value }
+        if let value = try section.int("queue_limit", in: 1...Int.max, expected: "a positive integer") {
+            broker.queueLimit = value
+        }
+        if let value = try section.duration("result_ttl", positive: true) { broker.resultTTL = value }
+        return broker
     }
 
     private func section(_ value: ConfigValue?, _ path: String) throws(TopologyError) -> TopologySection {

@@ -21,13 +21,16 @@ public final class Worker: Service, Sendable {
     private let logger: Logger
     private let thread: LoopThread
     private let published = Shared(WorkerStats())
-    private let completions = Shared<[[[UInt8]]]>([])
     private let boundEndpoint = Shared<String?>(nil)
 
+    private let executionLogPath: String?
+
     /// A worker for `topology` running `handlers`, at most `concurrency` jobs at a time
-    /// (default: the topology's `worker.concurrency`).
+    /// (default: the topology's `worker.concurrency`). With `executionLog`, every handler start
+    /// is appended to that file (`client-id job-id attempt`, synced to disk), for fault tests.
     public init(topology: Topology, handlers: Handlers, concurrency: Int? = nil, context: Context? = nil,
-                logger: Logger = Logger(label: "taskmesh.worker")) throws {
+                executionLog: String? = nil, logger: Logger = Logger(label: "taskmesh.worker")) throws {
+        self.executionLogPath = executionLog
         self.topology = topology
         self.handlers = handlers
         self.concurrency = max(1, concurrency ?? topology.worker.concurrency)
@@ -42,29 +45,43 @@ public final class Worker: Service, Sendable {
     /// Counters since start.
     public var stats: WorkerStats { published.value }
 
-    /// The endpoint this worker advertises to clients; nil before `start()`.
+    /// The endpoint this worker advertises to clients (direct and local mode), or the broker's
+    /// endpoint it connects to (reliable mode); nil before `start()`.
     public var endpoint: String? { boundEndpoint.value }
 
     /// Binds the job socket, connects to the sink and starts taking jobs.
     public func start() async throws {
         let topology = self.topology, handlers = self.handlers, concurrency = self.concurrency
-        let thread = self.thread, completions = self.completions, published = self.published
+        let thread = self.thread, published = self.published
         let logger = self.logger, boundEndpoint = self.boundEndpoint, workerID = Array(id.utf8)
+        let executionLog = try executionLogPath.map { try ExecutionLog(path: $0) }
         let sockets = SocketFactory(context: context, topology: topology)
         try await thread.start(name: "taskmesh-worker") { ready in
-            let loop: WorkerLoop
+            let runner = JobRunner(handlers: handlers, limit: topology.limits.maxPayload, signal: thread.signal,
+                                   executionLog: executionLog, logger: logger)
+            let endpoint: String
+            let run: () -> Void
             do {
-                loop = try WorkerLoop(topology: topology, handlers: handlers, concurrency: concurrency, workerID: workerID,
-                                      sockets: sockets, thread: thread, completions: completions, published: published, logger: logger)
+                if topology.mode == .reliable {
+                    let loop = try ReliableWorkerLoop(topology: topology, runner: runner, concurrency: concurrency, workerID: workerID,
+                                                      sockets: sockets, thread: thread, published: published, logger: logger)
+                    endpoint = topology.broker.workersEndpoint
+                    run = loop.run
+                } else {
+                    let loop = try WorkerLoop(topology: topology, runner: runner, concurrency: concurrency, workerID: workerID,
+                                              sockets: sockets, thread: thread, published: published, logger: logger)
+                    endpoint = loop.identity.endpoint
+                    run = loop.run
+                }
             } catch {
                 ready(error)
                 return
             }
-            boundEndpoint.publish(loop.identity.endpoint)
+            boundEndpoint.publish(endpoint)
             ready(nil)
-            logger.info("worker ready", metadata: ["endpoint": "\(loop.identity.endpoint)", "sink": "\(topology.sink.resultsEndpoint)",
+            logger.info("worker ready", metadata: ["endpoint": "\(endpoint)", "mode": "\(topology.mode.rawValue)",
                                                    "handlers": "\(handlers.names.joined(separator: ","))"])
-            loop.run()
+            run()
         }
     }
 

@@ -2,49 +2,40 @@ import Foundation
 import Logging
 import ZMQ
 
-/// A worker's socket loop, run on its own thread by `Worker`.
+/// A direct-mode worker's socket loop, run on its own thread by `Worker`.
 ///
-/// It reads jobs only while fewer than `concurrency` run, so a busy worker leaves the rest in
-/// its socket queue; handlers run as tasks and hand their results back through a locked queue
-/// and a signal. Heartbeats (ANNOUNCE) come from this loop, independent of the handlers.
+/// It binds a PULL for jobs and pushes results, ANNOUNCEs and BYE to the sink. It reads jobs only
+/// while fewer than `concurrency` run, so a busy worker leaves the rest in its socket queue.
+/// Heartbeats (ANNOUNCE) come from this loop, independent of the handlers.
 final class WorkerLoop {
     struct Identity: Sendable {
         let workerID: [UInt8]
         let endpoint: String
     }
 
-    /// Jobs whose deadline passed longer ago than this are skipped unread: the tolerance covers
-    /// clock differences between client and worker hosts.
-    static let clockSkewTolerance: UInt64 = 1000
-
     private let topology: Topology
-    private let handlers: Handlers
     private let concurrency: Int
     private let jobs: Socket
     private let connections: SocketMonitor
     private let results: Socket
     private let thread: LoopThread
-    private let completions: Shared<[[[UInt8]]]>
+    private let runner: JobRunner
     private let published: Shared<WorkerStats>
     private let logger: Logger
     let identity: Identity
 
-    private var stats = WorkerStats()
-    private var inFlight = 0
-    private var pendingResults: [[[UInt8]]] = []
     private var nextAnnounce: Instant = .current
     private var draining: (declineUntil: Instant, giveUpAt: Instant)?
     /// Open client connections to the job socket (tcp and ipc; inproc reports none).
     private var connectedPeers = Set<UInt32>()
     private let isInproc: Bool
 
-    init(topology: Topology, handlers: Handlers, concurrency: Int, workerID: [UInt8], sockets: SocketFactory,
-         thread: LoopThread, completions: Shared<[[[UInt8]]]>, published: Shared<WorkerStats>, logger: Logger) throws {
+    init(topology: Topology, runner: JobRunner, concurrency: Int, workerID: [UInt8], sockets: SocketFactory,
+         thread: LoopThread, published: Shared<WorkerStats>, logger: Logger) throws {
         self.topology = topology
-        self.handlers = handlers
+        self.runner = runner
         self.concurrency = concurrency
         self.thread = thread
-        self.completions = completions
         self.published = published
         self.logger = logger
         jobs = try sockets.make(.pull)
@@ -86,11 +77,11 @@ final class WorkerLoop {
         while true {
             let now = Instant.current
             if thread.isStopRequested && draining == nil { beginDraining(at: now) }
-            if let draining, now >= draining.giveUpAt || (inFlight == 0 && (now >= draining.declineUntil || noClientsLeft)) { break }
+            if let draining, now >= draining.giveUpAt || (runner.inFlight == 0 && (now >= draining.declineUntil || noClientsLeft)) { break }
 
-            let accepting = draining != nil || inFlight < concurrency
+            let accepting = draining != nil || runner.inFlight < concurrency
             poller.setInterest(accepting ? .readable : [], at: jobsIndex)
-            poller.setInterest(pendingResults.isEmpty ? [] : .writable, at: resultsIndex)
+            poller.setInterest(runner.hasResultsToSend ? .writable : [], at: resultsIndex)
             var wait = max(.zero, now.duration(to: nextAnnounce))
             if let draining { wait = min(wait, max(.zero, now.duration(to: draining.declineUntil))) }
             do {
@@ -100,15 +91,20 @@ final class WorkerLoop {
                 break
             }
             thread.signal.drain()
-            collectCompletions()
-            flushResults()
+            runner.collectCompletions()
             if poller.events(at: jobsIndex).contains(.readable) { readJobs() }
+            runner.flush(to: results)
             if poller.events(at: monitorIndex).contains(.readable) { trackConnections() }
             if draining == nil && Instant.current >= nextAnnounce { announce() }
-            stats.inFlight = inFlight
-            published.publish(stats)
+            publish()
         }
         finish()
+    }
+
+    private func publish() {
+        var stats = runner.stats
+        stats.inFlight = runner.inFlight
+        published.publish(stats)
     }
 
     /// Whether a draining worker can stop declining: every client has disconnected. inproc
@@ -126,97 +122,14 @@ final class WorkerLoop {
     }
 
     private func readJobs() {
-        while draining != nil || inFlight < concurrency {
-            let frames: [[UInt8]]
+        while draining != nil || runner.inFlight < concurrency {
             do {
-                guard let received = try jobs.tryReceive(maxFrames: 2) else { return }
-                frames = received
+                guard let frames = try jobs.tryReceive(maxFrames: 2) else { return }
+                runner.accept(frames, declining: draining != nil)
             } catch {
-                stats.malformed += 1
-                continue
-            }
-            stats.received += 1
-            handle(frames)
-        }
-    }
-
-    private func handle(_ frames: [[UInt8]]) {
-        let job: JobMessage
-        do {
-            job = try JobMessage.decode(frames)
-        } catch {
-            stats.malformed += 1
-            if let ids = JobMessage.salvageIDs(frames) {
-                reply(.badRequest, attempt: 1, clientID: ids.clientID, jobID: ids.jobID, body: Array("\(error)".utf8))
-            }
-            return
-        }
-        if draining != nil {
-            stats.declined += 1
-            reply(.declined, attempt: job.attempt, clientID: job.clientID, jobID: job.jobID, body: [])
-            return
-        }
-        if job.deadline != 0 && wallClockMilliseconds() > job.deadline + Self.clockSkewTolerance {
-            stats.expired += 1
-            return
-        }
-        guard let run = handlers.table[job.handler] else {
-            stats.unknownHandler += 1
-            reply(.unknownHandler, attempt: job.attempt, clientID: job.clientID, jobID: job.jobID, body: Array(job.handler.utf8))
-            return
-        }
-        inFlight += 1
-        let input = Job(
-            id: JobID(bytes: job.jobID), handler: job.handler, payload: job.payload, attempt: Int(job.attempt),
-            deadline: job.deadline == 0 ? nil : Date(timeIntervalSince1970: Double(job.deadline) / 1000)
-        )
-        let completions = self.completions, signal = thread.signal, limit = topology.limits.maxPayload
-        Task {
-            var outcome = await run(input)
-            if outcome.body.count > limit {
-                outcome = HandlerOutcome(.failed, Array("the result of \(outcome.body.count) bytes exceeds limits.max_payload (\(limit) bytes)".utf8))
-            }
-            let frames = ResultMessage(status: outcome.status, attempt: job.attempt, clientID: job.clientID, jobID: job.jobID, body: outcome.body).encode()
-            completions.update { $0.append(frames) }
-            signal.notify()
-        }
-    }
-
-    private func collectCompletions() {
-        let done = completions.update { queue -> [[[UInt8]]] in
-            defer { queue.removeAll(keepingCapacity: true) }
-            return queue
-        }
-        guard !done.isEmpty else { return }
-        inFlight -= done.count
-        for frames in done {
-            switch frames[0][4] {
-            case ResultStatus.ok.rawValue: stats.succeeded += 1
-            case ResultStatus.rejected.rawValue: stats.rejected += 1
-            default: stats.failed += 1
+                runner.stats.malformed += 1
             }
         }
-        pendingResults.append(contentsOf: done)
-    }
-
-    private func reply(_ status: ResultStatus, attempt: UInt16, clientID: [UInt8], jobID: [UInt8], body: [UInt8]) {
-        pendingResults.append(ResultMessage(status: status, attempt: attempt, clientID: clientID, jobID: jobID, body: body).encode())
-        flushResults()
-    }
-
-    /// Sends queued results without blocking; what the socket cannot take now waits for the
-    /// next writable wake-up.
-    private func flushResults() {
-        var sent = 0
-        for frames in pendingResults {
-            do {
-                guard try results.trySend(multipart: frames) else { break }
-            } catch {
-                logger.warning("sending a result failed: \(error)")
-            }
-            sent += 1
-        }
-        pendingResults.removeFirst(sent)
     }
 
     private func announce() {
@@ -234,21 +147,19 @@ final class WorkerLoop {
         let window = isInproc ? Duration.milliseconds(50) : topology.heartbeat.interval * 2
         let declineUntil = min(giveUpAt, now + window)
         draining = (declineUntil, giveUpAt)
-        logger.info("worker stopping", metadata: ["inFlight": "\(inFlight)"])
+        logger.info("worker stopping", metadata: ["inFlight": "\(runner.inFlight)"])
     }
 
     private func finish() {
         connections.socket.close()
-        if inFlight > 0 {
-            logger.warning("worker stopped with jobs still running", metadata: ["inFlight": "\(inFlight)"])
+        if runner.inFlight > 0 {
+            logger.warning("worker stopped with jobs still running", metadata: ["inFlight": "\(runner.inFlight)"])
         }
         jobs.close()
         // Give the last results a moment to leave; LINGER bounds it.
         try? results.set(.linger, .seconds(2))
-        for frames in pendingResults {
-            try? results.send(multipart: frames, wait: false)
-        }
+        runner.flushBeforeClose(to: results)
         results.close()
-        published.publish(stats)
+        publish()
     }
 }

@@ -1,0 +1,172 @@
+import Logging
+import ZMQ
+
+/// The broker's socket loop, run on its own thread by `Broker`: a ROUTER for clients and a ROUTER
+/// for workers, feeding `BrokerState` and sending what it returns.
+final class BrokerLoop {
+    private let topology: Topology
+    private let clients: Socket
+    private let workers: Socket
+    private let thread: LoopThread
+    private let published: Shared<BrokerStats>
+    private let logger: Logger
+    /// New on every start, carried in heartbeats so peers notice a restart.
+    private let instance = UInt64.random(in: 1...UInt64.max)
+
+    private var state: BrokerState
+    private var clientsSeen: [[UInt8]: Instant] = [:]
+    private var nextTick: Instant = .current
+    let boundEndpoints: (clients: String, workers: String)
+
+    init(topology: Topology, sockets: SocketFactory, thread: LoopThread, published: Shared<BrokerStats>, logger: Logger) throws {
+        self.topology = topology
+        self.thread = thread
+        self.published = published
+        self.logger = logger
+        state = BrokerState(config: topology.broker, expiry: topology.heartbeat.expiry)
+        clients = try sockets.make(.router)
+        workers = try sockets.make(.router)
+        boundEndpoints = (try clients.bind(topology.broker.clientsBind), try workers.bind(topology.broker.workersBind))
+    }
+
+    func run() {
+        var poller = Poller()
+        let clientsIndex = poller.add(clients)
+        let workersIndex = poller.add(workers)
+        poller.add(thread.signal)
+        while !thread.isStopRequested {
+            do {
+                try poller.poll(timeout: max(.zero, Instant.current.duration(to: nextTick)))
+            } catch {
+                logger.error("poll failed: \(error)")
+                break
+            }
+            thread.signal.drain()
+            if poller.events(at: workersIndex).contains(.readable) { readWorkers() }
+            if poller.events(at: clientsIndex).contains(.readable) { readClients() }
+            if Instant.current >= nextTick { tick() }
+            published.publish(state.stats)
+        }
+        clients.close()
+        workers.close()
+    }
+
+    private func readWorkers() {
+        for _ in 0..<4096 {
+            let frames: [[UInt8]]
+            do {
+                guard let received = try workers.tryReceive(maxFrames: 3) else { return }
+                frames = received
+            } catch {
+                state.stats.malformed += 1
+                continue
+            }
+            guard frames.count >= 2 else { state.stats.malformed += 1; continue }
+            let routingID = frames[0]
+            let message: WorkerToBroker
+            do {
+                message = try WorkerToBroker.decode(Array(frames.dropFirst()))
+            } catch {
+                state.stats.malformed += 1
+                logger.debug("dropped malformed worker message: \(error)")
+                continue
+            }
+            let now = Instant.current
+            if case .ready(let ready) = message {
+                logger.info("worker ready", metadata: ["worker": "\(JobID(bytes: ready.workerID))", "concurrency": "\(ready.concurrency)"])
+                send(state.ready(ready, from: routingID, now: now))
+                sendHeartbeat(toWorker: routingID)
+                continue
+            }
+            guard state.heard(from: routingID, now: now) else {
+                // A worker this broker does not know (it restarted): ask it to say READY again.
+                try? workers.send(multipart: [routingID] + bareCommand(.disconnect), wait: false)
+                continue
+            }
+            switch message {
+            case .result(let result): send(state.result(result, from: routingID, now: now))
+            case .bye: state.bye(from: routingID)
+            case .disconnect: send(state.disconnect(from: routingID, now: now))
+            case .heartbeat, .ready: break
+            }
+        }
+    }
+
+    private func readClients() {
+        for _ in 0..<4096 {
+            let frames: [[UInt8]]
+            do {
+                guard let received = try clients.tryReceive(maxFrames: 3) else { return }
+                frames = received
+            } catch {
+                state.stats.malformed += 1
+                continue
+            }
+            guard frames.count >= 2, let command = try? ByteReader.command(of: frames[1]) else {
+                state.stats.malformed += 1
+                continue
+            }
+            let routingID = frames[0]
+            let now = Instant.current
+            if clientsSeen.updateValue(now, forKey: routingID) == nil { sendHeartbeat(toClient: routingID) }
+            switch command {
+            case .job:
+                do {
+                    send(state.submit(try JobMessage.decode(Array(frames.dropFirst())), from: routingID, now: now))
+                } catch {
+                    state.stats.malformed += 1
+                }
+            case .heartbeat:
+                break
+            default:
+                state.stats.malformed += 1
+            }
+        }
+    }
+
+    private func tick() {
+        let now = Instant.current
+        nextTick = now + topology.heartbeat.interval / 2
+        send(state.tick(now: now))
+        clientsSeen = clientsSeen.filter { now - $0.value <= topology.heartbeat.expiry }
+        for id in Array(state.workers.keys) { sendHeartbeat(toWorker: id) }
+        for id in Array(clientsSeen.keys) { sendHeartbeat(toClient: id) }
+    }
+
+    private func heartbeat() -> [[UInt8]] {
+        HeartbeatMessage(instance: instance, workers: UInt16(clamping: state.readyWorkers)).encode()
+    }
+
+    private func sendHeartbeat(toWorker id: [UInt8]) {
+        try? workers.send(multipart: [id] + heartbeat(), wait: false)
+    }
+
+    private func sendHeartbeat(toClient id: [UInt8]) {
+        do {
+            try clients.send(multipart: [id] + heartbeat(), wait: false)
+        } catch where error.code == .hostUnreachable {
+            clientsSeen.removeValue(forKey: id)
+        } catch {}
+    }
+
+    private func send(_ outputs: [BrokerOutput]) {
+        for output in outputs {
+            switch output {
+            case .toWorker(let id, let frames):
+                do {
+                    try workers.send(multipart: [id] + frames, wait: false)
+                } catch {
+                    // Gone or not reading: treat it as lost; its jobs go elsewhere.
+                    logger.warning("cannot reach worker: \(error)")
+                    send(state.disconnect(from: id, now: .current))
+                }
+            case .toClient(let id, let frames):
+                do {
+                    try clients.send(multipart: [id] + frames, wait: false)
+                } catch {
+                    state.stats.undeliverable += 1  // the outcome stays cached for a resubmission
+                }
+            }
+        }
+    }
+}

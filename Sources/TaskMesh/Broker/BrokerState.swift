@@ -1,0 +1,238 @@
+import DequeModule
+
+/// A job's identity at the broker: job ids are namespaced by their client.
+struct JobKey: Hashable, Sendable {
+    let clientID: [UInt8]
+    let jobID: [UInt8]
+}
+
+/// A message the broker loop must send.
+enum BrokerOutput: Equatable {
+    case toWorker([UInt8], [[UInt8]])
+    case toClient([UInt8], [[UInt8]])
+}
+
+/// The broker's bookkeeping, without sockets: jobs, their attempts and leases, workers and their
+/// free slots, and the cache of recent outcomes. Every event returns the messages to send; the
+/// loop owns the sockets and the clock. Invariants (tested): a job is in exactly one of the queue,
+/// a worker's running set, or the finished cache; each job produces one outcome; at most
+/// `maxAttempts` attempts start.
+struct BrokerState {
+    struct Job {
+        var message: JobMessage
+        /// The number of the current attempt, from 1. Results carrying another number are stale.
+        var attempt: UInt16
+        /// The routing id of the worker running the current attempt; nil while queued.
+        var worker: [UInt8]?
+        var leaseUntil: Instant?
+        var lastCause = ""
+    }
+
+    struct WorkerSlot {
+        let workerID: [UInt8]
+        var concurrency: Int
+        var running: Set<JobKey> = []
+        /// Slots still held by attempts whose lease expired (a hung handler keeps its slot).
+        var stuck = 0
+        var lastSeen: Instant
+        var draining = false
+        var free: Int { draining ? 0 : max(0, concurrency - running.count - stuck) }
+    }
+
+    let config: Topology.Broker
+    let expiry: Duration
+    private(set) var queue = Deque<JobKey>()
+    private(set) var jobs: [JobKey: Job] = [:]
+    private(set) var workers: [[UInt8]: WorkerSlot] = [:]
+    private var finished: [JobKey: (frames: [[UInt8]], expires: Instant)] = [:]
+    private var finishedOrder = Deque<(key: JobKey, expires: Instant)>()
+    /// Most outcomes remembered at once, whatever their age.
+    let finishedLimit: Int
+    var stats = BrokerStats()
+
+    init(config: Topology.Broker, expiry: Duration, finishedLimit: Int = 100_000) {
+        self.config = config
+        self.expiry = expiry
+        self.finishedLimit = finishedLimit
+    }
+
+    var readyWorkers: Int { workers.values.filter { !$0.draining }.count }
+
+    // MARK: Clients
+
+    /// A JOB from the client whose routing id is `client`.
+    mutating func submit(_ message: JobMessage, from client: [UInt8], now: Instant) -> [BrokerOutput] {
+        guard message.clientID == client else {
+            stats.malformed += 1  // a client may only submit under its own id
+            return []
+        }
+        let key = JobKey(clientID: message.clientID, jobID: message.jobID)
+        if jobs[key] != nil {
+            stats.duplicatesInFlight += 1
+            return []
+        }
+        if let done = finished[key] {
+            stats.duplicatesAnswered += 1
+            return [.toClient(client, done.frames)]
+        }
+        guard jobs.count < config.queueLimit else {
+            stats.rejectedOverloaded += 1
+            let body = Array("the broker holds \(config.queueLimit) jobs (broker.queue_limit)".utf8)
+            return [.toClient(client, ResultMessage(status: .overloaded, attempt: 0, clientID: key.clientID, jobID: key.jobID, body: body).encode())]
+        }
+        stats.accepted += 1
+        jobs[key] = Job(message: message, attempt: 1)
+        queue.append(key)
+        return dispatch(now: now)
+    }
+
+    // MARK: Workers
+
+    mutating func ready(_ message: ReadyMessage, from worker: [UInt8], now: Instant) -> [BrokerOutput] {
+        var slot = workers[worker] ?? WorkerSlot(workerID: message.workerID, concurrency: Int(message.concurrency), lastSeen: now)
+        // The same worker process on a new connection: it still runs what the old one held.
+        if let (oldID, old) = workers.first(where: { $0.key != worker && $0.value.workerID == message.workerID }) {
+            workers.removeValue(forKey: oldID)
+            slot.running.formUnion(old.running)
+            slot.stuck += old.stuck
+            for key in old.running { jobs[key]?.worker = worker }
+        }
+        slot.concurrency = Int(message.concurrency)
+        slot.draining = false
+        slot.lastSeen = now
+        workers[worker] = slot
+        return dispatch(now: now)
+    }
+
+    /// Any message from a worker proves it alive. Returns false for a worker that never said
+    /// READY to this broker (it must be told to reconnect).
+    mutating func heard(from worker: [UInt8], now: Instant) -> Bool {
+        guard workers[worker] != nil else { return false }
+        workers[worker]?.lastSeen = now
+        return true
+    }
+
+    mutating func result(_ message: ResultMessage, from worker: [UInt8], now: Instant) -> [BrokerOutput] {
+        let key = JobKey(clientID: message.clientID, jobID: message.jobID)
+        guard var job = jobs[key], job.attempt == message.attempt, let holder = job.worker else {
+            stats.staleResults += 1
+            if let stuck = workers[worker]?.stuck, stuck > 0 { workers[worker]?.stuck = stuck - 1 }
+            return dispatch(now: now)
+        }
+        workers[holder]?.running.remove(key)
+        if message.status == .declined {  // never started: back to the front, same attempt
+            job.worker = nil
+            job.leaseUntil = nil
+            jobs[key] = job
+            queue.prepend(key)
+            return dispatch(now: now)
+        }
+        var out = finish(key, with: message.encode(), now: now)
+        out += dispatch(now: now)
+        return out
+    }
+
+    /// BYE: the worker is stopping; it gets no more jobs and finishes what it runs.
+    mutating func bye(from worker: [UInt8]) {
+        workers[worker]?.draining = true
+    }
+
+    /// DISCONNECT: the worker is gone; what it still ran goes to another worker.
+    mutating func disconnect(from worker: [UInt8], now: Instant) -> [BrokerOutput] {
+        guard let slot = workers.removeValue(forKey: worker) else { return [] }
+        var out: [BrokerOutput] = []
+        for key in slot.running { out += requeue(key, cause: "its worker left", now: now) }
+        return out + dispatch(now: now)
+    }
+
+    // MARK: Time
+
+    /// Expires silent workers, overrun leases and old outcomes; returns what to send.
+    mutating func tick(now: Instant) -> [BrokerOutput] {
+        var out: [BrokerOutput] = []
+        for (id, slot) in workers where now - slot.lastSeen > expiry {
+            workers.removeValue(forKey: id)
+            stats.workersLost += 1
+            for key in slot.running { out += requeue(key, cause: "its worker went silent (crashed, frozen or cut off)", now: now) }
+        }
+        let overrun = jobs.filter { $0.value.leaseUntil.map { $0 <= now } ?? false }.map(\.key)
+        for key in overrun {
+            stats.leasesExpired += 1
+            if let holder = jobs[key]?.worker, workers[holder]?.running.remove(key) != nil {
+                workers[holder]?.stuck += 1
+            }
+            out += requeue(key, cause: "it overran its lease of \(config.lease)", now: now)
+        }
+        while let oldest = finishedOrder.first, oldest.expires <= now {
+            finishedOrder.removeFirst()
+            forget(oldest)
+        }
+        return out + dispatch(now: now)
+    }
+
+    // MARK: Internals
+
+    /// Hands queued jobs to the workers with the most free slots.
+    mutating func dispatch(now: Instant) -> [BrokerOutput] {
+        var out: [BrokerOutput] = []
+        while let key = queue.first {
+            guard let (id, _) = workers.filter({ $0.value.free > 0 }).max(by: { $0.value.free < $1.value.free }) else { break }
+            queue.removeFirst()
+            guard var job = jobs[key] else { continue }
+            job.worker = id
+            job.leaseUntil = now + config.lease
+            jobs[key] = job
+            workers[id]?.running.insert(key)
+            stats.dispatched += 1
+            var message = job.message
+            message.attempt = job.attempt
+            out.append(.toWorker(id, message.encode()))
+        }
+        updateGauges()
+        return out
+    }
+
+    /// Gives the job another attempt, or ends it when none is left.
+    private mutating func requeue(_ key: JobKey, cause: String, now: Instant) -> [BrokerOutput] {
+        guard var job = jobs[key] else { return [] }
+        job.lastCause = cause
+        if Int(job.attempt) >= config.maxAttempts {
+            stats.exhausted += 1
+            let body = Array("gave up after \(job.attempt) attempt\(job.attempt == 1 ? "" : "s"): the last ended because \(cause)".utf8)
+            let frames = ResultMessage(status: .exhausted, attempt: job.attempt, clientID: key.clientID, jobID: key.jobID, body: body).encode()
+            return finish(key, with: frames, now: now)
+        }
+        stats.requeued += 1
+        job.attempt += 1
+        job.worker = nil
+        job.leaseUntil = nil
+        jobs[key] = job
+        queue.prepend(key)
+        return []
+    }
+
+    /// Ends a job with `frames` (a RESULT), remembers the outcome for resubmissions, and returns
+    /// the message to its client.
+    private mutating func finish(_ key: JobKey, with frames: [[UInt8]], now: Instant) -> [BrokerOutput] {
+        jobs.removeValue(forKey: key)
+        stats.completed += 1
+        let expires = now + config.resultTTL
+        finished[key] = (frames, expires)
+        finishedOrder.append((key, expires))
+        while finishedOrder.count > finishedLimit, let oldest = finishedOrder.popFirst() {
+            forget(oldest)
+        }
+        return [.toClient(key.clientID, frames)]
+    }
+
+    /// Drops a cached outcome unless a later run of the same job id replaced it.
+    private mutating func forget(_ entry: (key: JobKey, expires: Instant)) {
+        if finished[entry.key]?.expires == entry.expires { finished.removeValue(forKey: entry.key) }
+    }
+
+    private mutating func updateGauges() {
+        stats.jobs = jobs.count
+        stats.queued = queue.count
+        stats.workers = readyWorkers
+    }
+}

@@ -1,0 +1,33 @@
+/// Counters a broker keeps since it started. A snapshot; read it with `Broker.stats`.
+public struct BrokerStats: Sendable, Equatable {
+    /// Jobs accepted from clients (resubmissions of a known id are not counted again).
+    public var accepted: UInt64 = 0
+    /// Attempts handed to workers (first runs and retries).
+    public var dispatched: UInt64 = 0
+    /// Jobs that ended with a worker's result, or as `attemptsExhausted`.
+    public var completed: UInt64 = 0
+    public var exhausted: UInt64 = 0
+    /// Attempts given to another worker because theirs died, went silent, left or overran the
+    /// lease.
+    public var requeued: UInt64 = 0
+    public var leasesExpired: UInt64 = 0
+    public var workersLost: UInt64 = 0
+    /// Results from a superseded attempt (fenced off and dropped).
+    public var staleResults: UInt64 = 0
+    /// Resubmissions of a job already queued or running (not run again), and of a job recently
+    /// finished (answered from the outcome cache).
+    public var duplicatesInFlight: UInt64 = 0
+    public var duplicatesAnswered: UInt64 = 0
+    /// Submits refused because the queue was full.
+    public var rejectedOverloaded: UInt64 = 0
+    /// Outcomes whose client was not connected (kept in the cache for a resubmission).
+    public var undeliverable: UInt64 = 0
+    /// Invalid messages dropped.
+    public var malformed: UInt64 = 0
+    /// Jobs held now (queued and running), and workers ready now.
+    public var jobs: Int = 0
+    public var queued: Int = 0
+    public var workers: Int = 0
+
+    public init() {}
+}

@@ -1,0 +1,165 @@
+import Logging
+import ZMQ
+
+/// A reliable-mode worker's socket loop: one DEALER to the broker carries READY, HEARTBEAT, BYE
+/// and DISCONNECT out, jobs in, and results out.
+///
+/// Liveness follows the Paranoid Pirate pattern: any message from the broker counts as its
+/// heartbeat; after `heartbeat.liveness` silent intervals the worker drops its socket, connects
+/// a new one and says READY again, waiting 1 s, then 2 s, ... up to 32 s between attempts while
+/// the broker stays silent. A broker that restarted (a new instance id in its heartbeat) or that
+/// says DISCONNECT is told READY again at once.
+final class ReliableWorkerLoop {
+    static let initialBackoff = Duration.seconds(1)
+    static let maximumBackoff = Duration.seconds(32)
+
+    private let topology: Topology
+    private let concurrency: Int
+    private let workerID: [UInt8]
+    private let sockets: SocketFactory
+    private let thread: LoopThread
+    private let runner: JobRunner
+    private let published: Shared<WorkerStats>
+    private let logger: Logger
+
+    private var broker: Socket
+    private var brokerInstance: UInt64?
+    private var heardAt: Instant = .current
+    private var backoff = initialBackoff
+    private var nextHeartbeat: Instant = .current
+    private var draining: Instant?
+
+    init(topology: Topology, runner: JobRunner, concurrency: Int, workerID: [UInt8], sockets: SocketFactory,
+         thread: LoopThread, published: Shared<WorkerStats>, logger: Logger) throws {
+        self.topology = topology
+        self.runner = runner
+        self.concurrency = concurrency
+        self.workerID = workerID
+        self.sockets = sockets
+        self.thread = thread
+        self.published = published
+        self.logger = logger
+        broker = try Self.connect(sockets, topology)
+    }
+
+    private static func connect(_ sockets: SocketFactory, _ topology: Topology) throws -> Socket {
+        // Not IMMEDIATE: READY and results queue until the connection completes.
+        let socket = try sockets.make(.dealer, immediate: false)
+        try socket.connect(topology.broker.workersEndpoint)
+        return socket
+    }
+
+    func run() {
+        sendReady()
+        while true {
+            var poller = Poller()
+            let brokerIndex = poller.add(broker)
+            poller.add(thread.signal)
+            let now = Instant.current
+            if thread.isStopRequested && draining == nil { beginDraining(at: now) }
+            if let giveUpAt = draining, runner.inFlight == 0 || now >= giveUpAt { break }
+
+            let interest: Poller.Events = runner.hasResultsToSend ? [.readable, .writable] : .readable
+            poller.setInterest(interest, at: brokerIndex)
+            do {
+                try poller.poll(timeout: max(.zero, now.duration(to: nextHeartbeat)))
+            } catch {
+                logger.error("poll failed: \(error)")
+                break
+            }
+            thread.signal.drain()
+            runner.collectCompletions()
+            if poller.events(at: brokerIndex).contains(.readable) { readBroker() }
+            runner.flush(to: broker)
+            if Instant.current >= nextHeartbeat { heartbeat() }
+            var stats = runner.stats
+            stats.inFlight = runner.inFlight
+            published.publish(stats)
+        }
+        finish()
+    }
+
+    private func readBroker() {
+        for _ in 0..<4096 {
+            let frames: [[UInt8]]
+            do {
+                guard let received = try broker.tryReceive(maxFrames: 2) else { return }
+                frames = received
+            } catch {
+                runner.stats.malformed += 1
+                continue
+            }
+            heardAt = .current
+            backoff = Self.initialBackoff
+            guard let header = frames.first, let command = try? ByteReader.command(of: header) else {
+                runner.stats.malformed += 1
+                continue
+            }
+            switch command {
+            case .job:
+                runner.accept(frames, declining: draining != nil)
+            case .heartbeat:
+                let instance = (try? HeartbeatMessage.decode(header: header))?.instance
+                if let instance, let known = brokerInstance, known != instance {
+                    logger.info("broker restarted; announcing again")
+                    sendReady()
+                }
+                brokerInstance = instance ?? brokerInstance
+            case .disconnect:
+                logger.info("broker does not know this worker; announcing again")
+                sendReady()
+            default:
+                runner.stats.malformed += 1
+            }
+        }
+    }
+
+    private func heartbeat() {
+        let now = Instant.current
+        nextHeartbeat = now + topology.heartbeat.interval
+        if draining == nil && now - heardAt > topology.heartbeat.expiry + backoff - Self.initialBackoff {
+            reconnect()
+            return
+        }
+        _ = try? broker.trySend(multipart: bareCommand(.heartbeat))
+    }
+
+    /// Paranoid Pirate: a new socket, READY again, and a longer wait before the next try.
+    private func reconnect() {
+        logger.warning("broker silent; reconnecting", metadata: ["backoff": "\(backoff)"])
+        try? broker.set(.linger, .zero)
+        broker.close()
+        do {
+            broker = try Self.connect(sockets, topology)
+        } catch {
+            logger.error("cannot reconnect to the broker: \(error)")
+        }
+        brokerInstance = nil
+        heardAt = .current
+        backoff = min(backoff * 2, Self.maximumBackoff)
+        sendReady()
+    }
+
+    private func sendReady() {
+        let ready = ReadyMessage(workerID: workerID, concurrency: draining == nil ? UInt16(clamping: concurrency) : 0)
+        _ = try? broker.trySend(multipart: ready.encode())
+    }
+
+    /// BYE: the broker sends no more jobs; running ones finish within the drain timeout.
+    private func beginDraining(at now: Instant) {
+        draining = now + topology.worker.drainTimeout
+        _ = try? broker.trySend(multipart: ByeMessage(workerID: workerID).encode())
+        logger.info("worker stopping", metadata: ["inFlight": "\(runner.inFlight)"])
+    }
+
+    /// DISCONNECT: the broker requeues whatever this worker still held.
+    private func finish() {
+        if runner.inFlight > 0 {
+            logger.warning("worker stopped with jobs still running; the broker gives them to others", metadata: ["inFlight": "\(runner.inFlight)"])
+        }
+        try? broker.set(.linger, .seconds(2))
+        runner.flushBeforeClose(to: broker)
+        try? broker.send(multipart: bareCommand(.disconnect), wait: false)
+        broker.close()
+    }
+}
