@@ -20,6 +20,9 @@ struct UpCommand: AsyncParsableCommand {
     @Option(help: "How many workers to start, overriding worker.processes.")
     var workers: Int?
 
+    @Flag(help: "Start workers with the fault handlers crash and hang (for exercising fault handling).")
+    var faultHandlers = false
+
     @OptionGroup var logOptions: LogOptions
 
     func run() async throws {
@@ -35,7 +38,7 @@ struct UpCommand: AsyncParsableCommand {
 
         supervisor.launch(role: hub, arguments: [hub, "-t", file])
         for index in 0..<(workers ?? topology.worker.processes) {
-            supervisor.launch(role: "worker-\(index + 1)", arguments: ["worker", "-t", file])
+            supervisor.launch(role: "worker-\(index + 1)", arguments: ["worker", "-t", file] + (faultHandlers ? ["--fault-handlers"] : []))
         }
         writeError("taskmesh up: \(hub) and \(workers ?? topology.worker.processes) workers started; Ctrl-C stops them")
 

@@ -222,7 +222,7 @@ extension ProtocolTests {
     }
 }
 
-// MARK: - The example of docs/PROTOCOL.md, section 8
+// MARK: - The example of docs/PROTOCOL.md, section 9
 
 extension ProtocolTests {
     @Suite struct SpecExample {
@@ -252,14 +252,14 @@ extension ProtocolTests {
             #expect(try WorkerToSink.decode(Self.resultFrames) == .result(clientID: [0x63]))
         }
 
-        /// Reads the hex dumps of section 8 from the document itself, so the document, these tests
+        /// Reads the hex dumps of section 9 from the document itself, so the document, these tests
         /// and the codec cannot drift apart.
         @Test func documentShowsTheseBytes() throws {
             let url = URL(fileURLWithPath: #filePath)
                 .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
                 .appendingPathComponent("docs/PROTOCOL.md")
             let text = try String(contentsOf: url, encoding: .utf8)
-            let section = try #require(text.range(of: "## 8. Example"))
+            let section = try #require(text.range(of: "## 9. Example"))
             var frames: [[UInt8]] = []
             for line in text[section.upperBound...].split(separator: "\n") where line.hasPrefix("frame ") {
                 let parts = line.split(separator: ":", maxSplits: 1)
@@ -398,7 +398,7 @@ extension ProtocolTests {
             ]
         }
 
-        static let statuses: [MalformedWireCase] = [UInt8(6), 7, 0x7F, 0xFF].flatMap { status -> [MalformedWireCase] in [
+        static let statuses: [MalformedWireCase] = [UInt8(8), 9, 0x7F, 0xFF].flatMap { status -> [MalformedWireCase] in [
             .init(name: "status \(status)", decoder: .result, frames: [Raw.result(status: status), []], reason: .status),
             .init(name: "status \(status)", decoder: .sinkToClient, frames: [Raw.result(status: status), []], reason: .status),
         ] }

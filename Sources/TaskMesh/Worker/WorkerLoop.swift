@@ -155,6 +155,10 @@ final class WorkerLoop {
         if runner.inFlight > 0 {
             logger.warning("worker stopped with jobs still running", metadata: ["inFlight": "\(runner.inFlight)"])
         }
+        // Jobs that reached this worker after its last read are handed back, not dropped.
+        while let frames = try? jobs.tryReceive(maxFrames: 2) {
+            runner.accept(frames, declining: true)
+        }
         jobs.close()
         // Give the last results a moment to leave; LINGER bounds it.
         try? results.set(.linger, .seconds(2))
