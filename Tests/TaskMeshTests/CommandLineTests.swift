@@ -42,6 +42,15 @@ import Testing
         #expect(process.stdout.contains("500 sha256 jobs: 500 ok"))
     }
 
+    @Test func demoRunsUnchangedInReliableMode() async throws {
+        let topology = try ReliableTopology(clientsPort: try freePort(), workersPort: try freePort())
+        let process = try ChildProcess("demo", ["demo", "--jobs", "500", "-t", topology.path])
+        #expect(try await process.waitForExit(timeout: .seconds(60)) == 0, "\(process.stderr)")
+        #expect(process.stdout.contains("reliable mode"))
+        #expect(process.stdout.contains("add(x: 1, y: 2) = 3"))
+        #expect(process.stdout.contains("500 sha256 jobs: 500 ok"))
+    }
+
     @Test func submitPrintsOneResultAndFailsLoudly() async throws {
         let topology = try TestTopology()
         let sink = try await RunningSink.start(topology)
