@@ -172,7 +172,15 @@ public final class Socket {
     /// `maxFrames` frames is drained completely and reported as `tooManyFrames`, so the next call
     /// starts at a message boundary.
     public func receive(wait: Bool = true, maxFrames: Int = 64) throws(ZMQError) -> [[UInt8]] {
+        try receive(wait: wait, maxFrames: maxFrames, property: nil).frames
+    }
+
+    /// Receives a whole multipart message and a metadata property of the connection it came on
+    /// (zmq_msg_gets(3)), such as "User-Id", which a ZAP handler sets to the identity it
+    /// authenticated. The property is nil when the connection has none.
+    public func receive(wait: Bool = true, maxFrames: Int = 64, property: String?) throws(ZMQError) -> (frames: [[UInt8]], property: String?) {
         let handle = try live("receive")
+        var value: String?
         var frames: [[UInt8]] = []
         let message = scratch
         defer {  // release the last frame now rather than at the next receive
@@ -184,13 +192,24 @@ public final class Socket {
         while true {
             _ = try zmqCall("receive") { zmq_msg_recv(message, handle, flags) }
             flags = 0  // the rest of a multipart message is already here
+            // A ROUTER's routing-id frame carries no metadata; the first frame that does, wins.
+            if value == nil, let property, let text = zmq_msg_gets(message, property) { value = String(cString: text) }
             if frames.count < maxFrames { frames.append(Self.copy(message)) } else { overflow = true }
             if zmq_msg_more(message) == 0 { break }
         }
         if overflow {
             throw ZMQError(.tooManyFrames, message: "receive: message has more than \(maxFrames) frames")
         }
-        return frames
+        return (frames, value)
+    }
+
+    /// Like `receive(wait:maxFrames:property:)` but returns nil when nothing is queued.
+    public func tryReceive(maxFrames: Int = 64, property: String) throws(ZMQError) -> (frames: [[UInt8]], property: String?)? {
+        do {
+            return try receive(wait: false, maxFrames: maxFrames, property: property)
+        } catch where error.code == .wouldBlock {
+            return nil
+        }
     }
 
     /// Receives a multipart message if one is queued; returns nil when none is.

@@ -14,7 +14,7 @@ struct BrokerCommand: AsyncParsableCommand {
 
     func run() async throws {
         let logger = logOptions.bootstrap(label: "taskmesh.broker")
-        let topology = try topologyOptions.load()
+        let topology = try topologyOptions.load(role: .broker)
         guard topology.mode == .reliable else {
             throw ValidationError("a broker serves reliable mode; the topology's mode is \(topology.mode.rawValue)")
         }

@@ -10,13 +10,22 @@ struct TopologyOptions: ParsableArguments {
         valueName: "file"))
     var topology: String?
 
-    func load() throws -> Topology {
+    @Option(help: ArgumentHelp("This process's secret key file, overriding the topology's security.keys for its role.", valueName: "file"))
+    var key: String?
+
+    /// The topology, with `--key` applied to `role`.
+    func load(role: Topology.Role? = nil) throws -> Topology {
+        var loaded: Topology
         do {
-            if let topology { return try Topology.load(path: topology) }
-            return try Topology.fromEnvironment()
+            if let topology { loaded = try Topology.load(path: topology) } else { loaded = try Topology.fromEnvironment() }
         } catch {
             throw ValidationError("\(error)")
         }
+        if let key, let role {
+            guard loaded.security != nil else { throw ValidationError("--key needs a topology with a security section") }
+            loaded.security?.keys[role] = key
+        }
+        return loaded
     }
 }
 

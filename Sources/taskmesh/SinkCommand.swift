@@ -14,7 +14,7 @@ struct SinkCommand: AsyncParsableCommand {
 
     func run() async throws {
         let logger = logOptions.bootstrap(label: "taskmesh.sink")
-        let topology = try topologyOptions.load()
+        let topology = try topologyOptions.load(role: .sink)
         guard topology.mode == .direct else {
             throw ValidationError("a sink serves direct mode; the topology's mode is \(topology.mode.rawValue)")
         }

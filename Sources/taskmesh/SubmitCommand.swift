@@ -64,7 +64,7 @@ struct SubmitCommand: AsyncParsableCommand {
 
     func run() async throws {
         _ = logOptions.bootstrap(label: "taskmesh.submit")
-        var topology = try topologyOptions.load()
+        var topology = try topologyOptions.load(role: .client)
         guard topology.mode != .local else {
             throw ValidationError("submit connects to a running mesh (-t topologies/direct.yaml or reliable.yaml); local mode has no workers to reach, try `taskmesh demo`")
         }

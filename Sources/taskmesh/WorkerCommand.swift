@@ -44,7 +44,7 @@ struct WorkerCommand: AsyncParsableCommand {
 
     func run() async throws {
         let logger = logOptions.bootstrap(label: "taskmesh.worker")
-        var topology = try topologyOptions.load()
+        var topology = try topologyOptions.load(role: .worker)
         guard topology.mode != .local else {
             throw ValidationError("taskmesh worker joins a direct or reliable mesh; in local mode everything runs in one process (try taskmesh demo)")
         }

@@ -39,7 +39,7 @@ private struct MembershipRandom {
         let added = membership.announce(announce("w1", "tcp://a:1", concurrency: 3), at: t0)
         #expect(added)
         #expect(membership.epoch != 10)
-        #expect(membership.workers[wid("w1")] == .init(endpoint: "tcp://a:1", concurrency: 3, lastSeen: t0))
+        #expect(membership.workers[wid("w1")] == .init(endpoint: "tcp://a:1", concurrency: 3, publicKey: [], lastSeen: t0))
 
         let afterFirst = membership.epoch
         let addedSecond = membership.announce(announce("w2", "tcp://b:1"), at: t0 + .seconds(1))

@@ -67,8 +67,8 @@ private enum Raw {
     static func membersHeader(epoch: UInt64 = 7) -> [UInt8] { header(0x06, u64(epoch)) }
 
     static func member(worker: [UInt8] = Array("w1".utf8), endpoint: [UInt8] = Array("tcp://h:1".utf8),
-                       concurrency: UInt16 = 4) -> [UInt8] {
-        short(worker) + short(endpoint) + u16(concurrency)
+                       concurrency: UInt16 = 4, publicKey: [UInt8] = []) -> [UInt8] {
+        short(worker) + short(endpoint) + u16(concurrency) + short(publicKey)
     }
 
     static func membersBody(count: UInt16, _ members: [UInt8]...) -> [UInt8] { u16(count) + members.joined() }

@@ -39,7 +39,10 @@ public final class Broker: Service, Sendable {
     public func start() async throws {
         let topology = self.topology, thread = self.thread, published = self.published, logger = self.logger
         let bound = self.bound
-        let sockets = SocketFactory(context: context, topology: topology)
+        try checkPlaintext(topology, endpoints: [topology.broker.clientsBind, topology.broker.workersBind], logger: logger)
+        let security = try RoleSecurity.load(topology, role: .broker)
+        if let security { _ = try await ZAPAuthenticator.ensure(in: context, allowed: security.allowed, logger: logger) }
+        let sockets = SocketFactory(context: context, topology: topology, security: security)
         try await thread.start(name: "taskmesh-broker") { ready in
             let loop: BrokerLoop
             do {

@@ -24,10 +24,16 @@ final class BrokerLoop {
         self.published = published
         self.logger = logger
         state = BrokerState(config: topology.broker, expiry: topology.heartbeat.expiry)
-        clients = try sockets.make(.router)
-        workers = try sockets.make(.router)
+        secure = sockets.security != nil
+        clients = try sockets.makeServer(.router, domain: .clients)
+        workers = try sockets.makeServer(.router, domain: .workers)
         boundEndpoints = (try clients.bind(topology.broker.clientsBind), try workers.bind(topology.broker.workersBind))
+        try sockets.verifyRejectsStrangers(.router, boundAt: boundEndpoints.clients)
+        try sockets.verifyRejectsStrangers(.router, boundAt: boundEndpoints.workers)
     }
+
+    /// CURVE is on: a client's routing id (its client id) must be the key it proved.
+    private let secure: Bool
 
     func run() {
         var poller = Poller()
@@ -95,9 +101,10 @@ final class BrokerLoop {
     private func readClients() {
         for _ in 0..<4096 {
             let frames: [[UInt8]]
+            let userID: String?
             do {
-                guard let received = try clients.tryReceive(maxFrames: 3) else { return }
-                frames = received
+                guard let received = try clients.tryReceive(maxFrames: 3, property: "User-Id") else { return }
+                (frames, userID) = received
             } catch {
                 state.stats.malformed += 1
                 continue
@@ -107,6 +114,10 @@ final class BrokerLoop {
                 continue
             }
             let routingID = frames[0]
+            if secure && !RoleSecurity.identity(userID, is: routingID) {
+                state.stats.malformed += 1  // an impostor's routing id: ignore everything it sends
+                continue
+            }
             let now = Instant.current
             if clientsSeen.updateValue(now, forKey: routingID) == nil { sendHeartbeat(toClient: routingID) }
             switch command {

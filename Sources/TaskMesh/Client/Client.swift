@@ -25,9 +25,13 @@ public final class Client: Sendable {
     /// `context` must be the mesh's own in local mode (`Mesh.client()` passes it).
     public static func connect(topology: Topology, context: Context? = nil,
                                logger: Logger = Logger(label: "taskmesh.client")) async throws -> Client {
-        let client = try Client(topology: topology)
+        let reliable = topology.mode == .reliable
+        try checkPlaintext(topology, endpoints: [reliable ? topology.broker.clientsEndpoint : topology.sink.clientsEndpoint], logger: logger)
+        let security = try RoleSecurity.load(topology, role: .client)
+        // In a secure mesh a client's id is its public key, which the handshake proves.
+        let client = try Client(topology: topology, clientID: security?.publicKey)
         let core = client.core
-        let sockets = SocketFactory(context: try context ?? Context(), topology: topology)
+        let sockets = SocketFactory(context: try context ?? Context(), topology: topology, security: security)
         try await core.thread.start(name: "taskmesh-client") { ready in
             let loop: ClientLoop
             do {
@@ -42,9 +46,9 @@ public final class Client: Sendable {
         return client
     }
 
-    private init(topology: Topology) throws {
+    private init(topology: Topology, clientID: [UInt8]?) throws {
         var random = SystemRandomNumberGenerator()
-        let clientID = (0..<16).map { _ in UInt8.random(in: 0...255, using: &random) }
+        let clientID = clientID ?? (0..<16).map { _ in UInt8.random(in: 0...255, using: &random) }
         self.core = try ClientCore(clientID: clientID)
         self.id = JobID(bytes: clientID).description
         self.topology = topology

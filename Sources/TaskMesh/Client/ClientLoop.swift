@@ -19,6 +19,7 @@ final class ClientLoop {
     private let jobs: Socket
     /// Where results come from: the sink, or the broker.
     private let sink: Socket
+    private let sockets: SocketFactory
     private let logger: Logger
 
     private var pending = PendingJobs()
@@ -35,11 +36,18 @@ final class ClientLoop {
         self.core = core
         self.topology = topology
         self.logger = logger
-        reliable = topology.mode == .reliable
-        sink = try sockets.make(.dealer)
+        self.sockets = sockets
+        let reliable = topology.mode == .reliable
+        self.reliable = reliable
+        let serverKey = try sockets.security.map { (security) throws(SecurityError) in
+            reliable ? try security.require(security.brokerKey, "security.servers.broker")
+                     : try security.require(security.sinkKey, "security.servers.sink")
+        }
+        sink = try sockets.makeClient(.dealer, serverKey: serverKey)
         try sink.set(.routingID, core.clientID)
         try sink.connect(reliable ? topology.broker.clientsEndpoint : topology.sink.clientsEndpoint)
-        jobs = reliable ? sink : try sockets.make(.push)
+        // Each worker is a CURVE server with its own key, set before connecting to it.
+        jobs = reliable ? sink : try sockets.makeClient(.push, serverKey: nil)
     }
 
     /// Workers known to take jobs: connected ones, or those the broker reports ready.
@@ -160,14 +168,22 @@ final class ClientLoop {
     private func apply(_ members: MembersMessage) {
         guard members.epoch != membersEpoch else { return }
         membersEpoch = members.epoch
-        let wanted = Dictionary(members.members.map { ($0.endpoint, $0.workerID) }, uniquingKeysWith: { a, _ in a })
+        let wanted = Dictionary(members.members.map { ($0.endpoint, $0) }, uniquingKeysWith: { a, _ in a })
         for endpoint in workers.keys where wanted[endpoint] == nil {
             try? jobs.disconnect(endpoint)
             workers.removeValue(forKey: endpoint)
             logger.debug("stopped sending to worker", metadata: ["endpoint": "\(endpoint)"])
         }
-        for (endpoint, id) in wanted where workers[endpoint] == nil {
+        for (endpoint, member) in wanted where workers[endpoint] == nil {
+            let id = member.workerID
             do {
+                if sockets.security != nil {
+                    guard member.publicKey.count == 32 else {
+                        logger.warning("skipped a worker that announced no CURVE key", metadata: ["endpoint": "\(endpoint)"])
+                        continue
+                    }
+                    try sockets.trust(member.publicKey, on: jobs)
+                }
                 try jobs.connect(endpoint)
                 workers[endpoint] = id
                 logger.debug("sending to worker", metadata: ["endpoint": "\(endpoint)"])

@@ -106,13 +106,17 @@ struct AnnounceMessage: Equatable, Sendable {
     var workerID: [UInt8]
     var endpoint: String
     var concurrency: UInt16
+    /// The worker's CURVE public key (32 bytes) when the mesh is secure, else empty. Clients
+    /// need it to connect to the worker.
+    var publicKey: [UInt8] = []
 
     func encode() -> [[UInt8]] {
-        var w = ByteWriter(capacity: 8 + workerID.count + endpoint.utf8.count)
+        var w = ByteWriter(capacity: 9 + workerID.count + endpoint.utf8.count + publicKey.count)
         w.header(.announce)
         w.u16(concurrency)
         w.short(workerID)
         w.short(endpoint)
+        w.short(publicKey)
         return [w.bytes]
     }
 
@@ -121,7 +125,8 @@ struct AnnounceMessage: Equatable, Sendable {
         let concurrency = try r.u16()
         let workerID = try r.id("worker id")
         let endpoint = try r.text("endpoint")
-        return AnnounceMessage(workerID: workerID, endpoint: endpoint, concurrency: concurrency)
+        let publicKey = r.isAtEnd ? [] : try r.short()
+        return AnnounceMessage(workerID: workerID, endpoint: endpoint, concurrency: concurrency, publicKey: publicKey)
     }
 }
 
@@ -159,6 +164,8 @@ struct MembersMessage: Equatable, Sendable {
         var workerID: [UInt8]
         var endpoint: String
         var concurrency: UInt16
+        /// The worker's CURVE public key when the mesh is secure, else empty.
+        var publicKey: [UInt8] = []
     }
 
     /// Increases whenever the list changes; lets a client skip a list it already applied.
@@ -175,6 +182,7 @@ struct MembersMessage: Equatable, Sendable {
             body.short(member.workerID)
             body.short(member.endpoint)
             body.u16(member.concurrency)
+            body.short(member.publicKey)
         }
         return [header.bytes, body.bytes]
     }
@@ -193,7 +201,8 @@ struct MembersMessage: Equatable, Sendable {
             let workerID = try r.id("worker id")
             let endpoint = try r.text("endpoint")
             let concurrency = try r.u16()
-            members.append(Member(workerID: workerID, endpoint: endpoint, concurrency: concurrency))
+            let publicKey = try r.short()
+            members.append(Member(workerID: workerID, endpoint: endpoint, concurrency: concurrency, publicKey: publicKey))
         }
         try r.requireEnd()
         return MembersMessage(epoch: epoch, members: members)

@@ -4,6 +4,7 @@ struct Membership {
     struct Entry: Equatable {
         var endpoint: String
         var concurrency: UInt16
+        var publicKey: [UInt8]
         var lastSeen: Instant
     }
 
@@ -17,9 +18,10 @@ struct Membership {
 
     /// Records an announcement; returns true when the member list changed.
     mutating func announce(_ message: AnnounceMessage, at now: Instant) -> Bool {
-        let entry = Entry(endpoint: message.endpoint, concurrency: message.concurrency, lastSeen: now)
+        let entry = Entry(endpoint: message.endpoint, concurrency: message.concurrency, publicKey: message.publicKey, lastSeen: now)
         let previous = workers.updateValue(entry, forKey: message.workerID)
         let changed = previous?.endpoint != entry.endpoint || previous?.concurrency != entry.concurrency
+            || previous?.publicKey != entry.publicKey
         if changed { epoch &+= 1 }
         return changed
     }
@@ -42,7 +44,8 @@ struct Membership {
     /// The current list, in a stable order.
     var message: MembersMessage {
         let members = workers
-            .map { MembersMessage.Member(workerID: $0.key, endpoint: $0.value.endpoint, concurrency: $0.value.concurrency) }
+            .map { MembersMessage.Member(workerID: $0.key, endpoint: $0.value.endpoint, concurrency: $0.value.concurrency,
+                                         publicKey: $0.value.publicKey) }
             .sorted { a, b in a.endpoint != b.endpoint ? a.endpoint < b.endpoint : a.workerID.lexicographicallyPrecedes(b.workerID) }
         return MembersMessage(epoch: epoch, members: Array(members.prefix(Wire.maxMembers)))
     }

@@ -40,7 +40,10 @@ public final class Sink: Service, Sendable {
     public func start() async throws {
         let topology = self.topology, thread = self.thread, published = self.published, logger = self.logger
         let bound = self.bound
-        let sockets = SocketFactory(context: context, topology: topology)
+        try checkPlaintext(topology, endpoints: [topology.sink.resultsBind, topology.sink.clientsBind], logger: logger)
+        let security = try RoleSecurity.load(topology, role: .sink)
+        if let security { _ = try await ZAPAuthenticator.ensure(in: context, allowed: security.allowed, logger: logger) }
+        let sockets = SocketFactory(context: context, topology: topology, security: security)
         try await thread.start(name: "taskmesh-sink") { ready in
             let loop: SinkLoop
             do {

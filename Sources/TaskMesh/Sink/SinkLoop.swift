@@ -25,11 +25,18 @@ final class SinkLoop {
         self.thread = thread
         self.published = published
         self.logger = logger
-        results = try sockets.make(.pull)
-        clients = try sockets.make(.router)
+        secure = sockets.security != nil
+        results = try sockets.makeServer(.pull, domain: .workers)
+        clients = try sockets.makeServer(.router, domain: .clients)
         nextTick = .current
         boundEndpoints = (try results.bind(topology.sink.resultsBind), try clients.bind(topology.sink.clientsBind))
+        try sockets.verifyRejectsStrangers(.pull, boundAt: boundEndpoints.results)
+        try sockets.verifyRejectsStrangers(.router, boundAt: boundEndpoints.clients)
     }
+
+    /// CURVE is on: only workers' keys reach `results`, only clients' keys reach `clients`, and a
+    /// client receives results only under the id its key proves.
+    private let secure: Bool
 
     /// The endpoints actually bound (a port 0 replaced by the chosen port).
     let boundEndpoints: (results: String, clients: String)
@@ -87,8 +94,17 @@ final class SinkLoop {
         }
         switch message {
         case .result(let clientID):
+            guard !secure || clientsSeen[clientID] != nil else {
+                stats.resultsDroppedNoClient += 1  // no client has proven this id
+                return
+            }
             forward(frames, to: clientID)
         case .announce(let announce):
+            if secure && !RoleSecurity.identity(frames[0].property("User-Id"), is: announce.publicKey) {
+                stats.malformed += 1  // a worker may only announce its own key
+                logger.warning("dropped an ANNOUNCE whose key is not its sender's")
+                return
+            }
             if membership.announce(announce, at: .current) {
                 logger.info("worker joined", metadata: ["worker": "\(JobID(bytes: announce.workerID))", "endpoint": "\(announce.endpoint)"])
                 broadcastMembers()
@@ -117,9 +133,10 @@ final class SinkLoop {
     private func drainClients() {
         for _ in 0..<4096 {
             let frames: [[UInt8]]
+            let userID: String?
             do {
-                guard let received = try clients.tryReceive(maxFrames: 2) else { return }
-                frames = received
+                guard let received = try clients.tryReceive(maxFrames: 2, property: "User-Id") else { return }
+                (frames, userID) = received
             } catch {
                 stats.malformed += 1
                 continue
@@ -129,6 +146,10 @@ final class SinkLoop {
                 continue
             }
             let routingID = frames[0]
+            if secure && !RoleSecurity.identity(userID, is: routingID) {
+                stats.malformed += 1  // a client's id is its public key; anything else is an impostor
+                continue
+            }
             if clientsSeen.updateValue(.current, forKey: routingID) == nil {
                 send(membership.message.encode(), to: routingID)
             }

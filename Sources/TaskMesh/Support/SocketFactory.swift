@@ -3,9 +3,11 @@ import ZMQ
 /// Creates sockets tuned by a topology: its high-water marks, a frame limit just above
 /// `limits.max_payload`, and ZMTP heartbeats at the topology's interval so dead TCP peers are
 /// noticed even while no data flows.
-struct SocketFactory {
+struct SocketFactory: Sendable {
     let context: Context
     let topology: Topology
+    /// This process's keys when the topology is secure; nil for plaintext.
+    var security: RoleSecurity? = nil
 
     /// Room for a header frame beside the largest payload.
     static let headerAllowance = 64 * 1024

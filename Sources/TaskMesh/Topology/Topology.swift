@@ -144,6 +144,11 @@ public struct Topology: Sendable, Equatable {
     public var sink: Sink
     /// Used in reliable mode only.
     public var broker: Broker
+    /// CURVE keys and allowlists; nil: plaintext.
+    public var security: Security?
+    /// Allows plaintext tcp on addresses other than loopback (a warning is printed at start).
+    /// Without it, such a topology needs a `security` section.
+    public var insecure: Bool = false
     public var worker: Worker
     public var client: Client
     public var heartbeat: Heartbeat

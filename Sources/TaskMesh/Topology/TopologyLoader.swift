@@ -148,7 +148,11 @@ struct TopologyDecoder {
 
     /// Every section's fields, by dotted section path; "" is the top level.
     static let schema: [String: [String]] = [
-        "": ["mode", "sink", "broker", "worker", "client", "heartbeat", "limits"],
+        "": ["mode", "sink", "broker", "worker", "client", "heartbeat", "limits", "security", "insecure"],
+        "security": ["keys", "servers", "allow"],
+        "security.keys": Topology.Role.allCases.map(\.rawValue),
+        "security.servers": ["sink", "broker"],
+        "security.allow": ["clients", "workers"],
         "broker": ["clients", "workers", "max_attempts", "lease", "queue_limit", "result_ttl"],
         "broker.clients": ["bind", "endpoint"],
         "broker.workers": ["bind", "endpoint"],
@@ -182,7 +186,7 @@ struct TopologyDecoder {
             sink = try decodeSink(section(top.value("sink"), "sink"), mode: mode)
             broker = .loopback(port: 5801)
         }
-        return Topology(
+        var topology = Topology(
             mode: mode,
             sink: sink,
             worker: try decodeWorker(section(top.value("worker"), "worker"), mode: mode),
@@ -191,6 +195,63 @@ struct TopologyDecoder {
             limits: try decodeLimits(section(top.value("limits"), "limits")),
             broker: broker
         )
+        topology.security = try decodeSecurity(top.value("security"))
+        if let value = top.value("insecure") {
+            guard case .other(let text) = value, text == "true" || text == "false" else {
+                throw top.error("insecure", "expected true or false, got \(value.rendered)")
+            }
+            topology.insecure = text == "true"
+        }
+        if mode == .local && topology.security != nil {
+            throw top.error("security", "local mode runs over inproc inside one process; it has nothing to encrypt")
+        }
+        return topology
+    }
+
+    // MARK: Security
+
+    /// Paths are taken relative to the topology file's folder.
+    private func decodeSecurity(_ value: ConfigValue?) throws(TopologyError) -> Topology.Security? {
+        guard let value else { return nil }
+        let top = try section(value, "security")
+        let keys = try section(top.value("keys"), "security.keys")
+        let servers = try section(top.value("servers"), "security.servers")
+        let allow = try section(top.value("allow"), "security.allow")
+        var security = Topology.Security()
+        for role in Topology.Role.allCases {
+            if let path = try keys.string(role.rawValue, expected: "a path to a secret key file") {
+                security.keys[role] = resolve(path)
+            }
+        }
+        security.sinkPublicKey = try servers.string("sink", expected: "a path to a public key file").map(resolve)
+        security.brokerPublicKey = try servers.string("broker", expected: "a path to a public key file").map(resolve)
+        security.allowedClients = try paths(allow, "clients")
+        security.allowedWorkers = try paths(allow, "workers")
+        return security
+    }
+
+    private func paths(_ section: TopologySection, _ key: String) throws(TopologyError) -> [String] {
+        guard let value = section.value(key) else { return [] }
+        switch value {
+        case .string(let path): return [resolve(path)]
+        case .sequence(let items):
+            var paths: [String] = []
+            for item in items {
+                guard case .string(let path) = item else {
+                    throw section.error(key, "expected a list of key file or folder paths, got \(item.rendered) in it")
+                }
+                paths.append(resolve(path))
+            }
+            return paths
+        default:
+            throw section.error(key, "expected a key file or folder path, or a list of them, got \(value.rendered)")
+        }
+    }
+
+    private func resolve(_ path: String) -> String {
+        guard !path.hasPrefix("/"), source.contains("/") else { return path }
+        let folder = source[..<source.lastIndex(of: "/")!]
+        return "\(folder)/\(path)"
     }
 
     // MARK: Broker

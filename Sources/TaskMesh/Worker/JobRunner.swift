@@ -16,13 +16,16 @@ final class JobRunner {
     private let completions = Shared<[[[UInt8]]]>([])
     private let signal: Signal
     private let executionLog: ExecutionLog?
+    /// Secure direct mode: a JOB's client id must be the key its sender proved.
+    private let checksSender: Bool
     private let logger: Logger
 
     var stats = WorkerStats()
     private(set) var inFlight = 0
     private var pendingResults: [[[UInt8]]] = []
 
-    init(handlers: Handlers, limit: Int, signal: Signal, executionLog: ExecutionLog?, logger: Logger) {
+    init(handlers: Handlers, limit: Int, signal: Signal, executionLog: ExecutionLog?, checksSender: Bool = false, logger: Logger) {
+        self.checksSender = checksSender
         self.handlers = handlers
         self.limit = limit
         self.signal = signal
@@ -33,7 +36,8 @@ final class JobRunner {
     var hasResultsToSend: Bool { !pendingResults.isEmpty }
 
     /// Handles one received JOB. While `declining`, valid jobs are answered `declined` unstarted.
-    func accept(_ frames: [[UInt8]], declining: Bool) {
+    /// `sender` is the ZAP user id of the connection it came on (secure direct mode).
+    func accept(_ frames: [[UInt8]], declining: Bool, sender: String? = nil) {
         stats.received += 1
         let job: JobMessage
         do {
@@ -43,6 +47,11 @@ final class JobRunner {
             if let ids = JobMessage.salvageIDs(frames) {
                 reply(.badRequest, attempt: 1, clientID: ids.clientID, jobID: ids.jobID, body: Array("\(error)".utf8))
             }
+            return
+        }
+        if checksSender && !RoleSecurity.identity(sender, is: job.clientID) {
+            stats.malformed += 1  // a client may only submit under its own key
+            logger.warning("dropped a job whose client id is not its sender's key")
             return
         }
         if declining {

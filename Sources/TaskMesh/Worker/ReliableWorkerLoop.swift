@@ -44,7 +44,8 @@ final class ReliableWorkerLoop {
 
     private static func connect(_ sockets: SocketFactory, _ topology: Topology) throws -> Socket {
         // Not IMMEDIATE: READY and results queue until the connection completes.
-        let socket = try sockets.make(.dealer, immediate: false)
+        let brokerKey = try sockets.security.map { (security) throws(SecurityError) in try security.require(security.brokerKey, "security.servers.broker") }
+        let socket = try sockets.makeClient(.dealer, serverKey: brokerKey, immediate: false)
         try socket.connect(topology.broker.workersEndpoint)
         return socket
     }

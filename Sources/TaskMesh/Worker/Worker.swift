@@ -55,14 +55,19 @@ public final class Worker: Service, Sendable {
         let thread = self.thread, published = self.published
         let logger = self.logger, boundEndpoint = self.boundEndpoint, workerID = Array(id.utf8)
         let executionLog = try executionLogPath.map { try ExecutionLog(path: $0) }
-        let sockets = SocketFactory(context: context, topology: topology)
+        let reliable = topology.mode == .reliable
+        try checkPlaintext(topology, endpoints: reliable ? [topology.broker.workersEndpoint]
+                                                         : [topology.worker.bind, topology.sink.resultsEndpoint], logger: logger)
+        let security = try RoleSecurity.load(topology, role: .worker)
+        if let security, !reliable { _ = try await ZAPAuthenticator.ensure(in: context, allowed: security.allowed, logger: logger) }
+        let sockets = SocketFactory(context: context, topology: topology, security: security)
         try await thread.start(name: "taskmesh-worker") { ready in
             let runner = JobRunner(handlers: handlers, limit: topology.limits.maxPayload, signal: thread.signal,
-                                   executionLog: executionLog, logger: logger)
+                                   executionLog: executionLog, checksSender: sockets.security != nil && !reliable, logger: logger)
             let endpoint: String
             let run: () -> Void
             do {
-                if topology.mode == .reliable {
+                if reliable {
                     let loop = try ReliableWorkerLoop(topology: topology, runner: runner, concurrency: concurrency, workerID: workerID,
                                                       sockets: sockets, thread: thread, published: published, logger: logger)
                     endpoint = topology.broker.workersEndpoint

@@ -29,6 +29,8 @@ final class WorkerLoop {
     /// Open client connections to the job socket (tcp and ipc; inproc reports none).
     private var connectedPeers = Set<UInt32>()
     private let isInproc: Bool
+    /// This worker's CURVE public key, announced so clients can connect; empty without security.
+    private let publicKey: [UInt8]
 
     init(topology: Topology, runner: JobRunner, concurrency: Int, workerID: [UInt8], sockets: SocketFactory,
          thread: LoopThread, published: Shared<WorkerStats>, logger: Logger) throws {
@@ -38,12 +40,15 @@ final class WorkerLoop {
         self.thread = thread
         self.published = published
         self.logger = logger
-        jobs = try sockets.make(.pull)
+        jobs = try sockets.makeServer(.pull, domain: .clients)
         // Results queue while the sink restarts (no IMMEDIATE): there is only one place to go.
-        results = try sockets.make(.push, immediate: false)
+        let sinkKey = try sockets.security.map { (security) throws(SecurityError) in try security.require(security.sinkKey, "security.servers.sink") }
+        results = try sockets.makeClient(.push, serverKey: sinkKey, immediate: false)
+        publicKey = sockets.security?.publicKey ?? []
         connections = try jobs.monitor()
         isInproc = topology.worker.bind.hasPrefix("inproc://")
         let bound = try jobs.bind(Self.uniqueBind(topology.worker.bind, workerID: workerID))
+        try sockets.verifyRejectsStrangers(.pull, boundAt: bound)
         identity = Identity(workerID: workerID, endpoint: Self.advertised(bound, host: topology.worker.advertiseHost))
         guard identity.endpoint.utf8.count <= Wire.maxEndpointLength else {
             throw ZMQError(.invalidArgument, message: "the advertised endpoint \"\(identity.endpoint)\" is longer than \(Wire.maxEndpointLength) bytes")
@@ -124,8 +129,8 @@ final class WorkerLoop {
     private func readJobs() {
         while draining != nil || runner.inFlight < concurrency {
             do {
-                guard let frames = try jobs.tryReceive(maxFrames: 2) else { return }
-                runner.accept(frames, declining: draining != nil)
+                guard let (frames, sender) = try jobs.tryReceive(maxFrames: 2, property: "User-Id") else { return }
+                runner.accept(frames, declining: draining != nil, sender: sender)
             } catch {
                 runner.stats.malformed += 1
             }
@@ -134,7 +139,8 @@ final class WorkerLoop {
 
     private func announce() {
         nextAnnounce = Instant.current + topology.heartbeat.interval
-        let message = AnnounceMessage(workerID: identity.workerID, endpoint: identity.endpoint, concurrency: UInt16(clamping: concurrency))
+        let message = AnnounceMessage(workerID: identity.workerID, endpoint: identity.endpoint,
+                                      concurrency: UInt16(clamping: concurrency), publicKey: publicKey)
         _ = try? results.trySend(multipart: message.encode())
     }
 
@@ -156,8 +162,8 @@ final class WorkerLoop {
             logger.warning("worker stopped with jobs still running", metadata: ["inFlight": "\(runner.inFlight)"])
         }
         // Jobs that reached this worker after its last read are handed back, not dropped.
-        while let frames = try? jobs.tryReceive(maxFrames: 2) {
-            runner.accept(frames, declining: true)
+        while let (frames, sender) = (try? jobs.tryReceive(maxFrames: 2, property: "User-Id")) ?? nil {
+            runner.accept(frames, declining: true, sender: sender)
         }
         jobs.close()
         // Give the last results a moment to leave; LINGER bounds it.
