@@ -19,6 +19,7 @@ public final class Broker: Service, Sendable {
     private let context: Context
     private let logger: Logger
     private let thread: LoopThread
+    private let authenticator = Shared<ZAPAuthenticator?>(nil)
     private let published = Shared(BrokerStats())
     private let bound = Shared<(clients: String, workers: String)?>(nil)
 
@@ -30,7 +31,11 @@ public final class Broker: Service, Sendable {
     }
 
     /// Counters since start.
-    public var stats: BrokerStats { published.value }
+    public var stats: BrokerStats {
+        var stats = published.value
+        stats.rejectedPeers = authenticator.value?.counts.rejected ?? 0
+        return stats
+    }
 
     /// The endpoints the broker listens on (a port 0 replaced by the real one); nil before start.
     public var endpoints: (clients: String, workers: String)? { bound.value }
@@ -41,7 +46,7 @@ public final class Broker: Service, Sendable {
         let bound = self.bound
         try checkPlaintext(topology, endpoints: [topology.broker.clientsBind, topology.broker.workersBind], logger: logger)
         let security = try RoleSecurity.load(topology, role: .broker)
-        if let security { _ = try await ZAPAuthenticator.ensure(in: context, allowed: security.allowed, logger: logger) }
+        if let security { authenticator.publish(try await ZAPAuthenticator.ensure(in: context, allowed: security.allowed, logger: logger)) }
         let sockets = SocketFactory(context: context, topology: topology, security: security)
         try await thread.start(name: "taskmesh-broker") { ready in
             let loop: BrokerLoop

@@ -16,7 +16,10 @@ final class ZAPAuthenticator: Sendable {
     private let counters = Shared<(accepted: UInt64, rejected: UInt64)>((0, 0))
     private let thread: LoopThread
 
-    private static let registry = Mutex<[ObjectIdentifier: ZAPAuthenticator]>([:])
+    /// One handler per context. The entry keeps its context alive, so a context's address is
+    /// never reused by another while the entry exists; `stop()` removes it.
+    private static let registry = Mutex<[ObjectIdentifier: (context: Context, authenticator: ZAPAuthenticator)]>([:])
+    private let key = Shared<ObjectIdentifier?>(nil)
     /// Keys of start-up self-test probes: rejected like any stranger, but not logged as attacks.
     static let probeKeys = Shared<Set<[UInt8]>>([])
 
@@ -29,9 +32,10 @@ final class ZAPAuthenticator: Sendable {
     static func ensure(in context: Context, allowed: [RoleSecurity.Domain: Set<[UInt8]>], logger: Logger) async throws -> ZAPAuthenticator {
         let lists = Dictionary(uniqueKeysWithValues: allowed.map { ($0.key.rawValue, $0.value) })
         let (authenticator, isNew) = try registry.withLock { registry -> (ZAPAuthenticator, Bool) in
-            if let existing = registry[ObjectIdentifier(context)] { return (existing, false) }
+            if let existing = registry[ObjectIdentifier(context)] { return (existing.authenticator, false) }
             let created = try ZAPAuthenticator(allowlists: [:])
-            registry[ObjectIdentifier(context)] = created
+            created.key.publish(ObjectIdentifier(context))
+            registry[ObjectIdentifier(context)] = (context, created)
             return (created, true)
         }
         authenticator.allowlists.update { current in
@@ -51,6 +55,7 @@ final class ZAPAuthenticator: Sendable {
 
     /// Stops answering; later handshakes in this context are then rejected (ZAP_ENFORCE_DOMAIN).
     func stop() async {
+        if let key = key.value { _ = Self.registry.withLock { $0.removeValue(forKey: key) } }
         thread.requestStop()
         await thread.waitUntilExited()
     }
@@ -60,7 +65,9 @@ final class ZAPAuthenticator: Sendable {
         try await thread.start(name: "taskmesh-zap") { ready in
             let socket: Socket
             do {
-                socket = try Socket(context, .rep)
+                // ROUTER rather than REP: no send/receive state to get stuck in when a peer that
+                // asked goes away before its answer.
+                socket = try Socket(context, .router)
                 try socket.bind(Self.endpoint)
             } catch {
                 ready(error)
@@ -73,7 +80,10 @@ final class ZAPAuthenticator: Sendable {
             while !thread.isStopRequested {
                 guard (try? poller.poll(timeout: .seconds(1))) != nil else { break }
                 thread.signal.drain()
-                while let request = try? socket.tryReceive(maxFrames: 16) {
+                while let envelope = try? socket.tryReceive(maxFrames: 16) {
+                    guard let delimiter = envelope.firstIndex(of: []), delimiter > 0 else { continue }
+                    let route = Array(envelope[...delimiter])
+                    let request = Array(envelope[(delimiter + 1)...])
                     let reply = Self.answer(request, allowlists: allowlists.value)
                     counters.update { reply.accepted ? ($0.accepted += 1) : ($0.rejected += 1) }
                     if !reply.accepted {
@@ -81,7 +91,7 @@ final class ZAPAuthenticator: Sendable {
                         logger.log(level: probe ? .debug : .warning, "rejected a CURVE peer\(probe ? " (start-up self-test)" : "")",
                                    metadata: ["domain": "\(reply.domain)", "address": "\(reply.address)"])
                     }
-                    try? socket.send(multipart: reply.frames)
+                    try? socket.send(multipart: route + reply.frames, wait: false)
                 }
             }
             socket.close()

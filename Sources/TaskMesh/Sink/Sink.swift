@@ -16,6 +16,7 @@ public final class Sink: Service, Sendable {
     private let context: Context
     private let logger: Logger
     private let thread: LoopThread
+    private let authenticator = Shared<ZAPAuthenticator?>(nil)
     private let published = Shared(SinkStats())
     private let bound = Shared<(results: String, clients: String)?>(nil)
 
@@ -29,7 +30,11 @@ public final class Sink: Service, Sendable {
     }
 
     /// Counters since start.
-    public var stats: SinkStats { published.value }
+    public var stats: SinkStats {
+        var stats = published.value
+        stats.rejectedPeers = authenticator.value?.counts.rejected ?? 0
+        return stats
+    }
 
     /// The endpoints the sink listens on, with the real port where the topology said 0; nil
     /// before `start()`.
@@ -42,7 +47,7 @@ public final class Sink: Service, Sendable {
         let bound = self.bound
         try checkPlaintext(topology, endpoints: [topology.sink.resultsBind, topology.sink.clientsBind], logger: logger)
         let security = try RoleSecurity.load(topology, role: .sink)
-        if let security { _ = try await ZAPAuthenticator.ensure(in: context, allowed: security.allowed, logger: logger) }
+        if let security { authenticator.publish(try await ZAPAuthenticator.ensure(in: context, allowed: security.allowed, logger: logger)) }
         let sockets = SocketFactory(context: context, topology: topology, security: security)
         try await thread.start(name: "taskmesh-sink") { ready in
             let loop: SinkLoop

@@ -20,6 +20,7 @@ public final class Worker: Service, Sendable {
     private let context: Context
     private let logger: Logger
     private let thread: LoopThread
+    private let authenticator = Shared<ZAPAuthenticator?>(nil)
     private let published = Shared(WorkerStats())
     private let boundEndpoint = Shared<String?>(nil)
 
@@ -43,7 +44,11 @@ public final class Worker: Service, Sendable {
     }
 
     /// Counters since start.
-    public var stats: WorkerStats { published.value }
+    public var stats: WorkerStats {
+        var stats = published.value
+        stats.rejectedPeers = authenticator.value?.counts.rejected ?? 0
+        return stats
+    }
 
     /// The endpoint this worker advertises to clients (direct and local mode), or the broker's
     /// endpoint it connects to (reliable mode); nil before `start()`.
@@ -59,7 +64,7 @@ public final class Worker: Service, Sendable {
         try checkPlaintext(topology, endpoints: reliable ? [topology.broker.workersEndpoint]
                                                          : [topology.worker.bind, topology.sink.resultsEndpoint], logger: logger)
         let security = try RoleSecurity.load(topology, role: .worker)
-        if let security, !reliable { _ = try await ZAPAuthenticator.ensure(in: context, allowed: security.allowed, logger: logger) }
+        if let security, !reliable { authenticator.publish(try await ZAPAuthenticator.ensure(in: context, allowed: security.allowed, logger: logger)) }
         let sockets = SocketFactory(context: context, topology: topology, security: security)
         try await thread.start(name: "taskmesh-worker") { ready in
             let runner = JobRunner(handlers: handlers, limit: topology.limits.maxPayload, signal: thread.signal,

@@ -17,5 +17,9 @@ public struct WorkerStats: Sendable, Equatable {
     /// Jobs running now.
     public var inFlight: Int = 0
 
+    /// Peers turned away during the CURVE handshake because their key is on no allowlist (in a
+    /// secure mesh; counted per process, and including the start-up self-test's probes).
+    public var rejectedPeers: UInt64 = 0
+
     public init() {}
 }
