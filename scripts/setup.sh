@@ -1,18 +1,21 @@
 #!/usr/bin/env bash
-# Installs what TaskMesh needs to build on Debian 12: libzmq3-dev (libzmq 4.3.4 with CURVE).
+# Installs what TaskMesh needs to build and test on Debian 12: libzmq3-dev (libzmq 4.3.4 with
+# CURVE), pkg-config, and tshark for the security tests.
 # Safe to run again: it installs nothing that is already there.
 set -euo pipefail
 
 need=()
 [ -f /usr/include/zmq.h ] || need+=(libzmq3-dev)
 command -v pkg-config >/dev/null 2>&1 || need+=(pkg-config)
+# tshark: the security tests capture loopback traffic to prove nothing crosses it in the clear.
+command -v tshark >/dev/null 2>&1 || need+=(tshark)
 
 if [ ${#need[@]} -gt 0 ]; then
   echo "setup: installing ${need[*]}"
   sudo=""
   [ "$(id -u)" -eq 0 ] || sudo="sudo"
   $sudo apt-get update
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y "${need[@]}"
+  $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y "${need[@]}"
 fi
 
 command -v swift >/dev/null 2>&1 || { echo "setup: swift is not on PATH (Swift 6.0 or newer is required)" >&2; exit 1; }

@@ -58,8 +58,8 @@ private enum Raw {
     }
 
     static func announce(concurrency: UInt16 = 4, worker: [UInt8] = Array("w1".utf8),
-                         endpoint: [UInt8] = Array("tcp://h:1".utf8)) -> [UInt8] {
-        header(0x03, u16(concurrency), short(worker), short(endpoint))
+                         endpoint: [UInt8] = Array("tcp://h:1".utf8), publicKey: [UInt8] = []) -> [UInt8] {
+        header(0x03, u16(concurrency), short(worker), short(endpoint), short(publicKey))
     }
 
     static func bye(worker: [UInt8] = Array("w1".utf8)) -> [UInt8] { header(0x04, short(worker)) }
@@ -173,7 +173,7 @@ extension ProtocolTests {
             let announce = named.value
             let frames = announce.encode()
             try #require(frames.count == 1)
-            #expect(frames[0].count == 6 + 1 + announce.workerID.count + 1 + announce.endpoint.utf8.count)
+            #expect(frames[0].count == 6 + 1 + announce.workerID.count + 1 + announce.endpoint.utf8.count + 1 + announce.publicKey.count)
             #expect(try ByteReader.command(of: frames[0]) == .announce)
             #expect(try AnnounceMessage.decode(header: frames[0]) == announce)
             #expect(try WorkerToSink.decode(frames) == .announce(announce))
@@ -213,7 +213,7 @@ extension ProtocolTests {
             let frames = members.encode()
             try #require(frames.count == 2)
             #expect(frames[0] == Raw.membersHeader(epoch: members.epoch))
-            let bodyLength = 2 + members.members.reduce(0) { $0 + 1 + $1.workerID.count + 1 + $1.endpoint.utf8.count + 2 }
+            let bodyLength = 2 + members.members.reduce(0) { $0 + 1 + $1.workerID.count + 1 + $1.endpoint.utf8.count + 2 + 1 + $1.publicKey.count }
             #expect(frames[1].count == bodyLength)
             #expect(Array(frames[1].prefix(2)) == Raw.u16(UInt16(members.members.count)))
             #expect(try MembersMessage.decode(frames) == members)
@@ -933,11 +933,11 @@ extension ProtocolTests {
             try push.send(multipart: short.encode())
             try await eventually("the short ANNOUNCE registers") { sink.stats.liveWorkers == 1 }
 
-            // Valid by section 3: a 200-byte worker id and a 121-byte endpoint, 329 header bytes.
+            // Valid by section 3: a 200-byte worker id, a 121-byte endpoint and no key: 330 header bytes.
             let long = AnnounceMessage(workerID: Array(repeating: 0x77, count: 200),
                                        endpoint: "tcp://" + String(repeating: "h", count: 110) + ":5555", concurrency: 2)
             let header = long.encode()[0]
-            let expectedLength: Int = 4 + 2 + 201 + 122
+            let expectedLength: Int = 4 + 2 + 201 + 122 + 1
             #expect(header.count == expectedLength)
             #expect(header.count > 4 + 1 + 2 + 1 + Wire.maxIDLength)
             #expect(try WorkerToSink.decode([header]) == .announce(long))

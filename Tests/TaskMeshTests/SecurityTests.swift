@@ -209,7 +209,9 @@ func curveSocket(_ context: Context, _ type: SocketType, key: CurveKeyPair, serv
         try await worker.start()
         let victim = try await Client.connect(topology: topology)
         try await victim.waitForWorkers(1, timeout: .seconds(10))
-        let victimID = try keys.publicKey("client")
+        let victimID = try #require(hexBytes(victim.id))
+        let victimKey = try keys.publicKey("client")
+        #expect(victimID.count == 40 && Array(victimID.prefix(32)) == victimKey, "a secure client id is its key and 8 random bytes")
 
         // Client B, allowlisted, claims the victim's id as its routing id and as a job's client id.
         let context = try Context()
@@ -246,4 +248,17 @@ func curveSocket(_ context: Context, _ type: SocketType, key: CurveKeyPair, serv
         #expect(isLoopback("ipc:///tmp/x") && isLoopback("inproc://x"))
         #expect(!isLoopback("tcp://192.0.2.1:1") && !isLoopback("tcp://*:1") && !isLoopback("tcp://0.0.0.0:1"))
     }
+}
+
+/// Bytes from the lowercase hex a `JobID` prints for non-text ids.
+func hexBytes(_ hex: String) -> [UInt8]? {
+    var bytes: [UInt8] = []
+    var index = hex.startIndex
+    while index < hex.endIndex {
+        let next = hex.index(index, offsetBy: 2, limitedBy: hex.endIndex) ?? hex.endIndex
+        guard let byte = UInt8(hex[index..<next], radix: 16) else { return nil }
+        bytes.append(byte)
+        index = next
+    }
+    return bytes
 }

@@ -114,7 +114,7 @@ final class BrokerLoop {
                 continue
             }
             let routingID = frames[0]
-            if secure && !RoleSecurity.identity(userID, is: routingID) {
+            if secure && !RoleSecurity.identity(userID, owns: routingID) {
                 state.stats.malformed += 1  // an impostor's routing id: ignore everything it sends
                 continue
             }

@@ -98,7 +98,7 @@ struct BrokerState {
             for key in old.running { jobs[key]?.worker = worker }
         }
         slot.concurrency = Int(message.concurrency)
-        slot.draining = false
+        slot.draining = message.concurrency == 0  // a stopping worker re-announcing itself takes nothing
         slot.lastSeen = now
         workers[worker] = slot
         return dispatch(now: now)
@@ -114,7 +114,9 @@ struct BrokerState {
 
     mutating func result(_ message: ResultMessage, from worker: [UInt8], now: Instant) -> [BrokerOutput] {
         let key = JobKey(clientID: message.clientID, jobID: message.jobID)
-        guard var job = jobs[key], job.attempt == message.attempt, let holder = job.worker else {
+        // Only the connection that holds the current attempt may end it: a late answer from a
+        // superseded attempt (or from an earlier run of a resubmitted id) is stale.
+        guard var job = jobs[key], job.attempt == message.attempt, let holder = job.worker, holder == worker else {
             stats.staleResults += 1
             if let stuck = workers[worker]?.stuck, stuck > 0 { workers[worker]?.stuck = stuck - 1 }
             return dispatch(now: now)

@@ -28,8 +28,9 @@ public final class Client: Sendable {
         let reliable = topology.mode == .reliable
         try checkPlaintext(topology, endpoints: [reliable ? topology.broker.clientsEndpoint : topology.sink.clientsEndpoint], logger: logger)
         let security = try RoleSecurity.load(topology, role: .client)
-        // In a secure mesh a client's id is its public key, which the handshake proves.
-        let client = try Client(topology: topology, clientID: security?.publicKey)
+        // In a secure mesh a client's id is its public key (which the handshake proves) and 8
+        // random bytes, so processes sharing a key stay apart.
+        let client = try Client(topology: topology, clientID: security.map { $0.publicKey + (0..<8).map { _ in UInt8.random(in: 0...255) } })
         let core = client.core
         let sockets = SocketFactory(context: try context ?? Context(), topology: topology, security: security)
         try await core.thread.start(name: "taskmesh-client") { ready in

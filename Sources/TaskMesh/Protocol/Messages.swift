@@ -125,7 +125,7 @@ struct AnnounceMessage: Equatable, Sendable {
         let concurrency = try r.u16()
         let workerID = try r.id("worker id")
         let endpoint = try r.text("endpoint")
-        let publicKey = r.isAtEnd ? [] : try r.short()
+        let publicKey = try r.short()
         return AnnounceMessage(workerID: workerID, endpoint: endpoint, concurrency: concurrency, publicKey: publicKey)
     }
 }

@@ -52,6 +52,14 @@ struct RoleSecurity: Sendable {
         guard let userID, let key = Z85.decode(userID) else { return false }
         return key == expected
     }
+
+    /// Whether a client id belongs to the key the handshake proved: a secure client's id is its
+    /// 32-byte public key followed by random bytes, so several processes can share a key while
+    /// no key can claim another's ids.
+    static func identity(_ userID: String?, owns clientID: [UInt8]) -> Bool {
+        guard clientID.count > 32 else { return false }
+        return identity(userID, is: Array(clientID.prefix(32)))
+    }
 }
 
 /// Refuses plaintext tcp off loopback unless the topology says `insecure: true`, and warns when

@@ -146,7 +146,7 @@ final class SinkLoop {
                 continue
             }
             let routingID = frames[0]
-            if secure && !RoleSecurity.identity(userID, is: routingID) {
+            if secure && !RoleSecurity.identity(userID, owns: routingID) {
                 stats.malformed += 1  // a client's id is its public key; anything else is an impostor
                 continue
             }

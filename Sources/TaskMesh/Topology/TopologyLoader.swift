@@ -338,7 +338,7 @@ struct TopologyDecoder {
             throw section.error("endpoint", "must name a host others can connect to, not a wildcard, got \"\(given.text)\"")
         }
         if !given.hasFixedPort {
-            throw section.error("endpoint", "must name the sink's fixed port, got \"\(given.text)\"")
+            throw section.error("endpoint", "must name the fixed port others connect to, got \"\(given.text)\"")
         }
         return (bind, given)
     }

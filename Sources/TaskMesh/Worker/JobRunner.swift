@@ -49,7 +49,7 @@ final class JobRunner {
             }
             return
         }
-        if checksSender && !RoleSecurity.identity(sender, is: job.clientID) {
+        if checksSender && !RoleSecurity.identity(sender, owns: job.clientID) {
             stats.malformed += 1  // a client may only submit under its own key
             logger.warning("dropped a job whose client id is not its sender's key")
             return

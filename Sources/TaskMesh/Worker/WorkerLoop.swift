@@ -82,7 +82,7 @@ final class WorkerLoop {
         while true {
             let now = Instant.current
             if thread.isStopRequested && draining == nil { beginDraining(at: now) }
-            if let draining, now >= draining.giveUpAt || (runner.inFlight == 0 && (now >= draining.declineUntil || noClientsLeft)) { break }
+            if let draining, now >= draining.giveUpAt || (runner.inFlight == 0 && canLeave(draining, now: now)) { break }
 
             let accepting = draining != nil || runner.inFlight < concurrency
             poller.setInterest(accepting ? .readable : [], at: jobsIndex)
@@ -112,9 +112,13 @@ final class WorkerLoop {
         published.publish(stats)
     }
 
-    /// Whether a draining worker can stop declining: every client has disconnected. inproc
-    /// connections report no events, so there the decline window always runs its course.
-    private var noClientsLeft: Bool { !isInproc && connectedPeers.isEmpty }
+    /// Whether a draining worker with nothing running may close: over tcp and ipc once every
+    /// client has disconnected (a client still connected may still be sending; closing then
+    /// would lose what is on the way), over inproc (which reports no connection events) after
+    /// the short decline window. `drain_timeout` bounds both.
+    private func canLeave(_ draining: (declineUntil: Instant, giveUpAt: Instant), now: Instant) -> Bool {
+        isInproc ? now >= draining.declineUntil : connectedPeers.isEmpty
+    }
 
     private func trackConnections() {
         while let event = try? connections.tryReceiveEvent() {
