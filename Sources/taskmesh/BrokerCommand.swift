@@ -7,7 +7,7 @@ struct BrokerCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "broker",
         abstract: "Run the broker of a reliable-mode mesh: queue, leases, retries and dedup.",
-        discussion: "Prints \"ready clients=ENDPOINT workers=ENDPOINT\" once listening. Stops on SIGTERM or SIGINT.")
+        discussion: "Prints \"ready clients=ENDPOINT workers=ENDPOINT\" once listening. Stops on SIGTERM or SIGINT; SIGHUP reloads the allowlists of a secure topology.")
 
     @OptionGroup var topologyOptions: TopologyOptions
     @OptionGroup var logOptions: LogOptions
@@ -21,6 +21,8 @@ struct BrokerCommand: AsyncParsableCommand {
         let broker = try Broker(topology: topology, logger: logger)
         try await broker.start()
         if let endpoints = broker.endpoints { announceReady("clients=\(endpoints.clients) workers=\(endpoints.workers)") }
+        let hangup = onHangup(logger: logger) { try broker.reloadAllowlists() }
+        defer { hangup.cancel() }
         let group = ServiceGroup(configuration: .init(
             services: [.init(service: broker)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()

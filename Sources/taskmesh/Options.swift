@@ -1,4 +1,5 @@
 public import ArgumentParser
+import Dispatch
 import Foundation
 public import Logging
 import TaskMesh
@@ -73,4 +74,19 @@ func writeError(_ text: String) {
 /// Prints the line scripts and tests wait for: `ready key=value ...`, flushed at once.
 func announceReady(_ details: String) {
     FileHandle.standardOutput.write(Data("ready \(details)\n".utf8))
+}
+
+/// Calls `reload` on every SIGHUP (allowlist reload) until the returned source is cancelled.
+func onHangup(logger: Logger, _ reload: @escaping @Sendable () throws -> Void) -> any DispatchSourceSignal {
+    signal(SIGHUP, SIG_IGN)
+    let source = DispatchSource.makeSignalSource(signal: SIGHUP, queue: .global())
+    source.setEventHandler {
+        do {
+            try reload()
+        } catch {
+            logger.error("allowlist reload failed; the previous lists stay in force: \(error)")
+        }
+    }
+    source.resume()
+    return source
 }

@@ -7,7 +7,7 @@ struct SinkCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "sink",
         abstract: "Run the sink of a direct-mode mesh: the stable endpoint that routes results to clients.",
-        discussion: "Stops on SIGTERM or SIGINT.")
+        discussion: "Stops on SIGTERM or SIGINT. SIGHUP reloads the allowlists of a secure topology.")
 
     @OptionGroup var topologyOptions: TopologyOptions
     @OptionGroup var logOptions: LogOptions
@@ -21,6 +21,8 @@ struct SinkCommand: AsyncParsableCommand {
         let sink = try Sink(topology: topology, logger: logger)
         try await sink.start()
         if let endpoints = sink.endpoints { announceReady("results=\(endpoints.results) clients=\(endpoints.clients)") }
+        let hangup = onHangup(logger: logger) { try sink.reloadAllowlists() }
+        defer { hangup.cancel() }
         let group = ServiceGroup(configuration: .init(
             services: [.init(service: sink)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()

@@ -58,6 +58,8 @@ struct WorkerCommand: AsyncParsableCommand {
                                 executionLog: executionLog, logger: logger)
         try await worker.start()
         announceReady("endpoint=\(worker.endpoint ?? "") id=\(worker.id)")
+        let hangup = onHangup(logger: logger) { try worker.reloadAllowlists() }
+        defer { hangup.cancel() }
         let group = ServiceGroup(configuration: .init(
             services: [.init(service: worker)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()

@@ -236,6 +236,49 @@ func curveSocket(_ context: Context, _ type: SocketType, key: CurveKeyPair, serv
         await sink.stop()
     }
 
+    @Test func reloadedAllowlistTurnsARemovedKeyAway() async throws {
+        let keys = try TestKeys()
+        let allowed = keys.path("allowed-clients")
+        try FileManager.default.createDirectory(atPath: allowed, withIntermediateDirectories: true)
+        for name in ["client", "client-b"] {
+            try FileManager.default.copyItem(atPath: keys.path("\(name).pub"), toPath: "\(allowed)/\(name).pub")
+        }
+        var topology = keys.directTopology()
+        topology.security?.allowedClients = [allowed]
+        let sink = try Sink(topology: topology)
+        try await sink.start()
+        let endpoints = try #require(sink.endpoints)
+        topology.sink.resultsEndpoint = endpoints.results
+        topology.sink.clientsEndpoint = endpoints.clients
+        var handlers = Handlers()
+        handlers.register("echo") { $0.payload }
+        let worker = try Worker(topology: topology, handlers: handlers)
+        try await worker.start()
+        var topologyB = topology
+        topologyB.security?.keys[.client] = keys.path("client-b.key")
+        let before = try await Client.connect(topology: topologyB)
+        try await before.waitForWorkers(1, timeout: .seconds(10))
+        #expect(try await before.submit("echo", [1]) == [1])
+        await before.close()
+
+        try FileManager.default.removeItem(atPath: "\(allowed)/client-b.pub")
+        try sink.reloadAllowlists()
+        try worker.reloadAllowlists()
+        let rejected = sink.stats.rejectedPeers
+
+        // The removed key cannot connect any more; the remaining key still can.
+        let after = try await Client.connect(topology: topologyB)
+        await #expect(throws: JobError.self) { try await after.waitForWorkers(1, timeout: .seconds(2)) }
+        try await eventually("the sink turned the removed key away") { sink.stats.rejectedPeers > rejected }
+        let a = try await Client.connect(topology: topology)
+        try await a.waitForWorkers(1, timeout: .seconds(10))
+        #expect(try await a.submit("echo", [2]) == [2])
+        await after.close()
+        await a.close()
+        await worker.stop()
+        await sink.stop()
+    }
+
     @Test func plaintextBeyondLoopbackNeedsInsecure() throws {
         var topology = Topology.loopback(port: 5701)
         topology.sink.resultsBind = "tcp://*:5701"

@@ -57,6 +57,7 @@ final class BrokerLoop {
         workers.close()
     }
 
+
     private func readWorkers() {
         for _ in 0..<4096 {
             let frames: [[UInt8]]

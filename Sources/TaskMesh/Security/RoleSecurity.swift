@@ -40,6 +40,15 @@ struct RoleSecurity: Sendable {
         )
     }
 
+    /// The allowlists as the topology's files say now (for a reload).
+    static func currentAllowlists(_ topology: Topology) throws(SecurityError) -> [Domain: Set<[UInt8]>] {
+        guard let security = topology.security else { return [:] }
+        return [
+            .clients: try KeyFiles.readAllowlist(security.allowedClients),
+            .workers: try KeyFiles.readAllowlist(security.allowedWorkers),
+        ]
+    }
+
     /// The server key a role needs, or a clear error naming the missing field.
     func require(_ key: [UInt8]?, _ field: String) throws(SecurityError) -> [UInt8] {
         guard let key else { throw SecurityError(.missingKey, "\(field) is not set") }

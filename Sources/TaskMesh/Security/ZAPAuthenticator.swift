@@ -45,9 +45,18 @@ final class ZAPAuthenticator: Sendable {
         return authenticator
     }
 
-    /// Replaces the allowlist of `domain` (SIGHUP reload). New handshakes see it at once.
-    func replace(_ domain: RoleSecurity.Domain, with keys: Set<[UInt8]>) {
-        allowlists.update { $0[domain.rawValue] = keys }
+    /// Replaces the allowlists of the given domains (a reload). New handshakes see them at once.
+    /// Returns whether any key was removed (live connections of removed keys must then be
+    /// dropped by their server).
+    func replace(_ lists: [RoleSecurity.Domain: Set<[UInt8]>]) -> Bool {
+        allowlists.update { current in
+            var removed = false
+            for (domain, keys) in lists {
+                if !(current[domain.rawValue] ?? []).isSubset(of: keys) { removed = true }
+                current[domain.rawValue] = keys
+            }
+            return removed
+        }
     }
 
     /// Handshakes accepted and rejected since start.

@@ -64,6 +64,14 @@ public final class Sink: Service, Sendable {
         }
     }
 
+    /// Re-reads the allowlists named by the topology's `security.allow`: later handshakes are
+    /// checked against them (a removed key cannot connect again; its live connections stay up
+    /// until this server restarts). Does nothing without security. Throws when a key file cannot
+    /// be read; the old lists then stay in force.
+    public func reloadAllowlists() throws {
+        try TaskMesh.reloadAllowlists(topology: topology, authenticator: authenticator.value, logger: logger)
+    }
+
     /// Stops serving and waits until the sockets are closed.
     public func stop() async {
         thread.requestStop()

@@ -64,6 +64,7 @@ final class SinkLoop {
         clients.close()
     }
 
+
     /// Reads at most a batch per wake-up so client traffic is never starved.
     private func drainResults() {
         for _ in 0..<4096 {

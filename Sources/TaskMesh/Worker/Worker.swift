@@ -95,6 +95,14 @@ public final class Worker: Service, Sendable {
         }
     }
 
+    /// Re-reads the allowlists named by the topology's `security.allow`: later handshakes are
+    /// checked against them (a removed key cannot connect again; its live connections stay up
+    /// until this server restarts). Does nothing without security. Throws when a key file cannot
+    /// be read; the old lists then stay in force.
+    public func reloadAllowlists() throws {
+        try TaskMesh.reloadAllowlists(topology: topology, authenticator: authenticator.value, logger: logger)
+    }
+
     /// Stops gracefully (see the type's documentation) and waits until the worker has exited.
     public func stop() async {
         thread.requestStop()

@@ -130,6 +130,7 @@ final class WorkerLoop {
         }
     }
 
+
     private func readJobs() {
         while draining != nil || runner.inFlight < concurrency {
             do {
