@@ -2,6 +2,7 @@ extension ResultMessage {
     /// The job outcome a RESULT stands for. `declined` is not an outcome (the job never started
     /// and goes to another worker); callers handle it before asking.
     var outcome: Result<[UInt8], JobError> {
+        if status == .ok { return .success(body) }  // results are bytes: never decode them as text
         let text = String(decoding: body, as: UTF8.self)
         return switch status {
         case .ok: .success(body)

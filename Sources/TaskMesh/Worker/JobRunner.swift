@@ -81,8 +81,12 @@ final class JobRunner {
                 outcome = HandlerOutcome(.failed, Array("the result of \(outcome.body.count) bytes exceeds limits.max_payload (\(limit) bytes)".utf8))
             }
             let frames = ResultMessage(status: outcome.status, attempt: job.attempt, clientID: job.clientID, jobID: job.jobID, body: outcome.body).encode()
-            completions.update { $0.append(frames) }
-            signal.notify()
+            // Wake the loop only when the queue was empty: it takes the whole queue per wake-up.
+            let wasEmpty = completions.update { queue -> Bool in
+                defer { queue.append(frames) }
+                return queue.isEmpty
+            }
+            if wasEmpty { signal.notify() }
         }
     }
 
