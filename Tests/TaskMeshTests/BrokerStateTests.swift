@@ -221,6 +221,21 @@ private struct Sent {
         #expect(state.stats.duplicatesAnswered == 1)
     }
 
+    @Test func theOutcomeCacheIsBoundedInBytes() throws {
+        // Room for about two 1,000-byte results: the oldest is forgotten first.
+        var state = BrokerState(config: brokerConfig(), expiry: .seconds(600), finishedByteLimit: 2_200)
+        _ = state.ready(readyMessage("w", 1), from: w1, now: t0)
+        for n in 1...3 {
+            _ = state.submit(job(n), from: clientA, now: t0)
+            _ = state.result(resultMessage(for: job(n), attempt: 1, body: String(repeating: "x", count: 1_000)), from: w1, now: t0)
+        }
+        let first = try Sent(state.submit(job(1), from: clientA, now: t0 + .seconds(1)))
+        #expect(first.jobs.map(\.job) == [job(1)], "the oldest outcome was evicted: the job runs again")
+        _ = state.result(resultMessage(for: job(1), attempt: 1), from: w1, now: t0 + .seconds(1))
+        let third = state.submit(job(3), from: clientA, now: t0 + .seconds(2))
+        #expect(third.count == 1 && state.stats.duplicatesAnswered == 1, "the newest outcome is still cached")
+    }
+
     @Test func aFullBrokerAnswersOverloadedAndDoesNotCacheIt() throws {
         var state = BrokerState(config: brokerConfig(queueLimit: 2), expiry: .seconds(3))
         _ = state.ready(readyMessage("w", 1), from: w1, now: t0)

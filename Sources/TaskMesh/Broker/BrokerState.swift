@@ -46,14 +46,17 @@ struct BrokerState {
     private(set) var workers: [[UInt8]: WorkerSlot] = [:]
     private var finished: [JobKey: (frames: [[UInt8]], expires: Instant)] = [:]
     private var finishedOrder = Deque<(key: JobKey, expires: Instant)>()
-    /// Most outcomes remembered at once, whatever their age.
+    /// Most outcomes remembered at once, whatever their age, and most bytes they may hold.
     let finishedLimit: Int
+    let finishedByteLimit: Int
+    private var finishedBytes = 0
     var stats = BrokerStats()
 
-    init(config: Topology.Broker, expiry: Duration, finishedLimit: Int = 100_000) {
+    init(config: Topology.Broker, expiry: Duration, finishedLimit: Int = 100_000, finishedByteLimit: Int = 256 << 20) {
         self.config = config
         self.expiry = expiry
         self.finishedLimit = finishedLimit
+        self.finishedByteLimit = finishedByteLimit
     }
 
     var readyWorkers: Int { workers.values.filter { !$0.draining }.count }
@@ -219,9 +222,10 @@ struct BrokerState {
         jobs.removeValue(forKey: key)
         stats.completed += 1
         let expires = now + config.resultTTL
-        finished[key] = (frames, expires)
+        if let replaced = finished.updateValue((frames, expires), forKey: key) { finishedBytes -= Self.size(replaced.frames) }
+        finishedBytes += Self.size(frames)
         finishedOrder.append((key, expires))
-        while finishedOrder.count > finishedLimit, let oldest = finishedOrder.popFirst() {
+        while finishedOrder.count > finishedLimit || finishedBytes > finishedByteLimit, let oldest = finishedOrder.popFirst() {
             forget(oldest)
         }
         return [.toClient(key.clientID, frames)]
@@ -229,8 +233,12 @@ struct BrokerState {
 
     /// Drops a cached outcome unless a later run of the same job id replaced it.
     private mutating func forget(_ entry: (key: JobKey, expires: Instant)) {
-        if finished[entry.key]?.expires == entry.expires { finished.removeValue(forKey: entry.key) }
+        if finished[entry.key]?.expires == entry.expires, let removed = finished.removeValue(forKey: entry.key) {
+            finishedBytes -= Self.size(removed.frames)
+        }
     }
+
+    private static func size(_ frames: [[UInt8]]) -> Int { frames.reduce(0) { $0 + $1.count } }
 
     private mutating func updateGauges() {
         stats.jobs = jobs.count
