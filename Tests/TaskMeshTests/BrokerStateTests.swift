@@ -552,21 +552,6 @@ private struct Sent {
 // MARK: - The random model
 
 /// SplitMix64, seeded: the same seed gives the same sequence of choices.
-private struct SplitMix64 {
-    private var state: UInt64
-    init(seed: UInt64) { state = seed }
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-
-    mutating func below(_ bound: Int) -> Int { Int(next() % UInt64(bound)) }
-    mutating func percent(_ chance: Int) -> Bool { below(100) < chance }
-}
 
 /// Drives a `BrokerState` the way the broker loop would, with clients that submit (and resubmit)
 /// jobs and worker processes that run them, answer late, hang, go silent, reconnect, say BYE or
@@ -696,7 +681,7 @@ private final class BrokerSimulation {
         let message = JobMessage(clientID: client, jobID: key.jobID, handler: "h\(random.below(4))", deadline: 0,
                                  attempt: 1, payload: (0..<random.below(4)).map { _ in UInt8(random.below(256)) })
         let before = state.stats
-        if random.percent(2) {
+        if random.chance(2) {
             let impostor = Self.clients[1 - clientIndex]
             let outputs = state.submit(message, from: impostor, now: now)
             check(outputs.isEmpty && state.stats.malformed == before.malformed + 1 && state.stats.accepted == before.accepted,
@@ -812,7 +797,7 @@ private final class BrokerSimulation {
     func connect() {
         let index = random.below(processes.count)
         guard !processes[index].draining else { return }
-        if processes[index].routing == nil || random.percent(60) {
+        if processes[index].routing == nil || random.chance(60) {
             if let old = processes[index].routing, state.workers[old] != nil { transfers += 1 }
             processes[index].connections += 1
             let routing = bytes("worker-\(index)#\(processes[index].connections)")
@@ -864,7 +849,7 @@ private final class BrokerSimulation {
     func advance(by duration: Duration? = nil) {
         now += duration ?? .milliseconds(random.below(2000))
         action = "tick"
-        for index in liveIndices({ !$0.silent }) where random.percent(85) {
+        for index in liveIndices({ !$0.silent }) where random.chance(85) {
             _ = heard(index)
         }
         lastTick = now

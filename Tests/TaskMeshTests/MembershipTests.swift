@@ -11,18 +11,6 @@ private func announce(_ id: String, _ endpoint: String, concurrency: UInt16 = 4)
 private func wid(_ id: String) -> [UInt8] { Array(id.utf8) }
 
 /// SplitMix64, seeded, for the randomized test below.
-private struct MembershipRandom {
-    private var state: UInt64
-    init(seed: UInt64) { state = seed }
-
-    mutating func below(_ bound: Int) -> Int {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return Int((z ^ (z >> 31)) % UInt64(bound))
-    }
-}
 
 @Suite struct MembershipTests {
     let t0 = ContinuousClock.now
@@ -213,7 +201,7 @@ private struct MembershipRandom {
     /// would receive changes, so a client that skips an epoch it already applied never misses a
     /// change and never reapplies an unchanged list.
     @Test func epochChangesExactlyWhenTheListChanges() {
-        var rng = MembershipRandom(seed: 0x4D45_4D42_4552_5331)
+        var rng = SplitMix64(seed: 0x4D45_4D42_4552_5331)
         var membership = Membership(epoch: 1000)
         var now = t0
         var changes = 0

@@ -20,18 +20,6 @@ private func submission(_ n: Int, deadline: Instant, tag: UInt64 = 0, handler: S
 private func ids(_ entries: [PendingJobs.Entry]) -> Set<[UInt8]> { Set(entries.map(\.submission.jobID)) }
 
 /// SplitMix64, seeded, for the randomized test below.
-private struct PendingRandom {
-    private var state: UInt64
-    init(seed: UInt64) { state = seed }
-
-    mutating func below(_ bound: Int) -> Int {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return Int((z ^ (z >> 31)) % UInt64(bound))
-    }
-}
 
 @Suite struct PendingJobsTests {
     let t0 = ContinuousClock.now
@@ -358,7 +346,7 @@ private struct PendingRandom {
             var sent: Bool
             var tag: UInt64
         }
-        var rng = PendingRandom(seed: 0x5045_4E44_494E_4731)
+        var rng = SplitMix64(seed: 0x5045_4E44_494E_4731)
         var pending = PendingJobs()
         var model: [[UInt8]: Model] = [:]
         var outcomes: [UInt64: Int] = [:]  // tag -> number of outcomes

@@ -651,24 +651,6 @@ extension ProtocolTests {
 // MARK: - Fuzzing
 
 /// SplitMix64 (Steele, Lea, Flood 2014): a tiny, fast generator, seeded for reproducible runs.
-private struct SplitMix64 {
-    private var state: UInt64
-    init(seed: UInt64) { state = seed }
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-
-    /// A number in 0..<bound; our own mapping, so the sequence does not depend on the stdlib.
-    mutating func below(_ bound: Int) -> Int { Int(next() % UInt64(bound)) }
-    mutating func byte() -> UInt8 { UInt8(truncatingIfNeeded: next()) }
-    mutating func bytes(_ count: Int) -> [UInt8] { (0..<count).map { _ in byte() } }
-    mutating func chance(_ percent: Int) -> Bool { below(100) < percent }
-}
 
 extension ProtocolTests {
     @Suite struct Fuzz {
