@@ -551,7 +551,6 @@ private struct Sent {
 
 // MARK: - The random model
 
-/// SplitMix64, seeded: the same seed gives the same sequence of choices.
 
 /// Drives a `BrokerState` the way the broker loop would, with clients that submit (and resubmit)
 /// jobs and worker processes that run them, answer late, hang, go silent, reconnect, say BYE or

@@ -10,7 +10,6 @@ private func announce(_ id: String, _ endpoint: String, concurrency: UInt16 = 4)
 
 private func wid(_ id: String) -> [UInt8] { Array(id.utf8) }
 
-/// SplitMix64, seeded, for the randomized test below.
 
 @Suite struct MembershipTests {
     let t0 = ContinuousClock.now

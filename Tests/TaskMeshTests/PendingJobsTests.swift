@@ -19,7 +19,6 @@ private func submission(_ n: Int, deadline: Instant, tag: UInt64 = 0, handler: S
 
 private func ids(_ entries: [PendingJobs.Entry]) -> Set<[UInt8]> { Set(entries.map(\.submission.jobID)) }
 
-/// SplitMix64, seeded, for the randomized test below.
 
 @Suite struct PendingJobsTests {
     let t0 = ContinuousClock.now

@@ -650,7 +650,6 @@ extension ProtocolTests {
 
 // MARK: - Fuzzing
 
-/// SplitMix64 (Steele, Lea, Flood 2014): a tiny, fast generator, seeded for reproducible runs.
 
 extension ProtocolTests {
     @Suite struct Fuzz {
