@@ -16,6 +16,7 @@ final class JobRunner {
     private let completions = Shared<[[[UInt8]]]>([])
     private let signal: Signal
     private let executionLog: ExecutionLog?
+    private let published: Shared<WorkerStats>
     /// Secure direct mode: a JOB's client id must be the key its sender proved.
     private let checksSender: Bool
     private let logger: Logger
@@ -24,7 +25,9 @@ final class JobRunner {
     private(set) var inFlight = 0
     private var pendingResults: [[[UInt8]]] = []
 
-    init(handlers: Handlers, limit: Int, signal: Signal, executionLog: ExecutionLog?, checksSender: Bool = false, logger: Logger) {
+    init(handlers: Handlers, limit: Int, signal: Signal, executionLog: ExecutionLog?, checksSender: Bool = false,
+         published: Shared<WorkerStats>, logger: Logger) {
+        self.published = published
         self.checksSender = checksSender
         self.handlers = handlers
         self.limit = limit
@@ -88,6 +91,13 @@ final class JobRunner {
             }
             if wasEmpty { signal.notify() }
         }
+    }
+
+    /// Makes the counters, with the jobs running now, visible to `Worker.stats`.
+    func publishStats() {
+        var snapshot = stats
+        snapshot.inFlight = inFlight
+        published.publish(snapshot)
     }
 
     /// Takes the results of handlers that finished since the last call.

@@ -19,7 +19,6 @@ final class ReliableWorkerLoop {
     private let sockets: SocketFactory
     private let thread: LoopThread
     private let runner: JobRunner
-    private let published: Shared<WorkerStats>
     private let logger: Logger
 
     private var broker: Socket
@@ -30,14 +29,13 @@ final class ReliableWorkerLoop {
     private var draining: Instant?
 
     init(topology: Topology, runner: JobRunner, concurrency: Int, workerID: [UInt8], sockets: SocketFactory,
-         thread: LoopThread, published: Shared<WorkerStats>, logger: Logger) throws {
+         thread: LoopThread, logger: Logger) throws {
         self.topology = topology
         self.runner = runner
         self.concurrency = concurrency
         self.workerID = workerID
         self.sockets = sockets
         self.thread = thread
-        self.published = published
         self.logger = logger
         broker = try Self.connect(sockets, topology)
     }
@@ -73,9 +71,7 @@ final class ReliableWorkerLoop {
             if poller.events(at: brokerIndex).contains(.readable) { readBroker() }
             runner.flush(to: broker)
             if Instant.current >= nextHeartbeat { heartbeat() }
-            var stats = runner.stats
-            stats.inFlight = runner.inFlight
-            published.publish(stats)
+            runner.publishStats()
         }
         finish()
     }

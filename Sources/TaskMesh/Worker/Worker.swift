@@ -58,16 +58,17 @@ public final class Worker: Service, Sendable {
         let thread = host.thread, logger = host.logger, published = self.published, boundEndpoint = self.boundEndpoint
         try await host.launch(name: "taskmesh-worker") {
             let runner = JobRunner(handlers: handlers, limit: topology.limits.maxPayload, signal: thread.signal,
-                                   executionLog: executionLog, checksSender: sockets.security != nil && !reliable, logger: logger)
+                                   executionLog: executionLog, checksSender: sockets.security != nil && !reliable,
+                                   published: published, logger: logger)
             let endpoint: String
             let run: () -> Void
             if reliable {
                 let loop = try ReliableWorkerLoop(topology: topology, runner: runner, concurrency: concurrency, workerID: workerID,
-                                                  sockets: sockets, thread: thread, published: published, logger: logger)
+                                                  sockets: sockets, thread: thread, logger: logger)
                 (endpoint, run) = (topology.broker.workersEndpoint, loop.run)
             } else {
                 let loop = try WorkerLoop(topology: topology, runner: runner, concurrency: concurrency, workerID: workerID,
-                                          sockets: sockets, thread: thread, published: published, logger: logger)
+                                          sockets: sockets, thread: thread, logger: logger)
                 (endpoint, run) = (loop.identity.endpoint, loop.run)
             }
             boundEndpoint.publish(endpoint)

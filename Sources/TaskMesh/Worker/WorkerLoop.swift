@@ -20,7 +20,6 @@ final class WorkerLoop {
     private let results: Socket
     private let thread: LoopThread
     private let runner: JobRunner
-    private let published: Shared<WorkerStats>
     private let logger: Logger
     let identity: Identity
 
@@ -33,12 +32,11 @@ final class WorkerLoop {
     private let publicKey: [UInt8]
 
     init(topology: Topology, runner: JobRunner, concurrency: Int, workerID: [UInt8], sockets: SocketFactory,
-         thread: LoopThread, published: Shared<WorkerStats>, logger: Logger) throws {
+         thread: LoopThread, logger: Logger) throws {
         self.topology = topology
         self.runner = runner
         self.concurrency = concurrency
         self.thread = thread
-        self.published = published
         self.logger = logger
         jobs = try sockets.makeServer(.pull, domain: .clients)
         // Results queue while the sink restarts (no IMMEDIATE): there is only one place to go.
@@ -101,15 +99,9 @@ final class WorkerLoop {
             runner.flush(to: results)
             if poller.events(at: monitorIndex).contains(.readable) { trackConnections() }
             if draining == nil && Instant.current >= nextAnnounce { announce() }
-            publish()
+            runner.publishStats()
         }
         finish()
-    }
-
-    private func publish() {
-        var stats = runner.stats
-        stats.inFlight = runner.inFlight
-        published.publish(stats)
     }
 
     /// Whether a draining worker with nothing running may close: over tcp and ipc once every
@@ -175,6 +167,6 @@ final class WorkerLoop {
         try? results.set(.linger, .seconds(2))
         runner.flushBeforeClose(to: results)
         results.close()
-        publish()
+        runner.publishStats()
     }
 }
