@@ -114,12 +114,14 @@ func localMesh(deadline: Duration = .seconds(10), maxPending: Int = 100_000, max
         let mesh = try await localMesh()
         try await mesh.worker(testHandlers())
         let client = try await mesh.client()
-        let clock = ContinuousClock()
-        let start = clock.now
+        let start = ContinuousClock().now
+        let timedOut = ConditionClock(until: .seconds(30)) { [client] in client.stats.timedOut >= 1 }
         await #expect { try await client.submit("sleep", Array("2000".utf8), options: JobOptions(deadline: .milliseconds(200))) } throws: {
             ($0 as? JobError)?.code == .timedOut
         }
-        #expect(clock.now - start < .seconds(2))
+        try await eventually("the watcher saw the timeout") { timedOut.instant != nil }
+        let ended = try #require(timedOut.instant) - start
+        #expect(ended >= .milliseconds(200) && ended < .seconds(1), "timed out after \(ended), deadline 200 ms")
         await mesh.shutdown()
     }
 
