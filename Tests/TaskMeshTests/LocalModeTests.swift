@@ -110,6 +110,25 @@ func localMesh(deadline: Duration = .seconds(10), maxPending: Int = 100_000, max
         await mesh.shutdown()
     }
 
+    @Test func aWorkerRunsAtMostItsConcurrencyOfHandlersAtOnce() async throws {
+        let mesh = try await localMesh()
+        let running = Shared((now: 0, most: 0))
+        var handlers = Handlers()
+        handlers.register("slow") { job in
+            running.update { $0.now += 1; $0.most = max($0.most, $0.now) }
+            try await Task.sleep(for: .milliseconds(20))
+            running.update { $0.now -= 1 }
+            return job.payload
+        }
+        try await mesh.worker(handlers, concurrency: 3)
+        let client = try await mesh.client()
+        for await outcome in client.batch("slow", (0..<30).map { [UInt8($0)] }, window: 30) {
+            #expect(try outcome.result.get() == [UInt8(outcome.index)])
+        }
+        #expect(running.value.most == 3, "30 queued jobs keep exactly 3 handlers busy")
+        await mesh.shutdown()
+    }
+
     @Test func slowJobTimesOutAtItsDeadline() async throws {
         let mesh = try await localMesh()
         try await mesh.worker(testHandlers())

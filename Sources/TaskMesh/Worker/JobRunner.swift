@@ -1,39 +1,90 @@
+import DequeModule
 import Foundation
 import Logging
 import ZMQ
 
 /// Runs the jobs a worker's loop receives, in either mode: decodes them, answers at once what
-/// needs no handler (bad request, unknown handler, declined while stopping), starts handlers as
-/// tasks up to the loop's concurrency, and queues their RESULTs until the loop's socket takes
-/// them. Owned by the loop thread; handlers report back through `completions` and `signal`.
+/// needs no handler (bad request, unknown handler, declined while stopping), queues the rest for
+/// `concurrency` long-lived runner tasks, and queues their RESULTs until the loop's socket takes
+/// them. Owned by the loop thread; runners report back through `completions` and `signal`.
+///
+/// Runners take job after job from a shared queue, and wake the loop only when its completion
+/// queue was empty, so under load jobs cost no thread wake-ups of their own; at most
+/// `concurrency` handlers run at once.
 final class JobRunner {
-    /// Jobs whose deadline passed longer ago than this are skipped unread: the tolerance covers
+    /// Jobs whose deadline passed longer ago than this are skipped unstarted: the tolerance covers
     /// clock differences between client and worker hosts.
     static let clockSkewTolerance: UInt64 = 1000
 
+    /// A job with its handler, waiting for a runner.
+    private struct Accepted: Sendable {
+        let job: JobMessage
+        let run: Handlers.Run
+    }
+
+    /// What a runner hands back to the loop.
+    private enum Completion: Sendable {
+        case result(status: ResultStatus, frames: [[UInt8]])
+        /// Skipped unstarted: its deadline had passed.
+        case expired
+    }
+
     private let handlers: Handlers
-    private let limit: Int
-    private let completions = Shared<[[[UInt8]]]>([])
-    private let signal: Signal
-    private let executionLog: ExecutionLog?
+    private let queue = RunQueue<Accepted>()
+    private let completions = Shared<[Completion]>([])
     private let published: Shared<WorkerStats>
     /// Secure direct mode: a JOB's client id must be the key its sender proved.
     private let checksSender: Bool
     private let logger: Logger
 
     var stats = WorkerStats()
+    /// Jobs accepted to run and not yet finished: queued for a runner or running.
     private(set) var inFlight = 0
-    private var pendingResults: [[[UInt8]]] = []
+    private var pendingResults = Deque<[[UInt8]]>()
 
-    init(handlers: Handlers, limit: Int, signal: Signal, executionLog: ExecutionLog?, checksSender: Bool = false,
+    init(handlers: Handlers, concurrency: Int, limit: Int, signal: Signal, executionLog: ExecutionLog?, checksSender: Bool = false,
          published: Shared<WorkerStats>, logger: Logger) {
         self.published = published
         self.checksSender = checksSender
         self.handlers = handlers
-        self.limit = limit
-        self.signal = signal
-        self.executionLog = executionLog
         self.logger = logger
+        for _ in 0..<max(1, concurrency) {
+            Self.startRunner(queue: queue, completions: completions, signal: signal, limit: limit, executionLog: executionLog)
+        }
+    }
+
+    /// One runner: takes job after job until the queue closes.
+    private static func startRunner(queue: RunQueue<Accepted>, completions: Shared<[Completion]>, signal: Signal,
+                                    limit: Int, executionLog: ExecutionLog?) {
+        Task {
+            while let accepted = await queue.next() {
+                let completion = await execute(accepted, limit: limit, executionLog: executionLog)
+                // Wake the loop only when the queue was empty: it takes the whole queue per wake-up.
+                let wasEmpty = completions.update { queue -> Bool in
+                    defer { queue.append(completion) }
+                    return queue.isEmpty
+                }
+                if wasEmpty { signal.notify() }
+            }
+        }
+    }
+
+    deinit { queue.close() }
+
+    private static func execute(_ accepted: Accepted, limit: Int, executionLog: ExecutionLog?) async -> Completion {
+        let job = accepted.job
+        if job.deadline != 0 && wallClockMilliseconds() > job.deadline + clockSkewTolerance { return .expired }
+        executionLog?.record(job)
+        let input = Job(
+            id: JobID(bytes: job.jobID), handler: job.handler, payload: job.payload, attempt: Int(job.attempt),
+            deadline: job.deadline == 0 ? nil : Date(timeIntervalSince1970: Double(job.deadline) / 1000)
+        )
+        var outcome = await accepted.run(input)
+        if outcome.body.count > limit {
+            outcome = HandlerOutcome(.failed, Array("the result of \(outcome.body.count) bytes exceeds limits.max_payload (\(limit) bytes)".utf8))
+        }
+        let frames = ResultMessage(status: outcome.status, attempt: job.attempt, clientID: job.clientID, jobID: job.jobID, body: outcome.body).encode()
+        return .result(status: outcome.status, frames: frames)
     }
 
     var hasResultsToSend: Bool { !pendingResults.isEmpty }
@@ -58,12 +109,7 @@ final class JobRunner {
             return
         }
         if declining {
-            stats.declined += 1
-            reply(.declined, attempt: job.attempt, clientID: job.clientID, jobID: job.jobID, body: [])
-            return
-        }
-        if job.deadline != 0 && wallClockMilliseconds() > job.deadline + Self.clockSkewTolerance {
-            stats.expired += 1
+            decline(job)
             return
         }
         guard let run = handlers.table[job.handler] else {
@@ -72,25 +118,26 @@ final class JobRunner {
             return
         }
         inFlight += 1
-        executionLog?.record(job)
-        let input = Job(
-            id: JobID(bytes: job.jobID), handler: job.handler, payload: job.payload, attempt: Int(job.attempt),
-            deadline: job.deadline == 0 ? nil : Date(timeIntervalSince1970: Double(job.deadline) / 1000)
-        )
-        let completions = self.completions, signal = self.signal, limit = self.limit
-        Task {
-            var outcome = await run(input)
-            if outcome.body.count > limit {
-                outcome = HandlerOutcome(.failed, Array("the result of \(outcome.body.count) bytes exceeds limits.max_payload (\(limit) bytes)".utf8))
-            }
-            let frames = ResultMessage(status: outcome.status, attempt: job.attempt, clientID: job.clientID, jobID: job.jobID, body: outcome.body).encode()
-            // Wake the loop only when the queue was empty: it takes the whole queue per wake-up.
-            let wasEmpty = completions.update { queue -> Bool in
-                defer { queue.append(frames) }
-                return queue.isEmpty
-            }
-            if wasEmpty { signal.notify() }
-        }
+        queue.push(CollectionOfOne(Accepted(job: job, run: run)))
+    }
+
+    /// Hands back every accepted job no runner has started (the worker is stopping): each is
+    /// answered `declined`, so its client (direct mode) or the broker sends it elsewhere.
+    func declineQueued() {
+        let queued = queue.takeAll()
+        inFlight -= queued.count
+        for accepted in queued { decline(accepted.job) }
+    }
+
+    /// Stops the runners once their current job ends; queued jobs are handed back first.
+    func close() {
+        declineQueued()
+        queue.close()
+    }
+
+    private func decline(_ job: JobMessage) {
+        stats.declined += 1
+        reply(.declined, attempt: job.attempt, clientID: job.clientID, jobID: job.jobID, body: [])
     }
 
     /// Makes the counters, with the jobs running now, visible to `Worker.stats`.
@@ -102,20 +149,25 @@ final class JobRunner {
 
     /// Takes the results of handlers that finished since the last call.
     func collectCompletions() {
-        let done = completions.update { queue -> [[[UInt8]]] in
+        let done = completions.update { queue -> [Completion] in
             defer { queue.removeAll(keepingCapacity: true) }
             return queue
         }
         guard !done.isEmpty else { return }
         inFlight -= done.count
-        for frames in done {
-            switch frames[0][4] {
-            case ResultStatus.ok.rawValue: stats.succeeded += 1
-            case ResultStatus.rejected.rawValue: stats.rejected += 1
-            default: stats.failed += 1
+        for completion in done {
+            switch completion {
+            case .expired:
+                stats.expired += 1
+            case .result(let status, let frames):
+                switch status {
+                case .ok: stats.succeeded += 1
+                case .rejected: stats.rejected += 1
+                default: stats.failed += 1
+                }
+                pendingResults.append(frames)
             }
         }
-        pendingResults.append(contentsOf: done)
     }
 
     private func reply(_ status: ResultStatus, attempt: UInt16, clientID: [UInt8], jobID: [UInt8], body: [UInt8]) {
@@ -124,16 +176,14 @@ final class JobRunner {
 
     /// Sends queued results without blocking; what `socket` cannot take now stays queued.
     func flush(to socket: Socket) {
-        var sent = 0
-        for frames in pendingResults {
+        while let frames = pendingResults.first {
             do {
-                guard try socket.trySend(multipart: frames) else { break }
+                guard try socket.trySend(multipart: frames) else { return }
             } catch {
                 logger.warning("sending a result failed: \(error)")
             }
-            sent += 1
+            pendingResults.removeFirst()
         }
-        pendingResults.removeFirst(sent)
     }
 
     /// Last chance for queued results before the socket closes (LINGER bounds it).

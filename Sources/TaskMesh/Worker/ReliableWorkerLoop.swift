@@ -145,12 +145,14 @@ final class ReliableWorkerLoop {
     /// BYE: the broker sends no more jobs; running ones finish within the drain timeout.
     private func beginDraining(at now: Instant) {
         draining = now + topology.worker.drainTimeout
+        runner.declineQueued()
         _ = try? broker.trySend(multipart: ByeMessage(workerID: workerID).encode())
         logger.info("worker stopping", metadata: ["inFlight": "\(runner.inFlight)"])
     }
 
     /// DISCONNECT: the broker requeues whatever this worker still held.
     private func finish() {
+        runner.close()
         if runner.inFlight > 0 {
             logger.warning("worker stopped with jobs still running; the broker gives them to others", metadata: ["inFlight": "\(runner.inFlight)"])
         }

@@ -57,7 +57,7 @@ public final class Worker: Service, Sendable {
         let handlers = self.handlers, concurrency = self.concurrency, workerID = Array(id.utf8)
         let thread = host.thread, logger = host.logger, published = self.published, boundEndpoint = self.boundEndpoint
         try await host.launch(name: "taskmesh-worker") {
-            let runner = JobRunner(handlers: handlers, limit: topology.limits.maxPayload, signal: thread.signal,
+            let runner = JobRunner(handlers: handlers, concurrency: concurrency, limit: topology.limits.maxPayload, signal: thread.signal,
                                    executionLog: executionLog, checksSender: sockets.security != nil && !reliable,
                                    published: published, logger: logger)
             let endpoint: String

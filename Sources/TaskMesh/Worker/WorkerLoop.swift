@@ -4,8 +4,9 @@ import ZMQ
 
 /// A direct-mode worker's socket loop, run on its own thread by `Worker`.
 ///
-/// It binds a PULL for jobs and pushes results, ANNOUNCEs and BYE to the sink. It reads jobs only
-/// while fewer than `concurrency` run, so a busy worker leaves the rest in its socket queue.
+/// It binds a PULL for jobs and pushes results, ANNOUNCEs and BYE to the sink. It reads a bounded
+/// batch of jobs ahead of the runners (`readAhead`), so one wake-up takes many jobs and runners
+/// never wait for the socket; past that a busy worker leaves the rest in its socket queue.
 /// Heartbeats (ANNOUNCE) come from this loop, independent of the handlers.
 final class WorkerLoop {
     struct Identity: Sendable {
@@ -13,8 +14,14 @@ final class WorkerLoop {
         let endpoint: String
     }
 
+    /// Accepted jobs that may wait for a runner, beyond the `concurrency` running: enough for
+    /// one wake-up of the loop to feed the runners for a while, few enough that a stopping
+    /// worker hands back little.
+    static func readAhead(concurrency: Int) -> Int { max(32, concurrency) }
+
     private let topology: Topology
     private let concurrency: Int
+    private let readLimit: Int
     private let jobs: Socket
     private let connections: SocketMonitor
     private let results: Socket
@@ -36,6 +43,7 @@ final class WorkerLoop {
         self.topology = topology
         self.runner = runner
         self.concurrency = concurrency
+        self.readLimit = concurrency + Self.readAhead(concurrency: concurrency)
         self.thread = thread
         self.logger = logger
         jobs = try sockets.makeServer(.pull, domain: .clients)
@@ -82,7 +90,7 @@ final class WorkerLoop {
             if thread.isStopRequested && draining == nil { beginDraining(at: now) }
             if let draining, now >= draining.giveUpAt || (runner.inFlight == 0 && canLeave(draining, now: now)) { break }
 
-            let accepting = draining != nil || runner.inFlight < concurrency
+            let accepting = draining != nil || runner.inFlight < readLimit
             poller.setInterest(accepting ? .readable : [], at: jobsIndex)
             poller.setInterest(runner.hasResultsToSend ? .writable : [], at: resultsIndex)
             var wait = max(.zero, now.duration(to: nextAnnounce))
@@ -124,7 +132,7 @@ final class WorkerLoop {
 
 
     private func readJobs() {
-        while draining != nil || runner.inFlight < concurrency {
+        while draining != nil || runner.inFlight < readLimit {
             do {
                 guard let (frames, sender) = try jobs.tryReceive(maxFrames: 2, property: "User-Id") else { return }
                 runner.accept(frames, declining: draining != nil, sender: sender)
@@ -150,10 +158,12 @@ final class WorkerLoop {
         let window = isInproc ? Duration.milliseconds(50) : topology.heartbeat.interval * 2
         let declineUntil = min(giveUpAt, now + window)
         draining = (declineUntil, giveUpAt)
+        runner.declineQueued()
         logger.info("worker stopping", metadata: ["inFlight": "\(runner.inFlight)"])
     }
 
     private func finish() {
+        runner.close()
         connections.socket.close()
         if runner.inFlight > 0 {
             logger.warning("worker stopped with jobs still running", metadata: ["inFlight": "\(runner.inFlight)"])

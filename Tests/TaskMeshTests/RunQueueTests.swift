@@ -1,0 +1,45 @@
+import Testing
+@testable import TaskMesh
+
+struct RunQueueTests {
+    @Test func itemsGoOutInOrderAndEachOnce() async {
+        let queue = RunQueue<Int>()
+        queue.push(0..<100)
+        var taken: [Int] = []
+        for _ in 0..<100 { if let item = await queue.next() { taken.append(item) } }
+        #expect(taken == Array(0..<100))
+        #expect(queue.takeAll().isEmpty)
+    }
+
+    @Test func suspendedRunnersGetPushedItemsEachOnceAndEndOnClose() async throws {
+        let queue = RunQueue<Int>()
+        let taken = Shared(0)
+        let runners = (0..<4).map { _ in
+            Task { () -> [Int] in
+                var got: [Int] = []
+                while let item = await queue.next() {
+                    got.append(item)
+                    taken.update { $0 += 1 }
+                }
+                return got
+            }
+        }
+        for batch in stride(from: 0, to: 1000, by: 10) { queue.push(batch..<batch + 10) }
+        try await eventually("the runners took every item") { taken.value == 1000 }
+        queue.close()
+        var all: [Int] = []
+        for runner in runners { all += await runner.value }
+        #expect(all.sorted() == Array(0..<1000), "every item went to exactly one runner")
+    }
+
+    @Test func takeAllReturnsWhatNoRunnerStarted() async {
+        let queue = RunQueue<Int>()
+        queue.push([1, 2, 3])
+        #expect(await queue.next() == 1)
+        #expect(queue.takeAll() == [2, 3])
+        queue.close()
+        #expect(await queue.next() == nil)
+        queue.push([4])
+        #expect(await queue.next() == nil, "a closed queue takes nothing")
+    }
+}
