@@ -32,7 +32,7 @@ private func ids(_ entries: [PendingJobs.Entry]) -> Set<[UInt8]> { Set(entries.m
         let duplicate = pending.add(submission(1, deadline: t0 + .seconds(9), handler: "second"))
         #expect(!duplicate)
         #expect(pending.count == 1)
-        #expect(pending.entries[jobID(1)]?.submission.handler == "first")
+        #expect(pending.entry(jobID(1))?.submission.handler == "first")
         #expect(pending.nextDeadline == t0 + .seconds(5))
         // Only one of them is queued to send.
         let firstSent = pending.nextToSend()
@@ -60,9 +60,9 @@ private func ids(_ entries: [PendingJobs.Entry]) -> Set<[UInt8]> { Set(entries.m
             // Asking again without sending gives the same job.
             let askedAgain = pending.nextToSend()
             #expect(askedAgain?.jobID == next.jobID)
-            #expect(pending.entries[next.jobID]?.sent == false)
+            #expect(pending.entry(next.jobID)?.sent == false)
             pending.markSent()
-            #expect(pending.entries[next.jobID]?.sent == true)
+            #expect(pending.entry(next.jobID)?.sent == true)
             sent.append(next.jobID)
             if sent.count > 3 { break }
         }
@@ -79,11 +79,11 @@ private func ids(_ entries: [PendingJobs.Entry]) -> Set<[UInt8]> { Set(entries.m
 
         let requeued = pending.requeue(jobID(1))  // worker declined job 1
         #expect(requeued)
-        #expect(pending.entries[jobID(1)]?.sent == false)
+        #expect(pending.entry(jobID(1))?.sent == false)
         let resent = pending.nextToSend()
         #expect(resent?.jobID == jobID(1))  // ahead of job 3, which was waiting
         pending.markSent()
-        #expect(pending.entries[jobID(1)]?.sent == true)
+        #expect(pending.entry(jobID(1))?.sent == true)
         let waiting = pending.nextToSend()
         #expect(waiting?.jobID == jobID(3))
         pending.markSent()
@@ -188,7 +188,7 @@ private func ids(_ entries: [PendingJobs.Entry]) -> Set<[UInt8]> { Set(entries.m
         _ = pending.add(submission(1, deadline: t0 + .seconds(5), tag: 2))
         let atOldDeadline = pending.expire(at: t0 + .seconds(2))
         #expect(atOldDeadline.isEmpty)
-        #expect(pending.entries[jobID(1)]?.submission.wallDeadline == 2)
+        #expect(pending.entry(jobID(1))?.submission.wallDeadline == 2)
         let atNewDeadline = pending.expire(at: t0 + .seconds(5))
         #expect(atNewDeadline.map(\.submission.wallDeadline) == [2])
 
@@ -239,11 +239,14 @@ private func ids(_ entries: [PendingJobs.Entry]) -> Set<[UInt8]> { Set(entries.m
         #expect(next <= t0 + .seconds(10))
     }
 
-    @Test func nextDeadlineIgnoresFinishedJobs() {
+    /// A finished job's deadline may still be reported (one wake-up that expires nothing), but
+    /// not after `expire` passed it, and nothing once no job is pending.
+    @Test func nextDeadlineForgetsFinishedJobsOnceExpirePassesThem() {
         var pending = PendingJobs()
         _ = pending.add(submission(1, deadline: t0 + .seconds(1)))
         _ = pending.add(submission(2, deadline: t0 + .seconds(10)))
         _ = pending.finish(jobID(1))
+        #expect(pending.expire(at: t0 + .seconds(1)).isEmpty, "a finished job does not expire")
         #expect(pending.nextDeadline == t0 + .seconds(10))
         _ = pending.finish(jobID(2))
         #expect(pending.nextDeadline == nil)
@@ -542,5 +545,44 @@ extension PendingJobsTests {
             #expect(value == winners)
             #expect(recorder.all == [.success(value)])
         }
+    }
+}
+
+struct CompactJobIDTests {
+    @Test func equalBytesAreEqualKeysAndAnyDifferenceIsNot() {
+        let ids: [[UInt8]] = [[], [0], [0, 0], [1], Array(repeating: 7, count: 24), Array(repeating: 7, count: 25),
+                              Array(repeating: 7, count: 23) + [8], Array(repeating: 7, count: 24) + [8], Array("a-36-byte-uuid-string-0123456789abcd".utf8)]
+        for (i, a) in ids.enumerated() {
+            for (j, b) in ids.enumerated() {
+                #expect((CompactJobID(a) == CompactJobID(b)) == (i == j), "\(a) vs \(b)")
+            }
+            #expect(CompactJobID(a) == CompactJobID(Array(a)))
+            #expect(CompactJobID(a).hashValue == CompactJobID(Array(a)).hashValue)
+        }
+        #expect(Set(ids.map(CompactJobID.init)).count == ids.count)
+    }
+}
+
+struct ExpiryQueueTests {
+    @Test func itemsComeOutEarliestFirstWhateverTheInsertionOrder() {
+        var random = SplitMix64(seed: 7)
+        let t0 = Instant.current
+        var queue = ExpiryQueue<Int>()
+        var expected: [Int] = []
+        // Mostly in order, as a client's default deadlines are, with some earlier ones mixed in.
+        for key in 0..<5000 {
+            let offset = random.next() % 10 == 0 ? Int(random.next() % 5000) : key
+            queue.insert(at: t0 + .milliseconds(offset), key: key)
+            expected.append(offset)
+        }
+        #expect(queue.count == 5000)
+        var out: [Int] = []
+        while let item = queue.removeFirst() {
+            out.append(Int(((item.at - t0) / .milliseconds(1)).rounded()))
+        }
+        #expect(out == expected.sorted())
+        #expect(queue.first == nil)
+        let rebuilt = ExpiryQueue((0..<100).reversed().map { ExpiryQueue<Int>.Item(at: t0 + .milliseconds($0), key: $0) })
+        #expect(rebuilt.first?.key == 0)
     }
 }

@@ -1,5 +1,4 @@
 import DequeModule
-import HeapModule
 
 /// The client's bookkeeping of its jobs: which are waiting to be sent, which are in flight, and
 /// when each expires. It decides every job's single outcome; anything arriving for a job that has
@@ -10,26 +9,23 @@ struct PendingJobs {
         var sent: Bool
     }
 
-    private struct Expiry: Comparable {
-        let at: Instant
-        let jobID: [UInt8]
-        static func < (a: Expiry, b: Expiry) -> Bool { a.at < b.at }
-        static func == (a: Expiry, b: Expiry) -> Bool { a.at == b.at && a.jobID == b.jobID }
-    }
-
-    private(set) var entries: [[UInt8]: Entry] = [:]
-    /// Job ids waiting to be sent, oldest first.
-    private(set) var outbox = Deque<[UInt8]>()
-    private var expiries = Heap<Expiry>()
+    private var entries: [CompactJobID: Entry] = [:]
+    /// Jobs waiting to be sent, oldest first.
+    private(set) var outbox = Deque<CompactJobID>()
+    private var expiries = ExpiryQueue<CompactJobID>()
 
     var count: Int { entries.count }
 
+    /// The pending job with this id, if any.
+    func entry(_ jobID: [UInt8]) -> Entry? { entries[CompactJobID(jobID)] }
+
     /// Adds a job to send. Returns false (and adds nothing) when a job with its id is pending.
     mutating func add(_ submission: Submission) -> Bool {
-        guard entries[submission.jobID] == nil else { return false }
-        entries[submission.jobID] = Entry(submission: submission, sent: false)
-        outbox.append(submission.jobID)
-        expiries.insert(Expiry(at: submission.deadline, jobID: submission.jobID))
+        let key = CompactJobID(submission.jobID)
+        guard entries[key] == nil else { return false }
+        entries[key] = Entry(submission: submission, sent: false)
+        outbox.append(key)
+        expiries.insert(at: submission.deadline, key: key)
         return true
     }
 
@@ -50,9 +46,10 @@ struct PendingJobs {
 
     /// Puts an unstarted job back at the front of the queue, to go to another worker.
     mutating func requeue(_ jobID: [UInt8]) -> Bool {
-        guard entries[jobID] != nil else { return false }
-        entries[jobID]?.sent = false
-        outbox.prepend(jobID)
+        let key = CompactJobID(jobID)
+        guard entries[key] != nil else { return false }
+        entries[key]?.sent = false
+        outbox.prepend(key)
         return true
     }
 
@@ -61,29 +58,32 @@ struct PendingJobs {
     mutating func requeueAllSent() -> Int {
         let sent = entries.values.filter(\.sent).sorted { $0.submission.deadline < $1.submission.deadline }
         for entry in sent.reversed() {
-            entries[entry.submission.jobID]?.sent = false
-            outbox.prepend(entry.submission.jobID)
+            let key = CompactJobID(entry.submission.jobID)
+            entries[key]?.sent = false
+            outbox.prepend(key)
         }
         return sent.count
     }
 
     /// Ends a job: removes it and returns its entry; nil when it had already ended.
     mutating func finish(_ jobID: [UInt8]) -> Entry? {
-        let entry = entries.removeValue(forKey: jobID)
+        let entry = entries.removeValue(forKey: CompactJobID(jobID))
         compactIfSparse()
         return entry
     }
 
-    /// Finished jobs leave their expiry (and, if never sent, their outbox slot) behind. Stale
-    /// expiries at the top are dropped at once, so `nextDeadline` is always a pending job's; the
-    /// heap and the outbox are rebuilt when most of them is stale, so memory follows the number
-    /// of pending jobs, not the throughput times the deadline.
+    /// Finished jobs leave their expiry (and, if never sent, their outbox slot) behind: removing
+    /// it at once would cost a heap reordering per job. The heap and the outbox are rebuilt when
+    /// most of them is stale, so memory follows the number of pending jobs, not the throughput
+    /// times the deadline; stale expiries that reach the top first are dropped by `expire`.
     private mutating func compactIfSparse() {
-        while let top = expiries.min, entries[top.jobID]?.submission.deadline != top.at {
-            expiries.removeMin()
+        if entries.isEmpty {
+            expiries = ExpiryQueue()
+            outbox.removeAll()
+            return
         }
-        if expiries.count > 4096 && expiries.count > 2 * entries.count {
-            expiries = Heap(entries.values.map { Expiry(at: $0.submission.deadline, jobID: $0.submission.jobID) })
+        if expiries.count > 4096 && expiries.count > 4 * entries.count {
+            expiries = ExpiryQueue(entries.map { .init(at: $0.value.submission.deadline, key: $0.key) })
         }
         if outbox.count > 4096 && outbox.count > 2 * entries.count {
             outbox = Deque(outbox.filter { entries[$0]?.sent == false })
@@ -93,10 +93,10 @@ struct PendingJobs {
     /// Removes and returns the jobs whose deadline is at or before `now`.
     mutating func expire(at now: Instant) -> [Entry] {
         var expired: [Entry] = []
-        while let next = expiries.min, next.at <= now {
-            expiries.removeMin()
-            if let entry = entries[next.jobID], entry.submission.deadline == next.at {
-                entries.removeValue(forKey: next.jobID)
+        while let next = expiries.first, next.at <= now {
+            expiries.removeFirst()
+            if let entry = entries[next.key], entry.submission.deadline == next.at {
+                entries.removeValue(forKey: next.key)
                 expired.append(entry)
             }
         }
@@ -104,9 +104,11 @@ struct PendingJobs {
         return expired
     }
 
-    /// The earliest deadline still pending; nil when nothing is.
+    /// When the loop must next call `expire`: never later than the earliest pending deadline,
+    /// and nil when no job is pending. It may be a finished job's deadline, earlier than needed;
+    /// that costs one wake-up that expires nothing.
     var nextDeadline: Instant? {
-        expiries.min?.at
+        entries.isEmpty ? nil : expiries.first?.at
     }
 
     /// Removes every job (the client is closing).
@@ -114,7 +116,7 @@ struct PendingJobs {
         defer {
             entries.removeAll()
             outbox.removeAll()
-            expiries = Heap()
+            expiries = ExpiryQueue()
         }
         return Array(entries.values)
     }
