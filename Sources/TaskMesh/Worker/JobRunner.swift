@@ -41,6 +41,8 @@ final class JobRunner {
     /// Jobs accepted to run and not yet finished: queued for a runner or running.
     private(set) var inFlight = 0
     private var pendingResults = Deque<[[UInt8]]>()
+    /// Jobs accepted since the last `startAccepted()`.
+    private var accepted: [Accepted] = []
 
     init(handlers: Handlers, concurrency: Int, limit: Int, signal: Signal, executionLog: ExecutionLog?, checksSender: Bool = false,
          published: Shared<WorkerStats>, logger: Logger) {
@@ -118,13 +120,21 @@ final class JobRunner {
             return
         }
         inFlight += 1
-        queue.push(CollectionOfOne(Accepted(job: job, run: run)))
+        accepted.append(Accepted(job: job, run: run))
+    }
+
+    /// Hands the jobs accepted since the last call to the runners, in one batch.
+    func startAccepted() {
+        guard !accepted.isEmpty else { return }
+        queue.push(accepted)
+        accepted.removeAll(keepingCapacity: true)
     }
 
     /// Hands back every accepted job no runner has started (the worker is stopping): each is
     /// answered `declined`, so its client (direct mode) or the broker sends it elsewhere.
     func declineQueued() {
-        let queued = queue.takeAll()
+        let queued = queue.takeAll() + accepted
+        accepted.removeAll()
         inFlight -= queued.count
         for accepted in queued { decline(accepted.job) }
     }

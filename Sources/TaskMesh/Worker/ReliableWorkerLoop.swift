@@ -69,6 +69,7 @@ final class ReliableWorkerLoop {
             thread.signal.drain()
             runner.collectCompletions()
             if poller.events(at: brokerIndex).contains(.readable) { readBroker() }
+            runner.startAccepted()
             runner.flush(to: broker)
             if Instant.current >= nextHeartbeat { heartbeat() }
             runner.publishStats()

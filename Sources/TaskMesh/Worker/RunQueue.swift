@@ -16,27 +16,24 @@ final class RunQueue<Item: Sendable>: Sendable {
 
     private let state = Mutex(State())
 
-    /// Adds items in order, handing them straight to suspended runners first. After `close()`
-    /// items are dropped (the worker is gone).
+    /// Adds items in order and wakes at most one suspended runner; a runner that takes an item
+    /// while more wait wakes the next one, so runners wake only as far as there is work.
+    /// After `close()` items are dropped (the worker is gone).
     func push(_ items: some Sequence<Item>) {
-        var handOff: [(CheckedContinuation<Item?, Never>, Item)] = []
-        state.withLock { state in
-            guard !state.closed else { return }
-            for item in items {
-                if state.waiting.isEmpty {
-                    state.items.append(item)
-                } else {
-                    handOff.append((state.waiting.removeLast(), item))
-                }
-            }
+        let handOff = state.withLock { state -> (CheckedContinuation<Item?, Never>, Item)? in
+            guard !state.closed else { return nil }
+            state.items.append(contentsOf: items)
+            return Self.handOff(&state)
         }
-        for (runner, item) in handOff { runner.resume(returning: item) }
+        if let (runner, item) = handOff { runner.resume(returning: item) }
     }
 
     /// The next item, suspending while there is none; nil once the queue is closed.
     func next() async -> Item? {
-        if let item = state.withLock({ $0.items.popFirst() }) { return item }
-        return await withCheckedContinuation { continuation in
+        let (item, handOff) = state.withLock { state in (state.items.popFirst(), Self.handOff(&state)) }
+        if let (runner, next) = handOff { runner.resume(returning: next) }
+        if let item { return item }
+        let woken = await withCheckedContinuation { continuation in
             let immediate: Item?? = state.withLock { state in
                 if let item = state.items.popFirst() { return .some(item) }
                 if state.closed { return .some(nil) }
@@ -45,6 +42,15 @@ final class RunQueue<Item: Sendable>: Sendable {
             }
             if let immediate { continuation.resume(returning: immediate) }
         }
+        // Woken with work: pass the wake-up on while more is queued, before this item runs.
+        if woken != nil, let (runner, next) = state.withLock({ Self.handOff(&$0) }) { runner.resume(returning: next) }
+        return woken
+    }
+
+    /// An item for a suspended runner, when there are both.
+    private static func handOff(_ state: inout State) -> (CheckedContinuation<Item?, Never>, Item)? {
+        guard !state.waiting.isEmpty, let item = state.items.popFirst() else { return nil }
+        return (state.waiting.removeLast(), item)
     }
 
     /// Removes and returns every item no runner has taken yet, oldest first.

@@ -104,6 +104,7 @@ final class WorkerLoop {
             thread.signal.drain()
             runner.collectCompletions()
             if poller.events(at: jobsIndex).contains(.readable) { readJobs() }
+            runner.startAccepted()
             runner.flush(to: results)
             if poller.events(at: monitorIndex).contains(.readable) { trackConnections() }
             if draining == nil && Instant.current >= nextAnnounce { announce() }
