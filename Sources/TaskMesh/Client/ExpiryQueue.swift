@@ -40,6 +40,12 @@ struct ExpiryQueue<Key: Equatable> {
         return unordered.at < ordered.at ? unordered : ordered
     }
 
+    /// Removes the items `isRemoved` says so of, keeping the order of the rest.
+    mutating func removeAll(where isRemoved: (Item) -> Bool) {
+        inOrder.removeAll(where: isRemoved)
+        outOfOrder = Heap(outOfOrder.unordered.filter { !isRemoved($0) })
+    }
+
     /// Removes and returns the earliest item.
     @discardableResult
     mutating func removeFirst() -> Item? {

@@ -3,36 +3,72 @@ import DequeModule
 /// The client's bookkeeping of its jobs: which are waiting to be sent, which are in flight, and
 /// when each expires. It decides every job's single outcome; anything arriving for a job that has
 /// already ended is reported as late or duplicate and dropped. Owned by the client loop.
+///
+/// Jobs live in reusable slots; the outbox and the expiry queue hold tickets (slot and the
+/// slot's generation when the job was added), plain values that go stale when their job ends,
+/// so ending a job touches neither queue and a job id is hashed only on arrival and on outcome.
 struct PendingJobs {
     struct Entry {
         let submission: Submission
         var sent: Bool
     }
 
-    private var entries: [CompactJobID: Entry] = [:]
-    /// Jobs waiting to be sent, oldest first.
-    private(set) var outbox = Deque<CompactJobID>()
-    private var expiries = ExpiryQueue<CompactJobID>()
+    /// A job's place in `slots`, valid while the slot's generation is unchanged.
+    struct Ticket: Equatable {
+        let slot: Int32
+        let generation: UInt32
+    }
 
-    var count: Int { entries.count }
+    private struct Slot {
+        var entry: Entry?
+        var generation: UInt32 = 0
+    }
+
+    private var index: [CompactJobID: Int32] = [:]
+    private var slots: [Slot] = []
+    private var freeSlots: [Int32] = []
+    /// Jobs waiting to be sent, oldest first; tickets of ended or sent jobs are skipped.
+    private(set) var outbox = Deque<Ticket>()
+    private var expiries = ExpiryQueue<Ticket>()
+
+    var count: Int { index.count }
 
     /// The pending job with this id, if any.
-    func entry(_ jobID: [UInt8]) -> Entry? { entries[CompactJobID(jobID)] }
+    func entry(_ jobID: [UInt8]) -> Entry? {
+        index[CompactJobID(jobID)].flatMap { slots[Int($0)].entry }
+    }
+
+    private func isLive(_ ticket: Ticket) -> Bool {
+        slots[Int(ticket.slot)].generation == ticket.generation
+    }
+
+    private func ticket(_ slot: Int32) -> Ticket {
+        Ticket(slot: slot, generation: slots[Int(slot)].generation)
+    }
 
     /// Adds a job to send. Returns false (and adds nothing) when a job with its id is pending.
     mutating func add(_ submission: Submission) -> Bool {
         let key = CompactJobID(submission.jobID)
-        guard entries[key] == nil else { return false }
-        entries[key] = Entry(submission: submission, sent: false)
-        outbox.append(key)
-        expiries.insert(at: submission.deadline, key: key)
+        guard index[key] == nil else { return false }
+        let slot: Int32
+        if let reused = freeSlots.popLast() {
+            slot = reused
+            slots[Int(slot)].entry = Entry(submission: submission, sent: false)
+        } else {
+            slot = Int32(slots.count)
+            slots.append(Slot(entry: Entry(submission: submission, sent: false)))
+        }
+        index[key] = slot
+        let ticket = ticket(slot)
+        outbox.append(ticket)
+        expiries.insert(at: submission.deadline, key: ticket)
         return true
     }
 
-    /// The next job to send, if any; skips ids whose job already ended.
+    /// The next job to send, if any; skips jobs that already ended.
     mutating func nextToSend() -> Submission? {
-        while let id = outbox.first {
-            if let entry = entries[id], !entry.sent { return entry.submission }
+        while let ticket = outbox.first {
+            if isLive(ticket), let entry = slots[Int(ticket.slot)].entry, !entry.sent { return entry.submission }
             outbox.removeFirst()
         }
         return nil
@@ -40,53 +76,63 @@ struct PendingJobs {
 
     /// Records that the job returned by `nextToSend()` left the client.
     mutating func markSent() {
-        let id = outbox.removeFirst()
-        entries[id]?.sent = true
+        let ticket = outbox.removeFirst()
+        if isLive(ticket) { slots[Int(ticket.slot)].entry?.sent = true }
     }
 
     /// Puts an unstarted job back at the front of the queue, to go to another worker.
     mutating func requeue(_ jobID: [UInt8]) -> Bool {
-        let key = CompactJobID(jobID)
-        guard entries[key] != nil else { return false }
-        entries[key]?.sent = false
-        outbox.prepend(key)
+        guard let slot = index[CompactJobID(jobID)] else { return false }
+        slots[Int(slot)].entry?.sent = false
+        outbox.prepend(ticket(slot))
         return true
     }
 
     /// Puts every job that was sent and has not ended back in the queue, oldest first, to be
     /// sent again under the same id (reliable mode, after the broker was lost). Returns how many.
     mutating func requeueAllSent() -> Int {
-        let sent = entries.values.filter(\.sent).sorted { $0.submission.deadline < $1.submission.deadline }
-        for entry in sent.reversed() {
-            let key = CompactJobID(entry.submission.jobID)
-            entries[key]?.sent = false
-            outbox.prepend(key)
+        let sent = index.values.filter { slots[Int($0)].entry?.sent == true }
+            .sorted { slots[Int($0)].entry!.submission.deadline < slots[Int($1)].entry!.submission.deadline }
+        for slot in sent.reversed() {
+            slots[Int(slot)].entry?.sent = false
+            outbox.prepend(ticket(slot))
         }
         return sent.count
     }
 
     /// Ends a job: removes it and returns its entry; nil when it had already ended.
     mutating func finish(_ jobID: [UInt8]) -> Entry? {
-        let entry = entries.removeValue(forKey: CompactJobID(jobID))
+        guard let slot = index.removeValue(forKey: CompactJobID(jobID)) else { return nil }
+        let entry = release(slot)
         compactIfSparse()
         return entry
     }
 
-    /// Finished jobs leave their expiry (and, if never sent, their outbox slot) behind: removing
-    /// it at once would cost a heap reordering per job. The heap and the outbox are rebuilt when
-    /// most of them is stale, so memory follows the number of pending jobs, not the throughput
-    /// times the deadline; stale expiries that reach the top first are dropped by `expire`.
+    /// Empties a slot for reuse; every ticket to it goes stale.
+    private mutating func release(_ slot: Int32) -> Entry? {
+        let entry = slots[Int(slot)].entry.take()
+        slots[Int(slot)].generation &+= 1
+        freeSlots.append(slot)
+        return entry
+    }
+
+    /// Ended jobs leave their tickets in the outbox and the expiry queue: removing them at once
+    /// would cost a search per job. Both are filtered when most of them is stale, so memory
+    /// follows the number of pending jobs, not the throughput times the deadline.
     private mutating func compactIfSparse() {
-        if entries.isEmpty {
+        if index.isEmpty {
             expiries = ExpiryQueue()
-            outbox.removeAll()
+            outbox.removeAll(keepingCapacity: outbox.count < 1024)
+            slots.removeAll(keepingCapacity: slots.count < 1024)
+            freeSlots.removeAll(keepingCapacity: freeSlots.count < 1024)
             return
         }
-        if expiries.count > 4096 && expiries.count > 4 * entries.count {
-            expiries = ExpiryQueue(entries.map { .init(at: $0.value.submission.deadline, key: $0.key) })
+        if expiries.count > 4096 && expiries.count > 4 * index.count {
+            let slots = self.slots
+            expiries.removeAll { slots[Int($0.key.slot)].generation != $0.key.generation }
         }
-        if outbox.count > 4096 && outbox.count > 2 * entries.count {
-            outbox = Deque(outbox.filter { entries[$0]?.sent == false })
+        if outbox.count > 4096 && outbox.count > 4 * index.count {
+            outbox = Deque(outbox.filter { isLive($0) && slots[Int($0.slot)].entry?.sent == false })
         }
     }
 
@@ -95,29 +141,29 @@ struct PendingJobs {
         var expired: [Entry] = []
         while let next = expiries.first, next.at <= now {
             expiries.removeFirst()
-            if let entry = entries[next.key], entry.submission.deadline == next.at {
-                entries.removeValue(forKey: next.key)
-                expired.append(entry)
-            }
+            guard isLive(next.key), let entry = release(next.key.slot) else { continue }
+            index.removeValue(forKey: CompactJobID(entry.submission.jobID))
+            expired.append(entry)
         }
         compactIfSparse()
         return expired
     }
 
     /// When the loop must next call `expire`: never later than the earliest pending deadline,
-    /// and nil when no job is pending. It may be a finished job's deadline, earlier than needed;
+    /// and nil when no job is pending. It may be an ended job's deadline, earlier than needed;
     /// that costs one wake-up that expires nothing.
     var nextDeadline: Instant? {
-        entries.isEmpty ? nil : expiries.first?.at
+        index.isEmpty ? nil : expiries.first?.at
     }
 
     /// Removes every job (the client is closing).
     mutating func removeAll() -> [Entry] {
-        defer {
-            entries.removeAll()
-            outbox.removeAll()
-            expiries = ExpiryQueue()
-        }
-        return Array(entries.values)
+        let all = slots.compactMap(\.entry)
+        index.removeAll()
+        slots.removeAll()
+        freeSlots.removeAll()
+        outbox.removeAll()
+        expiries = ExpiryQueue()
+        return all
     }
 }
