@@ -389,6 +389,7 @@ broker:
     bind: tcp://127.0.0.1:0
 worker:
   concurrency: {env.args.concurrency}
+  prefetch: {env.args.reliable_prefetch}
 """)
         taskmesh = str(env.swiftbin / "taskmesh")
         broker, info = env.processes.spawn(env.name("taskmesh-broker"), [taskmesh, "broker", "-t", topology, "--log-level", "warning"])
@@ -901,6 +902,9 @@ def main():
     p.add_argument("--scale", type=float, default=1.0, help="multiply every job count (default 1)")
     p.add_argument("--only", default="", help="comma-separated system keys to run (default: all)")
     p.add_argument("--concurrency", type=int, default=4, help="worker.concurrency of TaskMesh workers (default 4)")
+    p.add_argument("--reliable-prefetch", type=int, default=64,
+                   help="worker.prefetch of TaskMesh reliable-mode workers: credit beyond concurrency (default 64; "
+                        "the topology default is 0, which suits long jobs)")
     p.add_argument("--cbin", help="folder of raw_worker, raw_sink, raw_client")
     p.add_argument("--swiftbin", help="folder of tmbench and taskmesh (release)")
     p.add_argument("--python", help="the virtualenv's python")

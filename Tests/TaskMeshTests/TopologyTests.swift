@@ -185,6 +185,7 @@ private let directSink = """
               bind: tcp://*:0
               advertise_host: worker-1.example
               concurrency: 16
+              prefetch: 8
               drain_timeout: 1.5s
               processes: 3
             client:
@@ -202,13 +203,24 @@ private let directSink = """
             mode: .direct,
             sink: .init(resultsBind: "tcp://*:6701", clientsBind: "ipc:///tmp/taskmesh-clients.sock",
                         resultsEndpoint: "tcp://sink.example:6701", clientsEndpoint: "ipc:///tmp/taskmesh-clients.sock"),
-            worker: .init(bind: "tcp://*:0", advertiseHost: "worker-1.example", concurrency: 16,
+            worker: .init(bind: "tcp://*:0", advertiseHost: "worker-1.example", concurrency: 16, prefetch: 8,
                           drainTimeout: .milliseconds(1500), processes: 3),
             client: .init(deadline: .seconds(120), maxPending: 500),
             heartbeat: .init(interval: .milliseconds(250), liveness: 4),
             limits: .init(maxPayload: 65_536, sendHighWaterMark: 0, receiveHighWaterMark: 1_000)
         )
         #expect(try Topology.parse(yaml: yaml) == expected)
+    }
+
+    @Test func prefetchDefaultsByModeAndAnExplicitValueWins() throws {
+        let unset = Topology.Worker(bind: "tcp://*:0", concurrency: 4)
+        #expect(unset.prefetch(concurrency: 4, mode: .direct) == 32)
+        #expect(unset.prefetch(concurrency: 64, mode: .local) == 64)
+        #expect(unset.prefetch(concurrency: 4, mode: .reliable) == 0, "reliable credit is the free slots unless asked")
+        let set = Topology.Worker(bind: "tcp://*:0", concurrency: 4, prefetch: 0)
+        #expect(set.prefetch(concurrency: 4, mode: .direct) == 0)
+        let reliable = try Topology.parse(yaml: "mode: reliable\nbroker:\n  clients: { bind: \"tcp://127.0.0.1:0\" }\n  workers: { bind: \"tcp://127.0.0.1:0\" }\nworker:\n  prefetch: 60\n")
+        #expect(reliable.worker.prefetch(concurrency: 4, mode: reliable.mode) == 60)
     }
 
     @Test func aSizeMayBeAPlainNumberOfBytes() throws {
@@ -347,6 +359,7 @@ private let directSink = """
     @Test(arguments: [
         ("heartbeat:\n  liveness: 0", "heartbeat.liveness", "expected a positive integer, got 0"),
         ("worker:\n  concurrency: -1", "worker.concurrency", "expected a positive integer, got -1"),
+        ("worker:\n  prefetch: -1", "worker.prefetch", "expected an integer from 0 to 32767, got -1"),
         ("worker:\n  processes: 1.5", "worker.processes", "expected a positive integer, got 1.5"),
         ("client:\n  max_pending: \"10\"", "client.max_pending", "expected a positive integer, got \"10\""),
         ("limits:\n  send_hwm: -1", "limits.send_hwm", "from 0 (unlimited) to 2147483647, got -1"),

@@ -80,18 +80,32 @@ public struct Topology: Sendable, Equatable {
         public var advertiseHost: String?
         /// How many jobs a worker runs at once.
         public var concurrency: Int
+        /// How many jobs a worker takes beyond those it runs, so that it never waits for the
+        /// network between jobs; nil: the mode's default (`defaultPrefetch`). In reliable mode
+        /// this is credit beyond `concurrency`: a prefetched job's lease runs while it waits, and
+        /// a slow worker holds up to this many jobs that an idle one could run.
+        public var prefetch: Int?
         /// How long a stopping worker waits for running jobs before it exits.
         public var drainTimeout: Duration
         /// How many worker processes `taskmesh up` starts on this machine.
         public var processes: Int
 
-        public init(bind: String, advertiseHost: String? = nil, concurrency: Int = 4,
+        public init(bind: String, advertiseHost: String? = nil, concurrency: Int = 4, prefetch: Int? = nil,
                     drainTimeout: Duration = .seconds(10), processes: Int = 2) {
             self.bind = bind
             self.advertiseHost = advertiseHost
             self.concurrency = concurrency
+            self.prefetch = prefetch
             self.drainTimeout = drainTimeout
             self.processes = processes
+        }
+
+        /// `prefetch` when set, else the default for `mode`: in direct and local mode
+        /// `max(32, concurrency)` (clients push round robin whatever a worker holds, so reading
+        /// ahead costs no balance); in reliable mode 0, so the broker's credit is exactly the
+        /// free slots and a slow worker collects no backlog.
+        public func prefetch(concurrency: Int, mode: Mode) -> Int {
+            prefetch ?? (mode == .reliable ? 0 : max(32, concurrency))
         }
     }
 

@@ -159,7 +159,7 @@ struct TopologyDecoder {
         "sink": ["results", "clients"],
         "sink.results": ["bind", "endpoint"],
         "sink.clients": ["bind", "endpoint"],
-        "worker": ["bind", "advertise_host", "concurrency", "drain_timeout", "processes"],
+        "worker": ["bind", "advertise_host", "concurrency", "prefetch", "drain_timeout", "processes"],
         "client": ["deadline", "max_pending"],
         "heartbeat": ["interval", "liveness"],
         "limits": ["max_payload", "send_hwm", "receive_hwm"],
@@ -379,6 +379,9 @@ struct TopologyDecoder {
         }
         if let value = try section.int("concurrency", in: 1...Int.max, expected: "a positive integer") {
             worker.concurrency = value
+        }
+        if let value = try section.int("prefetch", in: 0...Int(UInt16.max) / 2, expected: "an integer from 0 to \(Int(UInt16.max) / 2)") {
+            worker.prefetch = value
         }
         if let value = try section.duration("drain_timeout") {
             worker.drainTimeout = value

@@ -139,7 +139,9 @@ final class ReliableWorkerLoop {
     }
 
     private func sendReady() {
-        let ready = ReadyMessage(workerID: workerID, concurrency: draining == nil ? UInt16(clamping: concurrency) : 0)
+        // Credit: the free slots, plus the jobs it may hold waiting for one.
+        let credit = concurrency + topology.worker.prefetch(concurrency: concurrency, mode: .reliable)
+        let ready = ReadyMessage(workerID: workerID, concurrency: draining == nil ? UInt16(clamping: credit) : 0)
         _ = try? broker.trySend(multipart: ready.encode())
     }
 

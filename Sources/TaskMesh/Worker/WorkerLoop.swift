@@ -4,20 +4,15 @@ import ZMQ
 
 /// A direct-mode worker's socket loop, run on its own thread by `Worker`.
 ///
-/// It binds a PULL for jobs and pushes results, ANNOUNCEs and BYE to the sink. It reads a bounded
-/// batch of jobs ahead of the runners (`readAhead`), so one wake-up takes many jobs and runners
-/// never wait for the socket; past that a busy worker leaves the rest in its socket queue.
+/// It binds a PULL for jobs and pushes results, ANNOUNCEs and BYE to the sink. It reads up to
+/// `worker.prefetch` jobs ahead of the runners, so one wake-up takes many jobs and runners never
+/// wait for the socket; past that a busy worker leaves the rest in its socket queue.
 /// Heartbeats (ANNOUNCE) come from this loop, independent of the handlers.
 final class WorkerLoop {
     struct Identity: Sendable {
         let workerID: [UInt8]
         let endpoint: String
     }
-
-    /// Accepted jobs that may wait for a runner, beyond the `concurrency` running: enough for
-    /// one wake-up of the loop to feed the runners for a while, few enough that a stopping
-    /// worker hands back little.
-    static func readAhead(concurrency: Int) -> Int { max(32, concurrency) }
 
     private let topology: Topology
     private let concurrency: Int
@@ -43,7 +38,7 @@ final class WorkerLoop {
         self.topology = topology
         self.runner = runner
         self.concurrency = concurrency
-        self.readLimit = concurrency + Self.readAhead(concurrency: concurrency)
+        self.readLimit = concurrency + topology.worker.prefetch(concurrency: concurrency, mode: topology.mode)
         self.thread = thread
         self.logger = logger
         jobs = try sockets.makeServer(.pull, domain: .clients)
