@@ -4,6 +4,13 @@ import DequeModule
 struct JobKey: Hashable, Sendable {
     let clientID: [UInt8]
     let jobID: [UInt8]
+
+    /// Hashes the bytes in bulk (the synthesized form feeds the hasher one byte at a time).
+    func hash(into hasher: inout Hasher) {
+        hasher.combine(clientID.count)
+        clientID.withUnsafeBytes { hasher.combine(bytes: $0) }
+        jobID.withUnsafeBytes { hasher.combine(bytes: $0) }
+    }
 }
 
 /// A message the broker loop must send.
@@ -181,7 +188,7 @@ struct BrokerState {
     mutating func dispatch(now: Instant) -> [BrokerOutput] {
         var out: [BrokerOutput] = []
         while let key = queue.first {
-            guard let (id, _) = workers.filter({ $0.value.free > 0 }).max(by: { $0.value.free < $1.value.free }) else { break }
+            guard let id = mostFreeWorker() else { break }
             queue.removeFirst()
             guard var job = jobs[key] else { continue }
             job.worker = id
@@ -195,6 +202,16 @@ struct BrokerState {
         }
         updateGauges()
         return out
+    }
+
+    /// The worker with the most free slots, if any has one.
+    private func mostFreeWorker() -> [UInt8]? {
+        var best: (id: [UInt8], free: Int)?
+        for (id, slot) in workers {
+            let free = slot.free
+            if free > 0 && free > (best?.free ?? 0) { best = (id, free) }
+        }
+        return best?.id
     }
 
     /// Gives the job another attempt, or ends it when none is left.
