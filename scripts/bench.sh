@@ -92,6 +92,9 @@ build() {  # a source edited during the build (someone working in the tree) gets
     done
     return 1
 }
+# SwiftPM plans a path dependency's sources once; a file added to TaskMesh since the last build
+# would be missed unless the manifest looks changed.
+touch "$BENCH/Package.swift"
 build tmbench
 build taskmesh
 SWIFTBIN="$(swift build -c release --package-path "$BENCH" --show-bin-path)"

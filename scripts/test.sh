@@ -2,6 +2,8 @@
 # Sets up the machine and runs every test: unit, integration over inproc/ipc/tcp, and the
 # process-level tests that start and kill real taskmesh processes. Then a release-build smoke run
 # of the demo, because optimised builds have miscompiled code that debug builds ran correctly.
+# In CI (CI=true), or with TASKMESH_BENCH=quick, the benchmark suite then runs in quick mode: every
+# system must run and return correct results; no figure is asserted (docs/BENCHMARKS.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -9,3 +11,6 @@ swift build --build-tests
 swift test --skip-build "$@"
 swift build -c release --product taskmesh
 .build/release/taskmesh demo --jobs 20000
+if [[ "${CI:-}" == "true" || "${TASKMESH_BENCH:-}" == "quick" ]]; then
+    bash scripts/bench.sh --quick
+fi
