@@ -1,16 +1,21 @@
 import DequeModule
 
-/// A job's identity at the broker: job ids are namespaced by their client.
+/// A job's identity at the broker: job ids are namespaced by their client. Compared and hashed
+/// by an inline copy of both ids, so a lookup in a large table reads no other memory.
 struct JobKey: Hashable, Sendable {
     let clientID: [UInt8]
     let jobID: [UInt8]
+    private let compact: CompactJobID
 
-    /// Hashes the bytes in bulk (the synthesized form feeds the hasher one byte at a time).
-    func hash(into hasher: inout Hasher) {
-        hasher.combine(clientID.count)
-        clientID.withUnsafeBytes { hasher.combine(bytes: $0) }
-        jobID.withUnsafeBytes { hasher.combine(bytes: $0) }
+    init(clientID: [UInt8], jobID: [UInt8]) {
+        self.clientID = clientID
+        self.jobID = jobID
+        compact = CompactJobID(namespace: clientID, id: jobID)
     }
+
+    static func == (a: JobKey, b: JobKey) -> Bool { a.compact == b.compact }
+
+    func hash(into hasher: inout Hasher) { compact.hash(into: &hasher) }
 }
 
 /// A message the broker loop must send.
@@ -66,7 +71,11 @@ struct BrokerState {
         self.finishedByteLimit = finishedByteLimit
     }
 
-    var readyWorkers: Int { workers.values.filter { !$0.draining }.count }
+    var readyWorkers: Int {
+        var count = 0
+        for index in workers.indices where !workers.values[index].draining { count += 1 }
+        return count
+    }
 
     // MARK: Clients
 
@@ -188,16 +197,16 @@ struct BrokerState {
     mutating func dispatch(now: Instant) -> [BrokerOutput] {
         var out: [BrokerOutput] = []
         while let key = queue.first {
-            guard let id = mostFreeWorker() else { break }
+            guard let worker = mostFreeWorker() else { break }
             queue.removeFirst()
-            guard var job = jobs[key] else { continue }
-            job.worker = id
-            job.leaseUntil = now + config.lease
-            jobs[key] = job
-            workers[id]?.running.insert(key)
+            guard let index = jobs.index(forKey: key) else { continue }
+            let id = workers.keys[worker]
+            jobs.values[index].worker = id
+            jobs.values[index].leaseUntil = now + config.lease
+            workers.values[worker].running.insert(key)
             stats.dispatched += 1
-            var message = job.message
-            message.attempt = job.attempt
+            var message = jobs.values[index].message
+            message.attempt = jobs.values[index].attempt
             out.append(.toWorker(id, message.encode()))
         }
         updateGauges()
@@ -205,13 +214,13 @@ struct BrokerState {
     }
 
     /// The worker with the most free slots, if any has one.
-    private func mostFreeWorker() -> [UInt8]? {
-        var best: (id: [UInt8], free: Int)?
-        for (id, slot) in workers {
-            let free = slot.free
-            if free > 0 && free > (best?.free ?? 0) { best = (id, free) }
+    private func mostFreeWorker() -> Dictionary<[UInt8], WorkerSlot>.Index? {
+        var best: (index: Dictionary<[UInt8], WorkerSlot>.Index, free: Int)?
+        for index in workers.indices {
+            let free = workers.values[index].free
+            if free > 0 && free > (best?.free ?? 0) { best = (index, free) }
         }
-        return best?.id
+        return best?.index
     }
 
     /// Gives the job another attempt, or ends it when none is left.
