@@ -882,7 +882,8 @@ def publish(results, out, docs, update_docs):
         scale = "" if results["scale"] == 1 else f" Job counts scaled by {results['scale']}."
         load = results["load_average"]
         header = (f"Measured {results['date']} in full mode ({minutes:.1f} minutes).{scale} TaskMesh workers ran with "
-                  f"`worker.concurrency: {results['taskmesh_worker_concurrency']}`.\n\n"
+                  f"`worker.concurrency: {results['taskmesh_worker_concurrency']}`, reliable-mode workers also with "
+                  f"`worker.prefetch: {results.get('taskmesh_reliable_prefetch', 0)}`.\n\n"
                   f"Machine: {machine_text(results['machine'], (load['start'], load['end']))}.\n\n"
                   "Ratios are this system's figure divided by the reference's: raw libzmq shape (b) for TaskMesh "
                   "direct and reliable, shape (a) for the others; above 100% (or 1x) is faster for throughput, "
@@ -951,7 +952,8 @@ def main():
     results = {
         "mode": mode, "date": datetime.datetime.now().isoformat(timespec="seconds"),
         "duration_s": round(time.monotonic() - started, 1), "scale": args.scale, "only": only, "window": WINDOW,
-        "taskmesh_worker_concurrency": args.concurrency, "machine": info,
+        "taskmesh_worker_concurrency": args.concurrency, "taskmesh_reliable_prefetch": args.reliable_prefetch,
+        "machine": info,
         "load_average": {"start": load_start, "end": os.getloadavg()[0]},
         "plan": PLANS[mode], "systems": [{"key": s.key, "label": s.label, "baseline": s.baseline, "note": s.note}
                                          for s in SYSTEMS],

@@ -4,8 +4,9 @@ import ZMQ
 
 /// The sink in this process over tcp, fed by raw sockets, so its counters can be read.
 @Suite struct SinkTests {
-    func startSink() async throws -> (Sink, (results: String, clients: String)) {
+    func startSink(clientHighWaterMark: Int? = nil) async throws -> (Sink, (results: String, clients: String)) {
         var topology = Topology.loopback(port: 0)
+        if let clientHighWaterMark { topology.limits.sendHighWaterMark = clientHighWaterMark }
         topology.sink.resultsBind = "tcp://127.0.0.1:0"
         topology.sink.clientsBind = "tcp://127.0.0.1:0"
         topology.heartbeat.interval = .milliseconds(100)
@@ -43,6 +44,64 @@ import ZMQ
             return false
         }
         await sink.stop()
+    }
+
+    /// A client that stops reading for a while: its queue fills, the sink holds the rest and
+    /// delivers every result, in order, once the client reads again.
+    @Test func aBusyClientGetsEveryResultInOrderOnceItReadsAgain() async throws {
+        let (sink, endpoints) = try await startSink(clientHighWaterMark: 10)
+        let context = try Context()
+        var defaults = SocketDefaults.standard
+        defaults.receiveHighWaterMark = 10
+        let client = try Socket(context, .dealer, defaults: defaults)
+        try client.set(.routingID, Array("slow".utf8))
+        try client.connect(endpoints.clients)
+        try client.set(.sendTimeout, .seconds(5))
+        try client.send(multipart: HelloMessage().encode())
+        try await eventually("the sink knows the client") { sink.stats.liveClients == 1 }
+        let worker = try Socket(context, .push)
+        try worker.connect(endpoints.results)
+        try worker.set(.sendTimeout, .seconds(5))
+        let count = 3000
+        for i in 0..<count {
+            let result = ResultMessage(status: .ok, attempt: 1, clientID: Array("slow".utf8), jobID: withUnsafeBytes(of: UInt32(i).bigEndian) { Array($0) }, body: [UInt8](repeating: 1, count: 1024))
+            try worker.send(multipart: result.encode())
+        }
+        // Everything left the worker and reached the sink, far more than the client's queues hold.
+        try await eventually("the sink took every result") { sink.stats.resultsForwarded > 0 }
+        var received: [Int] = []
+        try client.set(.receiveTimeout, .seconds(5))
+        while received.count < count, let frames = try? client.receive() {
+            if case .result(let result)? = try? SinkToClient.decode(frames) {
+                received.append(Int(result.jobID.reduce(0) { $0 << 8 | UInt32($1) }))
+            }
+        }
+        #expect(received.count == count, "a result was lost")
+        #expect(received.elementsEqual(0..<count), "results came out of order")
+        #expect(sink.stats.resultsDroppedClientBusy == 0)
+        #expect(sink.stats.resultsForwarded == UInt64(count))
+        await sink.stop()
+    }
+
+    @Test func aClientThatStopsReadingHasABoundedBacklog() {
+        var backlog = ResultBacklog(maxResultsPerClient: 3, maxBytesPerClient: 1000)
+        let client = Array("stuck".utf8)
+        let taken = (0..<4).map { _ in backlog.hold([Message([1, 2])], for: client) }
+        #expect(taken == [true, true, true, false], "past the count bound a result is refused")
+        let big = backlog.hold([Message([UInt8](repeating: 0, count: 999))], for: Array("other".utf8))
+        let overBytes = backlog.hold([Message([1, 2])], for: Array("other".utf8))
+        #expect(big && !overBytes, "past the byte bound a result is refused")
+        var attempts = 0
+        let delivered = backlog.deliver { id, _ in
+            attempts += 1
+            return id == client ? .gone : .busy
+        }
+        #expect(delivered.sent == 0 && delivered.dropped == 3)
+        #expect(backlog.isHolding(Array("other".utf8)) && !backlog.isHolding(client))
+        let rest = backlog.deliver { _, _ in .sent }
+        #expect(rest.sent == 1 && rest.dropped == 0)
+        #expect(backlog.isEmpty)
+        #expect(attempts == 2)
     }
 
     @Test func malformedWorkerAndClientMessagesAreCounted() async throws {

@@ -5,8 +5,9 @@ import ZMQ
 ///
 /// Results are forwarded without copying their payload: the loop reads the header's client id
 /// and sends the same frames through the ROUTER, prefixed by that id. A result whose client is
-/// unknown or not reading is dropped and counted, never blocks the loop (ROUTER_MANDATORY with
-/// non-blocking sends).
+/// unknown is dropped and counted; one whose client's queue is full waits in a bounded backlog
+/// and is retried every millisecond or so, so a busy client loses nothing and never blocks the
+/// loop or other clients (ROUTER_MANDATORY with non-blocking sends).
 final class SinkLoop {
     private let topology: Topology
     private let results: Socket
@@ -16,6 +17,7 @@ final class SinkLoop {
     private let logger: Logger
 
     private var membership = Membership()
+    private var backlog = ResultBacklog()
     private var clientsSeen: [[UInt8]: Instant] = [:]
     private var stats = SinkStats()
     private var nextTick: Instant
@@ -47,7 +49,9 @@ final class SinkLoop {
         let clientsIndex = poller.add(clients)
         poller.add(thread.signal)
         while !thread.isStopRequested {
-            let wait = max(.zero, Instant.current.duration(to: nextTick))
+            var wait = max(.zero, Instant.current.duration(to: nextTick))
+            // A ROUTER reports no per-peer writability: retry held results on a short timer.
+            if !backlog.isEmpty { wait = min(wait, .milliseconds(1)) }
             do {
                 try poller.poll(timeout: wait)
             } catch {
@@ -55,6 +59,7 @@ final class SinkLoop {
                 break
             }
             thread.signal.drain()
+            if !backlog.isEmpty { deliverBacklog() }
             if poller.events(at: resultsIndex).contains(.readable) { drainResults() }
             if poller.events(at: clientsIndex).contains(.readable) { drainClients() }
             if Instant.current >= nextTick { tick() }
@@ -119,15 +124,41 @@ final class SinkLoop {
     }
 
     private func forward(_ frames: [Message], to clientID: [UInt8]) {
+        if backlog.isHolding(clientID) {  // behind the results already waiting for this client
+            hold(frames, for: clientID)
+            return
+        }
+        switch send(frames, to: clientID) {
+        case .sent: stats.resultsForwarded += 1
+        case .gone: stats.resultsDroppedNoClient += 1
+        case .busy: hold(frames, for: clientID)
+        }
+    }
+
+    private func hold(_ frames: [Message], for clientID: [UInt8]) {
+        if !backlog.hold(frames, for: clientID) {
+            stats.resultsDroppedClientBusy += 1
+            logger.warning("dropped a result: its client has stopped reading", metadata: ["client": "\(JobID(bytes: clientID))"])
+        }
+    }
+
+    private func deliverBacklog() {
+        let (sent, dropped) = backlog.deliver { clientID, frames in send(frames, to: clientID) }
+        stats.resultsForwarded += UInt64(sent)
+        stats.resultsDroppedNoClient += UInt64(dropped)
+    }
+
+    private func send(_ frames: [Message], to clientID: [UInt8]) -> ResultBacklog.Delivery {
         do {
             try clients.send(messages: [Message(clientID)] + frames, wait: false)
-            stats.resultsForwarded += 1
+            return .sent
         } catch where error.code == .hostUnreachable {
-            stats.resultsDroppedNoClient += 1
+            return .gone
         } catch where error.code == .wouldBlock {
-            stats.resultsDroppedClientBusy += 1
+            return .busy
         } catch {
             logger.warning("forwarding a result failed: \(error)")
+            return .gone
         }
     }
 

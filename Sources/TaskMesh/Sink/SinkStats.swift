@@ -4,7 +4,8 @@ public struct SinkStats: Sendable, Equatable {
     public var resultsForwarded: UInt64 = 0
     /// Results whose client is not connected (gone or never seen): dropped.
     public var resultsDroppedNoClient: UInt64 = 0
-    /// Results dropped because their client's queue was full (a client that stopped reading).
+    /// Results dropped because their client's queue and its backlog at the sink were full (a
+    /// client that stopped reading: 100,000 results or 256 MiB wait for it before this happens).
     public var resultsDroppedClientBusy: UInt64 = 0
     /// Messages that were not valid TaskMesh messages: dropped.
     public var malformed: UInt64 = 0

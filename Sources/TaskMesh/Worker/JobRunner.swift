@@ -91,6 +91,11 @@ final class JobRunner {
 
     var hasResultsToSend: Bool { !pendingResults.isEmpty }
 
+    /// Jobs accepted and not yet answered on the wire: running, waiting for a runner, or done
+    /// with a result the socket has not taken yet. A loop that bounds this bounds the worker's
+    /// memory, and passes back-pressure from a slow sink on to the clients.
+    var unanswered: Int { inFlight + pendingResults.count }
+
     /// Handles one received JOB. While `declining`, valid jobs are answered `declined` unstarted.
     /// `sender` is the ZAP user id of the connection it came on (secure direct mode).
     func accept(_ frames: [[UInt8]], declining: Bool, sender: String? = nil) {

@@ -85,7 +85,7 @@ final class WorkerLoop {
             if thread.isStopRequested && draining == nil { beginDraining(at: now) }
             if let draining, now >= draining.giveUpAt || (runner.inFlight == 0 && canLeave(draining, now: now)) { break }
 
-            let accepting = draining != nil || runner.inFlight < readLimit
+            let accepting = draining != nil || runner.unanswered < readLimit
             poller.setInterest(accepting ? .readable : [], at: jobsIndex)
             poller.setInterest(runner.hasResultsToSend ? .writable : [], at: resultsIndex)
             var wait = max(.zero, now.duration(to: nextAnnounce))
@@ -128,7 +128,7 @@ final class WorkerLoop {
 
 
     private func readJobs() {
-        while draining != nil || runner.inFlight < readLimit {
+        while draining != nil || runner.unanswered < readLimit {
             do {
                 guard let (frames, sender) = try jobs.tryReceive(maxFrames: 2, property: "User-Id") else { return }
                 runner.accept(frames, declining: draining != nil, sender: sender)
