@@ -15,6 +15,8 @@ final class BrokerLoop {
 
     private var state: BrokerState
     private var clientsSeen: [[UInt8]: Instant] = [:]
+    /// Results for clients whose queue was full, sent as they catch up.
+    private var backlog = ResultBacklog<[[UInt8]]>()
     private var nextTick: Instant = .current
     let boundEndpoints: (clients: String, workers: String)
 
@@ -42,12 +44,16 @@ final class BrokerLoop {
         poller.add(thread.signal)
         while !thread.isStopRequested {
             do {
-                try poller.poll(timeout: max(.zero, Instant.current.duration(to: nextTick)))
+                var wait = max(.zero, Instant.current.duration(to: nextTick))
+                // A ROUTER reports no per-peer writability: retry held results on a short timer.
+                if !backlog.isEmpty { wait = min(wait, .milliseconds(1)) }
+                try poller.poll(timeout: wait)
             } catch {
                 logger.error("poll failed: \(error)")
                 break
             }
             thread.signal.drain()
+            if !backlog.isEmpty { deliverBacklog() }
             if poller.events(at: workersIndex).contains(.readable) { readWorkers() }
             if poller.events(at: clientsIndex).contains(.readable) { readClients() }
             if Instant.current >= nextTick { tick() }
@@ -173,12 +179,38 @@ final class BrokerLoop {
                     send(state.disconnect(from: id, now: .current))
                 }
             case .toClient(let id, let frames):
-                do {
-                    try clients.send(multipart: [id] + frames, wait: false)
-                } catch {
-                    state.stats.undeliverable += 1  // the outcome stays cached for a resubmission
+                if backlog.isHolding(id) {  // behind the results already waiting for this client
+                    hold(frames, for: id)
+                    continue
+                }
+                switch deliver(frames, to: id) {
+                case .sent: break
+                case .busy: hold(frames, for: id)
+                case .gone: state.stats.undeliverable += 1  // the outcome stays cached for a resubmission
                 }
             }
         }
+    }
+
+    private func deliver(_ frames: [[UInt8]], to client: [UInt8]) -> ResultBacklog<[[UInt8]]>.Delivery {
+        do {
+            try clients.send(multipart: [client] + frames, wait: false)
+            return .sent
+        } catch where error.code == .wouldBlock {
+            return .busy
+        } catch {
+            return .gone
+        }
+    }
+
+    private func hold(_ frames: [[UInt8]], for client: [UInt8]) {
+        if !backlog.hold(frames, size: frames.reduce(0) { $0 + $1.count }, for: client) {
+            state.stats.undeliverable += 1  // the outcome stays cached for a resubmission
+        }
+    }
+
+    private func deliverBacklog() {
+        let (_, dropped) = backlog.deliver { client, frames in deliver(frames, to: client) }
+        state.stats.undeliverable += UInt64(dropped)
     }
 }

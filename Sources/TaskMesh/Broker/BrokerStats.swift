@@ -20,7 +20,8 @@ public struct BrokerStats: Sendable, Equatable {
     public var duplicatesAnswered: UInt64 = 0
     /// Submits refused because the queue was full.
     public var rejectedOverloaded: UInt64 = 0
-    /// Outcomes whose client was not connected (kept in the cache for a resubmission).
+    /// Outcomes whose client was not connected, or stopped reading past its backlog (100,000
+    /// results or 256 MiB): kept in the cache for a resubmission.
     public var undeliverable: UInt64 = 0
     /// Invalid messages dropped.
     public var malformed: UInt64 = 0

@@ -17,7 +17,7 @@ final class SinkLoop {
     private let logger: Logger
 
     private var membership = Membership()
-    private var backlog = ResultBacklog()
+    private var backlog = ResultBacklog<[Message]>()
     private var clientsSeen: [[UInt8]: Instant] = [:]
     private var stats = SinkStats()
     private var nextTick: Instant
@@ -136,7 +136,7 @@ final class SinkLoop {
     }
 
     private func hold(_ frames: [Message], for clientID: [UInt8]) {
-        if !backlog.hold(frames, for: clientID) {
+        if !backlog.hold(frames, size: frames.reduce(0) { $0 + $1.count }, for: clientID) {
             stats.resultsDroppedClientBusy += 1
             logger.warning("dropped a result: its client has stopped reading", metadata: ["client": "\(JobID(bytes: clientID))"])
         }
@@ -148,7 +148,7 @@ final class SinkLoop {
         stats.resultsDroppedNoClient += UInt64(dropped)
     }
 
-    private func send(_ frames: [Message], to clientID: [UInt8]) -> ResultBacklog.Delivery {
+    private func send(_ frames: [Message], to clientID: [UInt8]) -> ResultBacklog<[Message]>.Delivery {
         do {
             try clients.send(messages: [Message(clientID)] + frames, wait: false)
             return .sent
