@@ -153,7 +153,9 @@ final class SinkLoop {
             try clients.send(messages: [Message(clientID)] + frames, wait: false)
             return .sent
         } catch where error.code == .hostUnreachable {
-            return .gone
+            // A client that said HELLO within the heartbeat expiry is reconnecting or stalled,
+            // not gone: keep what waits for it (bounded) until it speaks again or falls silent.
+            return clientsSeen[clientID] != nil ? .busy : .gone
         } catch where error.code == .wouldBlock {
             return .busy
         } catch {

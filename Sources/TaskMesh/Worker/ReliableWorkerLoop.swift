@@ -139,8 +139,11 @@ final class ReliableWorkerLoop {
     }
 
     private func sendReady() {
-        // Credit: the free slots, plus the jobs it may hold waiting for one.
-        let credit = concurrency + topology.worker.prefetch(concurrency: concurrency, mode: .reliable)
+        // Credit: the free slots, plus the jobs it may hold waiting for one; the waiting part at
+        // most half the broker's queue to this worker, which must never fill (the broker takes a
+        // full queue for a lost worker).
+        var credit = concurrency + topology.worker.prefetch(concurrency: concurrency, mode: .reliable)
+        if topology.limits.sendHighWaterMark > 0 { credit = min(credit, max(concurrency, topology.limits.sendHighWaterMark / 2)) }
         let ready = ReadyMessage(workerID: workerID, concurrency: draining == nil ? UInt16(clamping: credit) : 0)
         _ = try? broker.trySend(multipart: ready.encode())
     }

@@ -1,0 +1,73 @@
+import Foundation
+import Testing
+import ZMQ
+@testable import TaskMesh
+
+/// The broker in this process over tcp, with a raw worker and a raw client, so that the client
+/// can stop reading while results pile up.
+@Suite struct BrokerLoopTests {
+    /// A client that stops reading while its jobs complete: the broker holds the results and
+    /// delivers every one once the client reads again (without the backlog, most are dropped).
+    @Test func aBusyClientGetsEveryResultOnceItReadsAgain() async throws {
+        var topology = Topology.loopback(port: 0)
+        topology.mode = .reliable
+        topology.broker = .loopback(port: 0)
+        topology.broker.clientsBind = "tcp://127.0.0.1:0"
+        topology.broker.workersBind = "tcp://127.0.0.1:0"
+        topology.limits.sendHighWaterMark = 100  // so the client's queue fills early
+        let broker = try Broker(topology: topology)
+        try await broker.start()
+        let endpoints = try #require(broker.endpoints)
+        let context = try Context()
+
+        // A raw worker that answers every job at once, on its own thread, until told to stop.
+        let stop = Shared(false)
+        let workerDone = Shared(false)
+        let worker = try Socket(context, .dealer)
+        try worker.connect(endpoints.workers)
+        try worker.set(.sendTimeout, .seconds(5))
+        try worker.set(.receiveTimeout, .milliseconds(50))
+        try worker.send(multipart: ReadyMessage(workerID: Array("raw-worker".utf8), concurrency: 50).encode())
+        nonisolated(unsafe) let workerSocket = worker
+        Thread.detachNewThread {
+            while !stop.value {
+                guard let frames = try? workerSocket.receive(), case .job(let job)? = try? FromBroker.decode(frames) else { continue }
+                let result = ResultMessage(status: .ok, attempt: job.attempt, clientID: job.clientID, jobID: job.jobID,
+                                           body: [UInt8](repeating: 1, count: 8192))
+                try? workerSocket.send(multipart: result.encode())
+            }
+            workerDone.publish(true)
+        }
+
+        var defaults = SocketDefaults.standard
+        defaults.receiveHighWaterMark = 100
+        let client = try Socket(context, .dealer, defaults: defaults)
+        let clientID = Array("busy-client".utf8)
+        try client.set(.routingID, clientID)
+        try client.connect(endpoints.clients)
+        try client.set(.sendTimeout, .seconds(5))
+        // 40 MB of results: far more than the client's queue, the broker's and the TCP buffers hold.
+        let count = 5000
+        for i in 0..<count {
+            let job = JobMessage(clientID: clientID, jobID: withUnsafeBytes(of: UInt32(i).bigEndian) { Array($0) },
+                                 handler: "echo", deadline: 0, attempt: 1, payload: [1])
+            try client.send(multipart: job.encode())
+        }
+        // Every job completes at the broker while the client reads nothing.
+        try await eventually("the broker completed every job (\(broker.stats))", timeout: .seconds(30)) { broker.stats.completed == UInt64(count) }
+
+        var received = Set<Int>()
+        try client.set(.receiveTimeout, .seconds(10))
+        while received.count < count {
+            let frames = try client.receive()
+            if case .result(let result)? = try? FromBroker.decode(frames) {
+                received.insert(Int(result.jobID.reduce(0) { $0 << 8 | UInt32($1) }))
+            }
+        }
+        #expect(received == Set(0..<count))
+        #expect(broker.stats.undeliverable == 0, "\(broker.stats)")
+        stop.publish(true)
+        try await eventually("the raw worker stopped") { workerDone.value }
+        await broker.stop()
+    }
+}
