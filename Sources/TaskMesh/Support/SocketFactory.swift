@@ -3,11 +3,18 @@ import ZMQ
 /// Creates sockets tuned by a topology: its high-water marks, a frame limit just above
 /// `limits.max_payload`, and ZMTP heartbeats at the topology's interval so dead TCP peers are
 /// noticed even while no data flows.
+///
+/// The ZMTP heartbeat timeout is never below `zmtpTimeoutFloor`: a peer whose receive queue is
+/// full stops reading its TCP stream, the PINGs queued in it included, so a timeout of a few
+/// heartbeats would cut a connection that is merely back-pressured (a busy client) and lose what
+/// was in flight on it. Liveness of workers and clients is the application heartbeats' job.
 struct SocketFactory: Sendable {
     let context: Context
     let topology: Topology
     /// This process's keys when the topology is secure; nil for plaintext.
     var security: RoleSecurity? = nil
+
+    static let zmtpTimeoutFloor: Duration = .seconds(30)
 
     /// Room for a header frame beside the largest payload.
     static let headerAllowance = 64 * 1024
@@ -20,8 +27,9 @@ struct SocketFactory: Sendable {
         defaults.immediate = immediate
         let socket = try Socket(context, type, defaults: defaults)
         try socket.set(.heartbeatInterval, topology.heartbeat.interval)
-        try socket.set(.heartbeatTimeout, topology.heartbeat.expiry)
-        try socket.set(.heartbeatTTL, topology.heartbeat.expiry)
+        let timeout = max(topology.heartbeat.expiry, Self.zmtpTimeoutFloor)
+        try socket.set(.heartbeatTimeout, timeout)
+        try socket.set(.heartbeatTTL, timeout)
         return socket
     }
 }
