@@ -118,6 +118,20 @@ import ZMQ
         #expect(attempts == 2)
     }
 
+    @Test func anOfferQueuesBehindWhatAlreadyWaitsAndSendsOtherwise() {
+        var backlog = ResultBacklog<Int>()
+        let client = Array("c".utf8)
+        var sent: [Int] = []
+        #expect(backlog.offer(1, size: 1, to: client, via: { sent.append($0); return .sent }) == .sent)
+        #expect(backlog.offer(2, size: 1, to: client, via: { _ in .busy }) == .held)
+        #expect(backlog.offer(3, size: 1, to: client, via: { sent.append($0); return .sent }) == .held, "3 must wait behind 2")
+        #expect(backlog.offer(4, size: 1, to: Array("gone".utf8), via: { _ in .gone }) == .gone)
+        #expect(backlog.pollTimeout(.seconds(1)) == ResultBacklog<Int>.retryInterval)
+        _ = backlog.deliver { _, frames in sent.append(frames); return .sent }
+        #expect(sent == [1, 2, 3])
+        #expect(backlog.isEmpty && backlog.pollTimeout(.seconds(1)) == .seconds(1))
+    }
+
     @Test func malformedWorkerAndClientMessagesAreCounted() async throws {
         let (sink, endpoints) = try await startSink()
         let context = try Context()

@@ -44,10 +44,7 @@ final class BrokerLoop {
         poller.add(thread.signal)
         while !thread.isStopRequested {
             do {
-                var wait = max(.zero, Instant.current.duration(to: nextTick))
-                // A ROUTER reports no per-peer writability: retry held results on a short timer.
-                if !backlog.isEmpty { wait = min(wait, .milliseconds(1)) }
-                try poller.poll(timeout: wait)
+                try poller.poll(timeout: backlog.pollTimeout(max(.zero, Instant.current.duration(to: nextTick))))
             } catch {
                 logger.error("poll failed: \(error)")
                 break
@@ -179,14 +176,10 @@ final class BrokerLoop {
                     send(state.disconnect(from: id, now: .current))
                 }
             case .toClient(let id, let frames):
-                if backlog.isHolding(id) {  // behind the results already waiting for this client
-                    hold(frames, for: id)
-                    continue
-                }
-                switch deliver(frames, to: id) {
-                case .sent: break
-                case .busy: hold(frames, for: id)
-                case .gone: state.stats.undeliverable += 1  // the outcome stays cached for a resubmission
+                let size = frames.reduce(0) { $0 + $1.count }
+                switch backlog.offer(frames, size: size, to: id, via: { deliver($0, to: id) }) {
+                case .sent, .held: break
+                case .gone, .refused: state.stats.undeliverable += 1  // the outcome stays cached for a resubmission
                 }
             }
         }
@@ -200,12 +193,6 @@ final class BrokerLoop {
             return .busy
         } catch {
             return .gone
-        }
-    }
-
-    private func hold(_ frames: [[UInt8]], for client: [UInt8]) {
-        if !backlog.hold(frames, size: frames.reduce(0) { $0 + $1.count }, for: client) {
-            state.stats.undeliverable += 1  // the outcome stays cached for a resubmission
         }
     }
 

@@ -49,9 +49,7 @@ final class SinkLoop {
         let clientsIndex = poller.add(clients)
         poller.add(thread.signal)
         while !thread.isStopRequested {
-            var wait = max(.zero, Instant.current.duration(to: nextTick))
-            // A ROUTER reports no per-peer writability: retry held results on a short timer.
-            if !backlog.isEmpty { wait = min(wait, .milliseconds(1)) }
+            let wait = backlog.pollTimeout(max(.zero, Instant.current.duration(to: nextTick)))
             do {
                 try poller.poll(timeout: wait)
             } catch {
@@ -124,19 +122,12 @@ final class SinkLoop {
     }
 
     private func forward(_ frames: [Message], to clientID: [UInt8]) {
-        if backlog.isHolding(clientID) {  // behind the results already waiting for this client
-            hold(frames, for: clientID)
-            return
-        }
-        switch send(frames, to: clientID) {
+        let size = frames.reduce(0) { $0 + $1.count }
+        switch backlog.offer(frames, size: size, to: clientID, via: { send($0, to: clientID) }) {
         case .sent: stats.resultsForwarded += 1
+        case .held: break
         case .gone: stats.resultsDroppedNoClient += 1
-        case .busy: hold(frames, for: clientID)
-        }
-    }
-
-    private func hold(_ frames: [Message], for clientID: [UInt8]) {
-        if !backlog.hold(frames, size: frames.reduce(0) { $0 + $1.count }, for: clientID) {
+        case .refused:
             stats.resultsDroppedClientBusy += 1
             logger.warning("dropped a result: its client has stopped reading", metadata: ["client": "\(JobID(bytes: clientID))"])
         }

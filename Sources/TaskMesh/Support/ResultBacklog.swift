@@ -1,7 +1,7 @@
 import DequeModule
 
-/// Results waiting at the sink (or the broker) for a client whose queue was full: kept in arrival order and sent
-/// as the client catches up, so a client that is busy for a while loses nothing.
+/// Results waiting at the sink (or the broker) for a client whose queue was full: kept in arrival
+/// order and sent as the client catches up, so a client that is busy for a while loses nothing.
 ///
 /// Bounded per client by count and bytes, so a client that stopped reading (frozen, or gone
 /// without a word) cannot make the sink hold results without limit: past the bound a result is
@@ -23,19 +23,49 @@ struct ResultBacklog<Frames> {
 
     private var clients: [[UInt8]: Waiting] = [:]
 
+    /// Held results are retried this often: a ROUTER reports no per-peer writability.
+    static var retryInterval: Duration { .milliseconds(1) }
+
     var isEmpty: Bool { clients.isEmpty }
 
+    /// How long the owning loop may sleep: `wait`, or until the next retry while results wait.
+    func pollTimeout(_ wait: Duration) -> Duration { isEmpty ? wait : min(wait, Self.retryInterval) }
+
     /// Whether results for `client` are already waiting (a new one must queue behind them).
-    func isHolding(_ client: [UInt8]) -> Bool { clients[client] != nil }
+    func isHolding(_ client: [UInt8]) -> Bool { !clients.isEmpty && clients[client] != nil }
 
     /// Keeps `frames` (`size` bytes) for `client`; false when that client's backlog is full.
     mutating func hold(_ frames: Frames, size: Int, for client: [UInt8]) -> Bool {
-        var waiting = clients[client] ?? Waiting()
-        guard waiting.results.count < maxResultsPerClient, waiting.bytes + size <= maxBytesPerClient else { return false }
-        waiting.results.append((frames, size))
-        waiting.bytes += size
-        clients[client] = waiting
+        let (count, bytes) = clients[client].map { ($0.results.count, $0.bytes) } ?? (0, 0)
+        guard count < maxResultsPerClient, bytes + size <= maxBytesPerClient else { return false }
+        // Appended in place: a copy taken out and put back would copy the whole queue each time.
+        clients[client, default: Waiting()].results.append((frames, size))
+        clients[client, default: Waiting()].bytes += size
         return true
+    }
+
+    /// What became of a result given to `offer`.
+    enum Offer {
+        case sent
+        /// Queued behind earlier results, or because the client's queue is full.
+        case held
+        /// The client's backlog is full: the caller drops the result.
+        case refused
+        /// The client is gone: the caller drops the result.
+        case gone
+    }
+
+    /// Sends `frames` to `client` at once unless results already wait for it; holds them
+    /// (in order) when they must wait or the client's queue is full.
+    mutating func offer(_ frames: Frames, size: Int, to client: [UInt8], via send: (Frames) -> Delivery) -> Offer {
+        if !isHolding(client) {
+            switch send(frames) {
+            case .sent: return .sent
+            case .gone: return .gone
+            case .busy: break
+            }
+        }
+        return hold(frames, size: size, for: client) ? .held : .refused
     }
 
     /// What happened to one attempt to send a held result.
@@ -52,7 +82,8 @@ struct ResultBacklog<Frames> {
     mutating func deliver(_ send: ([UInt8], Frames) -> Delivery) -> (sent: Int, dropped: Int) {
         var sent = 0, dropped = 0
         for client in Array(clients.keys) {
-            guard var waiting = clients[client] else { continue }
+            // Taken out while it drains, so the queue is mutated in place, not copied.
+            guard var waiting = clients.removeValue(forKey: client) else { continue }
             delivering: while let first = waiting.results.first {
                 switch send(client, first.frames) {
                 case .sent:
@@ -66,7 +97,7 @@ struct ResultBacklog<Frames> {
                     waiting.results.removeAll()
                 }
             }
-            clients[client] = waiting.results.isEmpty ? nil : waiting
+            if !waiting.results.isEmpty { clients[client] = waiting }
         }
         return (sent, dropped)
     }
