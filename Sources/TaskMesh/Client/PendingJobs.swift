@@ -38,7 +38,10 @@ struct PendingJobs {
         index[CompactJobID(jobID)].flatMap { slots[Int($0)].entry }
     }
 
-    private func isLive(_ ticket: Ticket) -> Bool {
+    private func isLive(_ ticket: Ticket) -> Bool { Self.isLive(ticket, in: slots) }
+
+    /// A ticket is live while its slot still holds the job it was issued for.
+    private static func isLive(_ ticket: Ticket, in slots: [Slot]) -> Bool {
         slots[Int(ticket.slot)].generation == ticket.generation
     }
 
@@ -128,8 +131,8 @@ struct PendingJobs {
             return
         }
         if expiries.count > 4096 && expiries.count > 4 * index.count {
-            let slots = self.slots
-            expiries.removeAll { slots[Int($0.key.slot)].generation != $0.key.generation }
+            let slots = self.slots  // a copy of the reference: the closure may not read self while expiries mutates
+            expiries.removeAll { !Self.isLive($0.key, in: slots) }
         }
         if outbox.count > 4096 && outbox.count > 4 * index.count {
             outbox = Deque(outbox.filter { isLive($0) && slots[Int($0.slot)].entry?.sent == false })
