@@ -141,7 +141,7 @@ final class JobRunner {
         let queued = queue.takeAll() + accepted
         accepted.removeAll()
         inFlight -= queued.count
-        for accepted in queued { decline(accepted.job) }
+        for waiting in queued { decline(waiting.job) }
     }
 
     /// Stops the runners once their current job ends; queued jobs are handed back first.
