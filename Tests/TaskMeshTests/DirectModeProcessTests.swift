@@ -155,6 +155,60 @@ import ZMQ
         await mesh.shutdown()
     }
 
+    /// A worker answers every entry of a JOBS on its own: intact jobs run, an unknown handler and
+    /// a damaged entry whose id can be read get their error, and the worker keeps serving.
+    @Test func aJobBatchIsAnsweredEntryByEntry() async throws {
+        let topology = try TestTopology()
+        let sink = try await RunningSink.start(topology)
+        let worker = try await RunningWorker.start(topology, sink: sink)
+        let context = try Context()
+        let clientID = Array("raw-client".utf8)
+        let results = try Socket(context, .dealer)
+        try results.set(.routingID, clientID)
+        try results.connect(sink.clients)
+        try results.set(.sendTimeout, .seconds(5))
+        try results.set(.receiveTimeout, .seconds(10))
+        try results.send(multipart: HelloMessage().encode())
+        _ = try #require(try? results.receive(), "no MEMBERS within 10 s of HELLO")
+        let jobs = try Socket(context, .push)
+        try jobs.connect(worker.endpoint)
+        try jobs.set(.sendTimeout, .seconds(5))
+
+        var batch = JobBatchWriter(clientID: clientID)
+        for n: UInt8 in 1...40 { batch.append(jobID: [n], handler: "echo", deadline: 0, attempt: 1, payload: [n, n]) }
+        batch.append(jobID: [41], handler: "no-such-handler", deadline: 0, attempt: 1, payload: [])
+        batch.append(jobID: [42], handler: "echo", deadline: 0, attempt: 1, payload: [42])
+        batch.append(jobID: [43], handler: "echo", deadline: 0, attempt: 1, payload: [43])
+        var frames = batch.encode()
+        // Entry 42's payload length now runs past the body: it is damaged, and 43 behind it is lost.
+        let entry42 = frames[1].count - 2 * JobBatchWriter.entrySize(jobID: [42], handler: "echo", payload: [42])
+        frames[1][entry42 + 8 + 2 + 2 + 5] = 0x7F
+        try jobs.send(multipart: frames)
+
+        var outcomes: [UInt8: ResultMessage] = [:]
+        while outcomes.count < 42 {
+            let received = try results.receive()
+            switch try SinkToClient.decode(received) {
+            case .result(let result): outcomes[result.jobID[0]] = result
+            case .results(let results): try results.forEach { outcomes[$0.jobID[0]] = $0 }
+            case .members: break
+            }
+        }
+        for n: UInt8 in 1...40 {
+            #expect(outcomes[n]?.status == .ok && outcomes[n]?.body == [n, n], "job \(n): \(String(describing: outcomes[n]))")
+        }
+        #expect(outcomes[41]?.status == .unknownHandler)
+        #expect(outcomes[42]?.status == .badRequest)
+        #expect(outcomes[43] == nil)
+
+        // The worker still serves a client.
+        let (mesh, client) = try await connectClient(topology, sink: sink)
+        try await client.waitForWorkers(1, timeout: .seconds(10))
+        #expect(try await client.submit("echo", [9]) == [9])
+        #expect(worker.process.isRunning)
+        await mesh.shutdown()
+    }
+
     /// Direct mode promises that a stopping worker finishes or hands back every job that reaches
     /// it, and exits within its drain timeout. It does not promise zero loss: under load some
     /// jobs still time out (docs/RELIABILITY.md); reliable mode is the lossless one.

@@ -378,7 +378,29 @@ private func ids(_ entries: [PendingJobs.Entry]) -> Set<[UInt8]> { Set(entries.m
                     outcomes[nextTag] = 0
                     nextTag += 1
                 }
-            case 35..<55:  // send
+            case 45..<55:  // send a batch of up to k
+                let k = 1 + rng.below(6)
+                var taken: [Submission] = []
+                let span = pending.peekToSend { next in
+                    guard taken.count < k else { return false }
+                    taken.append(next)
+                    return true
+                }
+                let waiting = model.values.filter { !$0.sent }.count
+                if taken.count != min(k, waiting) { problem("step \(step): peekToSend offered \(taken.count) of \(waiting) waiting (k \(k))") }
+                if Set(taken.map(\.jobID)).count != taken.count { problem("step \(step): peekToSend offered a job twice") }
+                for next in taken {
+                    guard let known = model[next.jobID], !known.sent, known.tag == next.wallDeadline else {
+                        problem("step \(step): peekToSend offered a job that is not waiting")
+                        continue
+                    }
+                }
+                pending.markSent(span: span)
+                for next in taken {
+                    model[next.jobID]?.sent = true
+                    if pending.entry(next.jobID)?.sent != true { problem("step \(step): markSent(span:) left a taken job unsent") }
+                }
+            case 35..<45:  // send one
                 if let next = pending.nextToSend() {
                     guard let known = model[next.jobID], !known.sent, known.tag == next.wallDeadline else {
                         problem("step \(step): nextToSend returned a job that is not waiting")
@@ -391,7 +413,7 @@ private func ids(_ entries: [PendingJobs.Entry]) -> Set<[UInt8]> { Set(entries.m
                 }
             case 55..<60:  // declined
                 let requeued = pending.requeue(id)
-                if requeued != (model[id] != nil) { problem("step \(step): requeue returned \(requeued)") }
+                if requeued != (model[id]?.sent == true) { problem("step \(step): requeue returned \(requeued)") }
                 if requeued { model[id]?.sent = false }
             case 60..<80:  // result or cancellation
                 let entry = pending.finish(id)

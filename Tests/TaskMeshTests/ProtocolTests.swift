@@ -88,7 +88,7 @@ struct WireCase<Value: Sendable>: Sendable, CustomTestStringConvertible {
 
 /// Every decoder of the protocol, run on frames; the header-only decoders get the first frame.
 enum WireDecoder: String, CaseIterable, Sendable {
-    case job, result, members, workerToSink, sinkToClient, announce, bye
+    case job, result, members, workerToSink, sinkToClient, announce, bye, jobs, results
 
     func run(_ frames: [[UInt8]]) throws(ProtocolViolation) {
         switch self {
@@ -99,11 +99,13 @@ enum WireDecoder: String, CaseIterable, Sendable {
         case .sinkToClient: _ = try SinkToClient.decode(frames)
         case .announce: _ = try AnnounceMessage.decode(header: frames.first ?? [])
         case .bye: _ = try ByeMessage.decode(header: frames.first ?? [])
+        case .jobs: _ = try JobBatch.decode(frames)
+        case .results: _ = try ResultBatch.decode(frames)
         }
     }
 
     /// The decoders that check the signature, version and command themselves.
-    static let framed: [WireDecoder] = [.job, .result, .members, .workerToSink, .sinkToClient]
+    static let framed: [WireDecoder] = [.job, .result, .members, .workerToSink, .sinkToClient, .jobs, .results]
 }
 
 /// A 255-byte binary id using every byte value but 255 (including 0x00).
@@ -156,7 +158,7 @@ extension ProtocolTests {
                 #expect(frames[1] == result.body)
                 #expect(try ResultMessage.decode(frames) == result)
                 #expect(try SinkToClient.decode(frames) == .result(result))
-                #expect(try WorkerToSink.decode(frames) == .result(clientID: result.clientID))
+                #expect(try WorkerToSink.decode(frames) == .result(clientID: result.clientID, count: 1))
                 #expect(try ResultMessage.clientID(inHeader: frames[0]) == result.clientID)
             }
         }
@@ -249,7 +251,7 @@ extension ProtocolTests {
         @Test func resultEncodesToTheExampleBytes() throws {
             #expect(Self.result.encode() == Self.resultFrames)
             #expect(try ResultMessage.decode(Self.resultFrames) == Self.result)
-            #expect(try WorkerToSink.decode(Self.resultFrames) == .result(clientID: [0x63]))
+            #expect(try WorkerToSink.decode(Self.resultFrames) == .result(clientID: [0x63], count: 1))
         }
 
         /// Reads the hex dumps of section 9 from the document itself, so the document, these tests
@@ -261,14 +263,33 @@ extension ProtocolTests {
             let text = try String(contentsOf: url, encoding: .utf8)
             let section = try #require(text.range(of: "## 9. Example"))
             var frames: [[UInt8]] = []
-            for line in text[section.upperBound...].split(separator: "\n") where line.hasPrefix("frame ") {
-                let parts = line.split(separator: ":", maxSplits: 1)
-                try #require(parts.count == 2)
-                frames.append(try parts[1].split(separator: " ").map { token in try #require(UInt8(token, radix: 16)) })
+            func bytes(_ text: Substring) throws -> [UInt8] {
+                try text.split(separator: " ").map { token in try #require(UInt8(token, radix: 16)) }
             }
-            try #require(frames.count == 4)
+            var inDump = false
+            for line in text[section.upperBound...].split(separator: "\n", omittingEmptySubsequences: false) {
+                if line.hasPrefix("frame ") {
+                    let parts = line.split(separator: ":", maxSplits: 1)
+                    try #require(parts.count == 2)
+                    frames.append(try bytes(parts[1]))
+                    inDump = true
+                } else if inDump && line.hasPrefix("         ") {  // a frame continued on the next line
+                    frames[frames.count - 1] += try bytes(line)
+                } else {
+                    inDump = false
+                }
+            }
+            try #require(frames.count == 8)
             #expect(Array(frames[0...1]) == Self.jobFrames)
             #expect(Array(frames[2...3]) == Self.resultFrames)
+            var jobs = JobBatchWriter(clientID: [0x63])
+            jobs.append(jobID: [1], handler: "echo", deadline: 0, attempt: 1, payload: Array("hi".utf8))
+            jobs.append(jobID: [2], handler: "echo", deadline: 0, attempt: 1, payload: [])
+            #expect(Array(frames[4...5]) == jobs.encode())
+            var results = ResultBatchWriter(clientID: [0x63])
+            results.append(ResultMessage(status: .ok, attempt: 1, clientID: [0x63], jobID: [1], body: Array("hi".utf8)))
+            results.append(ResultMessage(status: .failed, attempt: 1, clientID: [0x63], jobID: [2], body: Array("no".utf8)))
+            #expect(Array(frames[6...7]) == results.encode())
         }
     }
 }
@@ -292,6 +313,37 @@ extension ProtocolTests {
         static let announce: [UInt8] = Raw.announce()
         static let bye: [UInt8] = Raw.bye()
         static let hello: [UInt8] = Raw.header(0x05)
+        static let validJobs: [[UInt8]] = {
+            var batch = JobBatchWriter(clientID: [0x63])
+            batch.append(jobID: [1], handler: "echo", deadline: 0, attempt: 1, payload: [0xAA])
+            batch.append(jobID: [2], handler: "echo", deadline: 0, attempt: 1, payload: [])
+            return batch.encode()
+        }()
+        static let validResults: [[UInt8]] = {
+            var batch = ResultBatchWriter(clientID: [0x63])
+            batch.append(ResultMessage(status: .ok, attempt: 1, clientID: [0x63], jobID: [1], body: [0xBB]))
+            batch.append(ResultMessage(status: .ok, attempt: 1, clientID: [0x63], jobID: [2], body: []))
+            return batch.encode()
+        }()
+        /// A JOBS or RESULTS header with these fields.
+        static func batchHeader(_ command: UInt8, count: UInt16, client: [UInt8] = [0x63]) -> [UInt8] {
+            Raw.header(command, [UInt8(count >> 8), UInt8(count & 0xFF), 0, UInt8(client.count)] + client)
+        }
+
+        static let batchHeaders: [MalformedWireCase] = [(WireDecoder.jobs, UInt8(0x0A)), (.results, 0x0B), (.workerToSink, 0x0B), (.sinkToClient, 0x0B)].flatMap {
+            (decoder, command) -> [MalformedWireCase] in
+            let name = command == 0x0A ? "JOBS" : "RESULTS"
+            return [
+                .init(name: "\(name) with 1 frame", decoder: decoder, frames: [batchHeader(command, count: 1)], reason: .frameCount),
+                .init(name: "\(name) with 3 frames", decoder: decoder, frames: [batchHeader(command, count: 1), [], []], reason: .frameCount),
+                .init(name: "\(name) of 0 entries", decoder: decoder, frames: [batchHeader(command, count: 0), []], reason: .tooMany),
+                .init(name: "\(name) of 1025 entries", decoder: decoder, frames: [batchHeader(command, count: 1025), []], reason: .tooMany),
+                .init(name: "\(name) of 65535 entries", decoder: decoder, frames: [batchHeader(command, count: .max), []], reason: .tooMany),
+                .init(name: "\(name) with an empty client id", decoder: decoder, frames: [batchHeader(command, count: 1, client: []), []], reason: .emptyID),
+                .init(name: "\(name) header without a client id", decoder: decoder, frames: [Raw.header(command, [0, 1, 0]), []], reason: .truncated),
+                .init(name: "\(name) header without its count", decoder: decoder, frames: [Raw.header(command, [0]), []], reason: .truncated),
+            ]
+        }
 
         static let frameCounts: [MalformedWireCase] = {
             var cases: [MalformedWireCase] = []
@@ -319,6 +371,8 @@ extension ProtocolTests {
                 let valid: [[UInt8]] = switch decoder {
                 case .job: validJob
                 case .result, .workerToSink: validResult
+                case .jobs: validJobs
+                case .results: validResults
                 default: validMembers
                 }
                 func patched(_ index: Int, _ byte: UInt8) -> [[UInt8]] {
@@ -427,7 +481,7 @@ extension ProtocolTests {
             ]
         }()
 
-        @Test(arguments: frameCounts + signatureVersionCommand + unexpectedCommands + emptyIDs + invalidUTF8 + statuses + memberBodies)
+        @Test(arguments: frameCounts + signatureVersionCommand + unexpectedCommands + emptyIDs + invalidUTF8 + statuses + memberBodies + batchHeaders)
         func rejected(_ malformed: MalformedWireCase) {
             let got = reason { try malformed.decoder.run(malformed.frames) }
             #expect(got == malformed.reason)
@@ -489,7 +543,7 @@ extension ProtocolTests {
                     expectViolation(.truncated, "cut to \(n)") { try WorkerToSink.decode(frames) }
                     expectViolation(.truncated, "cut to \(n)") { try ResultMessage.clientID(inHeader: frames[0]) }
                 } else {
-                    #expect(try WorkerToSink.decode(frames) == .result(clientID: result.clientID), "cut to \(n)")
+                    #expect(try WorkerToSink.decode(frames) == .result(clientID: result.clientID, count: 1), "cut to \(n)")
                 }
             }
         }
@@ -559,7 +613,7 @@ extension ProtocolTests {
             resultFrames[0] += tail
             #expect(try ResultMessage.decode(resultFrames) == result)
             #expect(try SinkToClient.decode(resultFrames) == .result(result))
-            #expect(try WorkerToSink.decode(resultFrames) == .result(clientID: [1]))
+            #expect(try WorkerToSink.decode(resultFrames) == .result(clientID: [1], count: 1))
             #expect(try ResultMessage.clientID(inHeader: resultFrames[0]) == [1])
 
             let announce = AnnounceMessage(workerID: [4], endpoint: "tcp://x:1", concurrency: 2)
@@ -668,6 +722,18 @@ extension ProtocolTests {
                 .init(workerID: [2, 2], endpoint: "ipc:///tmp/ü", concurrency: 300),
                 .init(workerID: [3], endpoint: "inproc://c", concurrency: 0),
             ]).encode(),
+            {
+                var batch = JobBatchWriter(clientID: [0x63])
+                batch.append(jobID: [1], handler: "echo", deadline: 0, attempt: 1, payload: Array("hi".utf8))
+                batch.append(jobID: [2, 2], handler: "héllo", deadline: .max, attempt: 3, payload: [])
+                return batch.encode()
+            }(),
+            {
+                var batch = ResultBatchWriter(clientID: [1, 2, 3])
+                batch.append(ResultMessage(status: .ok, attempt: 1, clientID: [1, 2, 3], jobID: [1], body: Array("hi".utf8)))
+                batch.append(ResultMessage(status: .failed, attempt: 2, clientID: [1, 2, 3], jobID: [9, 9], body: Array("no".utf8)))
+                return batch.encode()
+            }(),
         ]
 
         /// Tallies what the decoders did, to check the fuzzer reached deep into every one.
@@ -715,8 +781,17 @@ extension ProtocolTests {
             #expect(tally.accepted[.job] == 2)
             #expect(tally.accepted[.result] == 2)
             #expect(tally.accepted[.members] == 2)
-            #expect(tally.accepted[.workerToSink] == 4)  // 2 RESULT, ANNOUNCE, BYE
-            #expect(tally.accepted[.sinkToClient] == 4)  // 2 RESULT, 2 MEMBERS
+            #expect(tally.accepted[.workerToSink] == 5)  // 2 RESULT, RESULTS, ANNOUNCE, BYE
+            #expect(tally.accepted[.sinkToClient] == 5)  // 2 RESULT, RESULTS, 2 MEMBERS
+            #expect(tally.accepted[.jobs] == 1)
+            #expect(tally.accepted[.results] == 1)
+        }
+
+        /// A batch header as its sender meant it: the reserved byte is ignored on receipt.
+        static func reservedCleared(_ header: [UInt8]) -> [UInt8] {
+            var cleared = header
+            if cleared.count > Batch.headerFixedSize - 1 { cleared[Batch.headerFixedSize - 1] = 0 }
+            return cleared
         }
 
         fileprivate static func randomFrames(_ rng: inout SplitMix64, validStart: Bool) -> [[UInt8]] {
@@ -725,7 +800,7 @@ extension ProtocolTests {
             if frames.isEmpty { frames.append([]) }
             // Signature, version and a command (sometimes an unknown one), then a run of plausible
             // fields: short strings with small lengths and big-endian numbers.
-            var header: [UInt8] = [0x54, 0x4D, 0x01, UInt8(rng.below(8))]
+            var header: [UInt8] = [0x54, 0x4D, 0x01, UInt8(rng.below(13))]
             for _ in 0..<rng.below(8) {
                 switch rng.below(4) {
                 case 0: header += rng.bytes(rng.below(9))
@@ -773,7 +848,7 @@ extension ProtocolTests {
                     if frames.count >= 2 {
                         frames.swapAt(0, 1)
                     } else if f >= 0, frames[f].count >= 4 {
-                        frames[f][3] = UInt8(rng.below(8))
+                        frames[f][3] = UInt8(rng.below(13))
                     }
                 }
             }
@@ -815,7 +890,7 @@ extension ProtocolTests {
                 if (try? ResultMessage.clientID(inHeader: header)) != result.clientID {
                     tally.fail("clientID(inHeader:) disagrees with decode: \(at)")
                 }
-                if (try? WorkerToSink.decode(frames)) != .result(clientID: result.clientID) {
+                if (try? WorkerToSink.decode(frames)) != .result(clientID: result.clientID, count: 1) {
                     tally.fail("WorkerToSink refuses a valid RESULT: \(at)")
                 }
                 if (try? SinkToClient.decode(frames)) != .result(result) {
@@ -839,8 +914,9 @@ extension ProtocolTests {
                 let message = try WorkerToSink.decode(frames)
                 tally.accepted[.workerToSink, default: 0] += 1
                 switch message {
-                case .result(let clientID):
-                    if frames.count != 2 || (try? ResultMessage.clientID(inHeader: header)) != clientID {
+                case .result(let clientID, let count):
+                    if frames.count != 2 || (try? ResultMessage.clientID(inHeader: header)) != clientID
+                        || count != Batch.resultCount(inHeader: header) || !(1...Wire.maxBatchEntries).contains(count) {
                         tally.fail("WorkerToSink RESULT: \(at)")
                     }
                 case .announce(let announce):
@@ -880,6 +956,47 @@ extension ProtocolTests {
                 tally.accepted[.bye, default: 0] += 1
                 if bye.workerID.isEmpty || !header.dropFirst(4).starts(with: bye.encode()[0].dropFirst(4)) {
                     tally.fail("BYE does not re-encode to its input: \(at)")
+                }
+            } catch { rejected(error) }
+
+            do {
+                let batch = try JobBatch.decode(frames)
+                var jobs: [JobMessage] = []
+                do throws(DamagedEntry) {
+                    try batch.forEach { jobs.append($0) }
+                    tally.accepted[.jobs, default: 0] += 1
+                    var again = JobBatchWriter(clientID: batch.clientID)
+                    for job in jobs { again.append(jobID: job.jobID, handler: job.handler, deadline: job.deadline, attempt: job.attempt, payload: job.payload) }
+                    let encoded = again.encode()
+                    if jobs.count != batch.count || !Self.reservedCleared(header).starts(with: encoded[0]) || encoded[1] != frames[1] {
+                        tally.fail("JOBS does not re-encode to its input: \(at)")
+                    }
+                } catch {
+                    rejected(error.violation)
+                    if jobs.count >= batch.count && error.violation.reason != .trailing { tally.fail("JOBS damaged after its last entry: \(at)") }
+                }
+                if jobs.contains(where: { $0.clientID != batch.clientID || $0.jobID.isEmpty || $0.handler.isEmpty }) {
+                    tally.fail("JOBS entry with a wrong or empty field: \(at)")
+                }
+            } catch { rejected(error) }
+
+            do {
+                let batch = try ResultBatch.decode(frames)
+                var results: [ResultMessage] = []
+                do throws(DamagedEntry) {
+                    try batch.forEach { results.append($0) }
+                    tally.accepted[.results, default: 0] += 1
+                    var again = ResultBatchWriter(clientID: batch.clientID)
+                    for result in results { again.append(result) }
+                    let encoded = again.encode()
+                    if results.count != batch.count || !Self.reservedCleared(header).starts(with: encoded[0]) || encoded[1] != frames[1] {
+                        tally.fail("RESULTS does not re-encode to its input: \(at)")
+                    }
+                    if (try? WorkerToSink.decode(frames)) != .result(clientID: batch.clientID, count: batch.count) {
+                        tally.fail("WorkerToSink refuses a valid RESULTS: \(at)")
+                    }
+                } catch {
+                    rejected(error.violation)
                 }
             } catch { rejected(error) }
 

@@ -118,6 +118,70 @@ import ZMQ
         #expect(attempts == 2)
     }
 
+    /// A held RESULTS counts as the results it carries, against the bound and when delivered.
+    @Test func aBacklogCountsResultsNotMessages() {
+        var backlog = ResultBacklog<[UInt8]>(maxResultsPerClient: 10, maxBytesPerClient: 1 << 20)
+        let client = Array("batched".utf8)
+        let six = backlog.hold([1], size: 1, results: 6, for: client)
+        let fiveMore = backlog.hold([2], size: 1, results: 5, for: client)
+        let fourMore = backlog.hold([3], size: 1, results: 4, for: client)
+        #expect(six && !fiveMore && fourMore, "6 + 5 results exceed the bound of 10, 6 + 4 do not")
+        let delivered = backlog.deliver { _, _ in .sent }
+        #expect(delivered.sent == 10 && delivered.dropped == 0)
+        let seven = backlog.hold([4], size: 1, results: 7, for: client)
+        #expect(seven)
+        let dropped = backlog.deliver { _, _ in .gone }
+        #expect(dropped.dropped == 7)
+    }
+
+    /// RESULTS reach their client whole, in order with RESULTs, and count per result.
+    @Test func resultBatchesAreRoutedLikeResultsAndCountedPerResult() async throws {
+        let (sink, endpoints) = try await startSink()
+        let context = try Context()
+        let client = try Socket(context, .dealer)
+        try client.set(.routingID, Array("batched".utf8))
+        try client.connect(endpoints.clients)
+        try client.set(.sendTimeout, .seconds(5))
+        try client.send(multipart: HelloMessage().encode())
+        try client.set(.receiveTimeout, .seconds(10))
+        _ = try #require(try? client.receive(), "no MEMBERS within 10 s of HELLO")
+        let worker = try Socket(context, .push)
+        try worker.connect(endpoints.results)
+        try worker.set(.sendTimeout, .seconds(5))
+        var next: UInt8 = 0
+        func result(_ client: String) -> ResultMessage {
+            defer { next &+= 1 }
+            return ResultMessage(status: .ok, attempt: 1, clientID: Array(client.utf8), jobID: [next], body: [next])
+        }
+        for round in 0..<20 {
+            var batch = ResultBatchWriter(clientID: Array("batched".utf8))
+            for _ in 0..<3 { batch.append(result("batched")) }
+            try worker.send(multipart: batch.encode())
+            try worker.send(multipart: result("batched").encode())
+            var elsewhere = ResultBatchWriter(clientID: Array("nobody".utf8))
+            for _ in 0..<(1 + round % 4) { elsewhere.append(result("nobody")) }
+            try worker.send(multipart: elsewhere.encode())
+        }
+        var received: [UInt8] = []
+        while received.count < 80 {
+            let frames = try client.receive()
+            switch try SinkToClient.decode(frames) {
+            case .result(let one): received.append(one.jobID[0])
+            case .results(let batch): try batch.forEach { received.append($0.jobID[0]) }
+            case .members: break
+            }
+        }
+        let mine = (0..<20).flatMap { round -> [UInt8] in
+            let start = (0..<round).reduce(0) { $0 + 4 + 1 + $1 % 4 }
+            return (0..<4).map { UInt8(truncatingIfNeeded: start + $0) }
+        }
+        #expect(received == mine)
+        try await eventually("the sink counted results, not messages") {
+            sink.stats.resultsForwarded == 80 && sink.stats.resultsDroppedNoClient == 50
+        }
+        await sink.stop()
+    }
+
     @Test func anOfferQueuesBehindWhatAlreadyWaitsAndSendsOtherwise() {
         var backlog = ResultBacklog<Int>()
         let client = Array("c".utf8)

@@ -104,18 +104,40 @@ final class ClientLoop {
         }
     }
 
+    /// Sends waiting jobs until the socket is full. In direct mode jobs that are waiting
+    /// together leave together, as JOBS messages; a lone or large job leaves as a JOB.
     private func sendJobs() {
         guard reliable || !workers.isEmpty else { return }
         while let job = pending.nextToSend() {
-            let message = JobMessage(clientID: core.clientID, jobID: job.jobID, handler: job.handler,
-                                     deadline: job.wallDeadline, attempt: 1, payload: job.payload)
+            var frames: [[UInt8]]
+            var span = 1
+            if reliable {
+                frames = JobMessage(clientID: core.clientID, jobID: job.jobID, handler: job.handler,
+                                    deadline: job.wallDeadline, attempt: 1, payload: job.payload).encode()
+            } else {
+                var batch = JobBatchWriter(clientID: core.clientID)
+                span = pending.peekToSend { next in
+                    let size = JobBatchWriter.entrySize(jobID: next.jobID, handler: next.handler, payload: next.payload)
+                    guard batch.fits(entrySize: size, payloadSize: next.payload.count) else { return false }
+                    batch.append(jobID: next.jobID, handler: next.handler, deadline: next.wallDeadline, attempt: 1, payload: next.payload)
+                    return true
+                }
+                if batch.count > 1 {
+                    frames = batch.encode()
+                } else {
+                    // One job waiting, or the next one too large to batch: a plain JOB.
+                    span = 1
+                    frames = JobMessage(clientID: core.clientID, jobID: job.jobID, handler: job.handler,
+                                        deadline: job.wallDeadline, attempt: 1, payload: job.payload).encode()
+                }
+            }
             do {
-                guard try jobs.trySend(multipart: message.encode()) else { return }
+                guard try jobs.trySend(multipart: frames) else { return }
             } catch {
-                logger.error("sending a job failed: \(error)")
+                logger.error("sending jobs failed: \(error)")
                 return
             }
-            pending.markSent()
+            pending.markSent(span: span)
         }
     }
 
@@ -139,6 +161,7 @@ final class ClientLoop {
                 } else {
                     switch try SinkToClient.decode(frames) {
                     case .result(let result): handle(result)
+                    case .results(let batch): handle(batch)
                     case .members(let members): apply(members)
                     }
                 }
@@ -146,6 +169,19 @@ final class ClientLoop {
                 stats.malformed += 1
                 logger.debug("dropped malformed message: \(error)")
             }
+        }
+    }
+
+    private func handle(_ batch: ResultBatch) {
+        guard batch.clientID == core.clientID else {
+            stats.malformed += 1
+            return
+        }
+        do throws(DamagedEntry) {
+            try batch.forEach { handle($0) }
+        } catch {
+            stats.malformed += 1
+            logger.debug("dropped the rest of a damaged RESULTS: \(error.violation)")
         }
     }
 

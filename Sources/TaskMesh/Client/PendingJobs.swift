@@ -79,13 +79,36 @@ struct PendingJobs {
 
     /// Records that the job returned by `nextToSend()` left the client.
     mutating func markSent() {
-        let ticket = outbox.removeFirst()
-        if isLive(ticket) { slots[Int(ticket.slot)].entry?.sent = true }
+        markSent(span: 1)
     }
 
-    /// Puts an unstarted job back at the front of the queue, to go to another worker.
+    /// Offers the jobs waiting to be sent to `take`, oldest first, until it returns false or none
+    /// is left, without marking them sent. Returns how many outbox places the taken jobs span
+    /// (stale tickets between them included): pass it to `markSent(span:)` once they left.
+    mutating func peekToSend(_ take: (Submission) -> Bool) -> Int {
+        guard nextToSend() != nil else { return 0 }  // drops stale tickets at the front
+        var span = 0
+        for ticket in outbox {
+            if isLive(ticket), let entry = slots[Int(ticket.slot)].entry, !entry.sent {
+                guard take(entry.submission) else { break }
+            }
+            span += 1
+        }
+        return span
+    }
+
+    /// Records that the jobs in the first `span` places of the outbox left the client.
+    mutating func markSent(span: Int) {
+        for _ in 0..<span {
+            let ticket = outbox.removeFirst()
+            if isLive(ticket) { slots[Int(ticket.slot)].entry?.sent = true }
+        }
+    }
+
+    /// Puts a sent, unstarted job back at the front of the queue, to go to another worker.
+    /// Returns false when no such job is pending (a job not sent yet is already queued).
     mutating func requeue(_ jobID: [UInt8]) -> Bool {
-        guard let slot = index[CompactJobID(jobID)] else { return false }
+        guard let slot = index[CompactJobID(jobID)], slots[Int(slot)].entry?.sent == true else { return false }
         slots[Int(slot)].entry?.sent = false
         outbox.prepend(ticket(slot))
         return true

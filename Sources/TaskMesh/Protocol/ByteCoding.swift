@@ -21,6 +21,12 @@ struct ByteWriter {
         bytes.append(UInt8(truncatingIfNeeded: value))
     }
 
+    mutating func u32(_ value: UInt32) {
+        for shift in stride(from: 24, through: 0, by: -8) {
+            bytes.append(UInt8(truncatingIfNeeded: value >> UInt32(shift)))
+        }
+    }
+
     mutating func u64(_ value: UInt64) {
         for shift in stride(from: 56, through: 0, by: -8) {
             bytes.append(UInt8(truncatingIfNeeded: value >> UInt64(shift)))
@@ -33,7 +39,25 @@ struct ByteWriter {
         bytes.append(contentsOf: value)
     }
 
-    mutating func short(_ value: String) { short(Array(value.utf8)) }
+    mutating func short(_ value: String) {
+        let utf8 = value.utf8
+        bytes.append(UInt8(utf8.count))
+        bytes.append(contentsOf: utf8)
+    }
+
+    /// A long byte string: a `u32` length, then the bytes.
+    mutating func long(_ value: [UInt8]) {
+        u32(UInt32(value.count))
+        bytes.append(contentsOf: value)
+    }
+
+    /// Overwrites a `u16` written earlier at `offset` (a count known only at the end).
+    mutating func patchU16(_ value: UInt16, at offset: Int) {
+        bytes[offset] = UInt8(truncatingIfNeeded: value >> 8)
+        bytes[offset + 1] = UInt8(truncatingIfNeeded: value)
+    }
+
+    var count: Int { bytes.count }
 }
 
 /// Reads big-endian fields from a received frame; every read is bounds-checked and throws
@@ -74,6 +98,14 @@ struct ByteReader {
         return UInt16(bytes[offset]) << 8 | UInt16(bytes[offset + 1])
     }
 
+    mutating func u32() throws(ProtocolViolation) -> UInt32 {
+        guard offset + 4 <= bytes.count else { throw ProtocolViolation(.truncated) }
+        var value: UInt32 = 0
+        for i in 0..<4 { value = value << 8 | UInt32(bytes[offset + i]) }
+        offset += 4
+        return value
+    }
+
     mutating func u64() throws(ProtocolViolation) -> UInt64 {
         guard offset + 8 <= bytes.count else { throw ProtocolViolation(.truncated) }
         var value: UInt64 = 0
@@ -85,6 +117,14 @@ struct ByteReader {
     /// A length-prefixed byte string (0 to 255 bytes).
     mutating func short() throws(ProtocolViolation) -> [UInt8] {
         let count = Int(try u8())
+        guard offset + count <= bytes.count else { throw ProtocolViolation(.truncated) }
+        defer { offset += count }
+        return Array(bytes[offset..<offset + count])
+    }
+
+    /// A `u32`-length-prefixed byte string.
+    mutating func long() throws(ProtocolViolation) -> [UInt8] {
+        let count = Int(try u32())
         guard offset + count <= bytes.count else { throw ProtocolViolation(.truncated) }
         defer { offset += count }
         return Array(bytes[offset..<offset + count])

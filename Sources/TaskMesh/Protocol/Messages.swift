@@ -308,18 +308,22 @@ func bareCommand(_ command: Wire.Command) -> [[UInt8]] {
 
 /// What a sink can receive on its results socket from workers.
 enum WorkerToSink: Equatable, Sendable {
-    case result(clientID: [UInt8])
+    /// A RESULT or RESULTS for `clientID`, holding `count` results.
+    case result(clientID: [UInt8], count: Int)
     case announce(AnnounceMessage)
     case bye(ByeMessage)
 
-    /// Classifies a worker message. RESULTs are only checked as far as routing needs: the sink
-    /// forwards the frames as they are and the client decodes them fully.
+    /// Classifies a worker message. RESULT and RESULTS are only checked as far as routing needs:
+    /// the sink forwards the frames as they are and the client decodes them fully.
     static func decode(_ frames: [[UInt8]]) throws(ProtocolViolation) -> WorkerToSink {
         guard let header = frames.first else { throw ProtocolViolation(.frameCount, "empty message") }
-        switch try ByteReader.command(of: header) {
-        case .result:
-            guard frames.count == 2 else { throw ProtocolViolation(.frameCount, "RESULT has 2 frames, got \(frames.count)") }
-            return .result(clientID: try ResultMessage.clientID(inHeader: header))
+        let command = try ByteReader.command(of: header)
+        switch command {
+        case .result, .results:
+            guard frames.count == 2 else { throw ProtocolViolation(.frameCount, "\(command) has 2 frames, got \(frames.count)") }
+            let count = Batch.resultCount(inHeader: header)
+            guard count >= 1 && count <= Wire.maxBatchEntries else { throw ProtocolViolation(.tooMany, "\(count) results") }
+            return .result(clientID: try ResultMessage.clientID(inHeader: header), count: count)
         case .announce:
             guard frames.count == 1 else { throw ProtocolViolation(.frameCount, "ANNOUNCE has 1 frame, got \(frames.count)") }
             return .announce(try AnnounceMessage.decode(header: header))
@@ -327,7 +331,7 @@ enum WorkerToSink: Equatable, Sendable {
             guard frames.count == 1 else { throw ProtocolViolation(.frameCount, "BYE has 1 frame, got \(frames.count)") }
             return .bye(try ByeMessage.decode(header: header))
         default:
-            throw ProtocolViolation(.command, "a worker may send RESULT, ANNOUNCE or BYE")
+            throw ProtocolViolation(.command, "a worker may send RESULT, RESULTS, ANNOUNCE or BYE")
         }
     }
 }
@@ -335,14 +339,16 @@ enum WorkerToSink: Equatable, Sendable {
 /// What a client can receive from the sink.
 enum SinkToClient: Equatable, Sendable {
     case result(ResultMessage)
+    case results(ResultBatch)
     case members(MembersMessage)
 
     static func decode(_ frames: [[UInt8]]) throws(ProtocolViolation) -> SinkToClient {
         guard let header = frames.first else { throw ProtocolViolation(.frameCount, "empty message") }
         switch try ByteReader.command(of: header) {
         case .result: return .result(try ResultMessage.decode(frames))
+        case .results: return .results(try ResultBatch.decode(frames))
         case .members: return .members(try MembersMessage.decode(frames))
-        default: throw ProtocolViolation(.command, "a sink sends RESULT or MEMBERS")
+        default: throw ProtocolViolation(.command, "a sink sends RESULT, RESULTS or MEMBERS")
         }
     }
 }

@@ -12,6 +12,17 @@ enum Wire {
     static let maxEndpointLength = 255
     /// Most workers listed in one membership message.
     static let maxMembers = 4096
+    /// Most entries a receiver accepts in one JOBS or RESULTS message.
+    static let maxBatchEntries = 1024
+    /// Senders put at most this many entries in one batch: enough to spread a message's cost
+    /// over many jobs, few enough that one batch does not keep a worker busy while others idle.
+    static let batchEntries = 256
+    /// Senders keep a batch's body within this many bytes, well inside every receiver's frame
+    /// limit (`limits.max_payload` plus 64 KiB).
+    static let batchBytes = 60 * 1024
+    /// Jobs and results with a larger payload travel alone (JOB, RESULT): batching them would
+    /// cost a copy and save nothing.
+    static let batchablePayload = 8 * 1024
 
     /// The command byte, the fourth byte of the header frame.
     enum Command: UInt8, Sendable, CaseIterable {
@@ -27,6 +38,10 @@ enum Wire {
         case heartbeat = 0x08
         /// Reliable mode: a worker leaves now; the broker requeues what it still holds.
         case disconnect = 0x09
+        /// Several jobs of one client in one message.
+        case jobs = 0x0A
+        /// Several results for one client in one message.
+        case results = 0x0B
     }
 }
 

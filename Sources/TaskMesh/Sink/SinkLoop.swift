@@ -97,12 +97,12 @@ final class SinkLoop {
             return
         }
         switch message {
-        case .result(let clientID):
+        case .result(let clientID, let count):
             guard !secure || clientsSeen[clientID] != nil else {
-                stats.resultsDroppedNoClient += 1  // no client has proven this id
+                stats.resultsDroppedNoClient += UInt64(count)  // no client has proven this id
                 return
             }
-            forward(frames, to: clientID)
+            forward(frames, results: count, to: clientID)
         case .announce(let announce):
             if secure && !RoleSecurity.identity(frames[0].property("User-Id"), is: announce.publicKey) {
                 stats.malformed += 1  // a worker may only announce its own key
@@ -121,15 +121,16 @@ final class SinkLoop {
         }
     }
 
-    private func forward(_ frames: [Message], to clientID: [UInt8]) {
+    /// Sends a RESULT or RESULTS (`results` results) on to its client, or holds it.
+    private func forward(_ frames: [Message], results: Int, to clientID: [UInt8]) {
         let size = frames.reduce(0) { $0 + $1.count }
-        switch backlog.offer(frames, size: size, to: clientID, via: { send($0, to: clientID) }) {
-        case .sent: stats.resultsForwarded += 1
+        switch backlog.offer(frames, size: size, results: results, to: clientID, via: { send($0, to: clientID) }) {
+        case .sent: stats.resultsForwarded += UInt64(results)
         case .held: break
-        case .gone: stats.resultsDroppedNoClient += 1
+        case .gone: stats.resultsDroppedNoClient += UInt64(results)
         case .refused:
-            stats.resultsDroppedClientBusy += 1
-            logger.warning("dropped a result: its client has stopped reading", metadata: ["client": "\(JobID(bytes: clientID))"])
+            stats.resultsDroppedClientBusy += UInt64(results)
+            logger.warning("dropped results: their client has stopped reading", metadata: ["client": "\(JobID(bytes: clientID))", "results": "\(results)"])
         }
     }
 

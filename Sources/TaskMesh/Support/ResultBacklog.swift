@@ -17,7 +17,8 @@ struct ResultBacklog<Frames> {
     }
 
     private struct Waiting {
-        var results = Deque<(frames: Frames, size: Int)>()
+        var messages = Deque<(frames: Frames, size: Int, results: Int)>()
+        var results = 0
         var bytes = 0
     }
 
@@ -34,12 +35,14 @@ struct ResultBacklog<Frames> {
     /// Whether results for `client` are already waiting (a new one must queue behind them).
     func isHolding(_ client: [UInt8]) -> Bool { !clients.isEmpty && clients[client] != nil }
 
-    /// Keeps `frames` (`size` bytes) for `client`; false when that client's backlog is full.
-    mutating func hold(_ frames: Frames, size: Int, for client: [UInt8]) -> Bool {
-        let (count, bytes) = clients[client].map { ($0.results.count, $0.bytes) } ?? (0, 0)
-        guard count < maxResultsPerClient, bytes + size <= maxBytesPerClient else { return false }
+    /// Keeps `frames` (`size` bytes, `results` results) for `client`; false when that client's
+    /// backlog is full.
+    mutating func hold(_ frames: Frames, size: Int, results: Int = 1, for client: [UInt8]) -> Bool {
+        let (count, bytes) = clients[client].map { ($0.results, $0.bytes) } ?? (0, 0)
+        guard count + results <= maxResultsPerClient, bytes + size <= maxBytesPerClient else { return false }
         // Appended in place: a copy taken out and put back would copy the whole queue each time.
-        clients[client, default: Waiting()].results.append((frames, size))
+        clients[client, default: Waiting()].messages.append((frames, size, results))
+        clients[client, default: Waiting()].results += results
         clients[client, default: Waiting()].bytes += size
         return true
     }
@@ -55,9 +58,9 @@ struct ResultBacklog<Frames> {
         case gone
     }
 
-    /// Sends `frames` to `client` at once unless results already wait for it; holds them
-    /// (in order) when they must wait or the client's queue is full.
-    mutating func offer(_ frames: Frames, size: Int, to client: [UInt8], via send: (Frames) -> Delivery) -> Offer {
+    /// Sends `frames` (`results` results) to `client` at once unless results already wait for
+    /// it; holds them (in order) when they must wait or the client's queue is full.
+    mutating func offer(_ frames: Frames, size: Int, results: Int = 1, to client: [UInt8], via send: (Frames) -> Delivery) -> Offer {
         if !isHolding(client) {
             switch send(frames) {
             case .sent: return .sent
@@ -65,7 +68,7 @@ struct ResultBacklog<Frames> {
             case .busy: break
             }
         }
-        return hold(frames, size: size, for: client) ? .held : .refused
+        return hold(frames, size: size, results: results, for: client) ? .held : .refused
     }
 
     /// What happened to one attempt to send a held result.
@@ -77,27 +80,29 @@ struct ResultBacklog<Frames> {
         case gone
     }
 
-    /// Sends what each client can take now, oldest first. Returns how many were sent and how
-    /// many were dropped because their client is gone.
+    /// Sends what each client can take now, oldest first. Returns how many results were sent and
+    /// how many were dropped because their client is gone.
     mutating func deliver(_ send: ([UInt8], Frames) -> Delivery) -> (sent: Int, dropped: Int) {
         var sent = 0, dropped = 0
         for client in Array(clients.keys) {
             // Taken out while it drains, so the queue is mutated in place, not copied.
             guard var waiting = clients.removeValue(forKey: client) else { continue }
-            delivering: while let first = waiting.results.first {
+            delivering: while let first = waiting.messages.first {
                 switch send(client, first.frames) {
                 case .sent:
-                    waiting.results.removeFirst()
+                    waiting.messages.removeFirst()
                     waiting.bytes -= first.size
-                    sent += 1
+                    waiting.results -= first.results
+                    sent += first.results
                 case .busy:
                     break delivering
                 case .gone:
-                    dropped += waiting.results.count
-                    waiting.results.removeAll()
+                    dropped += waiting.results
+                    waiting.messages.removeAll()
+                    waiting.results = 0
                 }
             }
-            if !waiting.results.isEmpty { clients[client] = waiting }
+            if !waiting.messages.isEmpty { clients[client] = waiting }
         }
         return (sent, dropped)
     }

@@ -24,7 +24,7 @@ final class JobRunner {
 
     /// What a runner hands back to the loop.
     private enum Completion: Sendable {
-        case result(status: ResultStatus, frames: [[UInt8]])
+        case result(ResultMessage)
         /// Skipped unstarted: its deadline had passed.
         case expired
     }
@@ -35,19 +35,22 @@ final class JobRunner {
     private let published: Shared<WorkerStats>
     /// Secure direct mode: a JOB's client id must be the key its sender proved.
     private let checksSender: Bool
+    /// Direct mode: results for one client that are ready together leave as one RESULTS.
+    private let batchesResults: Bool
     private let logger: Logger
 
     var stats = WorkerStats()
     /// Jobs accepted to run and not yet finished: queued for a runner or running.
     private(set) var inFlight = 0
-    private var pendingResults = Deque<[[UInt8]]>()
+    private var pendingResults = Deque<ResultMessage>()
     /// Jobs accepted since the last `startAccepted()`.
     private var accepted: [Accepted] = []
 
     init(handlers: Handlers, concurrency: Int, limit: Int, signal: Signal, executionLog: ExecutionLog?, checksSender: Bool = false,
-         published: Shared<WorkerStats>, logger: Logger) {
+         batchesResults: Bool = false, published: Shared<WorkerStats>, logger: Logger) {
         self.published = published
         self.checksSender = checksSender
+        self.batchesResults = batchesResults
         self.handlers = handlers
         self.logger = logger
         for _ in 0..<max(1, concurrency) {
@@ -85,8 +88,7 @@ final class JobRunner {
         if outcome.body.count > limit {
             outcome = HandlerOutcome(.failed, Array("the result of \(outcome.body.count) bytes exceeds limits.max_payload (\(limit) bytes)".utf8))
         }
-        let frames = ResultMessage(status: outcome.status, attempt: job.attempt, clientID: job.clientID, jobID: job.jobID, body: outcome.body).encode()
-        return .result(status: outcome.status, frames: frames)
+        return .result(ResultMessage(status: outcome.status, attempt: job.attempt, clientID: job.clientID, jobID: job.jobID, body: outcome.body))
     }
 
     var hasResultsToSend: Bool { !pendingResults.isEmpty }
@@ -96,9 +98,13 @@ final class JobRunner {
     /// memory, and passes back-pressure from a slow sink on to the clients.
     var unanswered: Int { inFlight + pendingResults.count }
 
-    /// Handles one received JOB. While `declining`, valid jobs are answered `declined` unstarted.
-    /// `sender` is the ZAP user id of the connection it came on (secure direct mode).
+    /// Handles one received JOB or JOBS. While `declining`, valid jobs are answered `declined`
+    /// unstarted. `sender` is the ZAP user id of the connection it came on (secure direct mode).
     func accept(_ frames: [[UInt8]], declining: Bool, sender: String? = nil) {
+        if let header = frames.first, header.count > 3, header[3] == Wire.Command.jobs.rawValue {
+            acceptBatch(frames, declining: declining, sender: sender)
+            return
+        }
         stats.received += 1
         let job: JobMessage
         do {
@@ -115,6 +121,43 @@ final class JobRunner {
             logger.warning("dropped a job whose client id is not its sender's key")
             return
         }
+        accept(job, declining: declining)
+    }
+
+    /// Handles a JOBS message: each intact entry as if it came alone. A damaged entry is answered
+    /// `badRequest` when its job id can be read; the entries after it cannot be located and are
+    /// dropped with the message counted as malformed.
+    private func acceptBatch(_ frames: [[UInt8]], declining: Bool, sender: String?) {
+        let batch: JobBatch
+        do {
+            batch = try JobBatch.decode(frames)
+        } catch {
+            stats.received += 1
+            stats.malformed += 1
+            logger.debug("dropped a malformed JOBS: \(error)")
+            return
+        }
+        if checksSender && !RoleSecurity.identity(sender, owns: batch.clientID) {
+            stats.received += UInt64(batch.count)
+            stats.malformed += 1
+            logger.warning("dropped jobs whose client id is not their sender's key")
+            return
+        }
+        do throws(DamagedEntry) {
+            try batch.forEach { job in
+                stats.received += 1
+                accept(job, declining: declining)
+            }
+        } catch {
+            stats.malformed += 1
+            if let jobID = error.jobID {
+                stats.received += 1
+                reply(.badRequest, attempt: 1, clientID: batch.clientID, jobID: jobID, body: Array("\(error.violation)".utf8))
+            }
+        }
+    }
+
+    private func accept(_ job: JobMessage, declining: Bool) {
         if declining {
             decline(job)
             return
@@ -174,39 +217,52 @@ final class JobRunner {
             switch completion {
             case .expired:
                 stats.expired += 1
-            case .result(let status, let frames):
-                switch status {
+            case .result(let result):
+                switch result.status {
                 case .ok: stats.succeeded += 1
                 case .rejected: stats.rejected += 1
                 default: stats.failed += 1
                 }
-                pendingResults.append(frames)
+                pendingResults.append(result)
             }
         }
     }
 
     private func reply(_ status: ResultStatus, attempt: UInt16, clientID: [UInt8], jobID: [UInt8], body: [UInt8]) {
-        pendingResults.append(ResultMessage(status: status, attempt: attempt, clientID: clientID, jobID: jobID, body: body).encode())
+        pendingResults.append(ResultMessage(status: status, attempt: attempt, clientID: clientID, jobID: jobID, body: body))
+    }
+
+    /// The next message to send: the oldest queued result, with the results for the same client
+    /// queued right behind it when batching; and how many results it holds.
+    private func nextMessage() -> (frames: [[UInt8]], results: Int)? {
+        guard let first = pendingResults.first else { return nil }
+        guard batchesResults, pendingResults.count > 1 else { return (first.encode(), 1) }
+        var batch = ResultBatchWriter(clientID: first.clientID)
+        for result in pendingResults {
+            guard batch.fits(result) else { break }
+            batch.append(result)
+        }
+        return batch.count > 1 ? (batch.encode(), batch.count) : (first.encode(), 1)
     }
 
     /// Sends queued results without blocking; what `socket` cannot take now stays queued.
     func flush(to socket: Socket) {
-        while let frames = pendingResults.first {
+        while let (frames, results) = nextMessage() {
             do {
                 guard try socket.trySend(multipart: frames) else { return }
             } catch {
-                logger.warning("sending a result failed: \(error)")
+                logger.warning("sending results failed: \(error)")
             }
-            pendingResults.removeFirst()
+            pendingResults.removeFirst(results)
         }
     }
 
     /// Last chance for queued results before the socket closes (LINGER bounds it).
     func flushBeforeClose(to socket: Socket) {
-        for frames in pendingResults {
+        while let (frames, results) = nextMessage() {
             try? socket.send(multipart: frames, wait: false)
+            pendingResults.removeFirst(results)
         }
-        pendingResults.removeAll()
     }
 }
 

@@ -1,0 +1,178 @@
+/// JOBS and RESULTS: many jobs of one client, or many results for one client, in one message
+/// (docs/PROTOCOL.md, "JOBS and RESULTS"). A loaded client or worker pays one message's cost per
+/// batch instead of one per job; a lone job or result still travels as JOB or RESULT, so batching
+/// adds no latency.
+///
+/// Both headers put the entry count at offset 4 and the client id at offset 7, where RESULT has
+/// it: the sink routes a RESULTS exactly like a RESULT, without reading the body.
+enum Batch {
+    /// Bytes of the header before the client id: signature, version, command, count, reserved.
+    static let headerFixedSize = 7
+
+    fileprivate static func header(_ command: Wire.Command, count: Int, clientID: [UInt8]) -> [UInt8] {
+        var w = ByteWriter(capacity: headerFixedSize + 1 + clientID.count)
+        w.header(command)
+        w.u16(UInt16(count))
+        w.u8(0)
+        w.short(clientID)
+        return w.bytes
+    }
+
+    /// Reads a batch header: the client id and the entry count (1 to `Wire.maxBatchEntries`).
+    fileprivate static func decodeHeader(_ frames: [[UInt8]], _ command: Wire.Command) throws(ProtocolViolation) -> (clientID: [UInt8], count: Int) {
+        guard frames.count == 2 else { throw ProtocolViolation(.frameCount, "\(command) has 2 frames, got \(frames.count)") }
+        guard try ByteReader.command(of: frames[0]) == command else { throw ProtocolViolation(.command, "expected \(command)") }
+        var r = ByteReader(frames[0], offset: 4)
+        let count = Int(try r.u16())
+        guard count >= 1 else { throw ProtocolViolation(.tooMany, "\(command) with no entries") }
+        guard count <= Wire.maxBatchEntries else { throw ProtocolViolation(.tooMany, "\(count) entries") }
+        _ = try r.u8()
+        return (try r.id("client id"), count)
+    }
+
+    /// The entry count of a RESULT or RESULTS header the caller has already classified; 1 for
+    /// a RESULT. The sink counts results with it without decoding the body.
+    static func resultCount(inHeader header: [UInt8]) -> Int {
+        guard header.count >= 6, header[3] == Wire.Command.results.rawValue else { return 1 }
+        return Int(header[4]) << 8 | Int(header[5])
+    }
+}
+
+/// An entry of a batch that could not be read. Entries before it were delivered; entries after
+/// it cannot be located and are lost to the receiver, which counts the message as malformed.
+struct DamagedEntry: Error, Sendable {
+    let violation: ProtocolViolation
+    /// The damaged entry's job id, when it could still be read: a worker answers `badRequest`.
+    let jobID: [UInt8]?
+}
+
+/// Builds a JOBS message from the jobs a client sends in one go.
+struct JobBatchWriter {
+    let clientID: [UInt8]
+    private var body = ByteWriter(capacity: 4096)
+    private(set) var count = 0
+
+    init(clientID: [UInt8]) { self.clientID = clientID }
+
+    /// The bytes a job adds to a batch's body.
+    static func entrySize(jobID: [UInt8], handler: String, payload: [UInt8]) -> Int {
+        8 + 2 + 1 + jobID.count + 1 + handler.utf8.count + 4 + payload.count
+    }
+
+    /// Whether a job of `entrySize` bytes and a payload of `payloadSize` fits this batch.
+    func fits(entrySize: Int, payloadSize: Int) -> Bool {
+        count < Wire.batchEntries && payloadSize <= Wire.batchablePayload && body.count + entrySize <= Wire.batchBytes
+    }
+
+    mutating func append(jobID: [UInt8], handler: String, deadline: UInt64, attempt: UInt16, payload: [UInt8]) {
+        body.u64(deadline)
+        body.u16(attempt)
+        body.short(jobID)
+        body.short(handler)
+        body.long(payload)
+        count += 1
+    }
+
+    /// The message: [header, body].
+    func encode() -> [[UInt8]] {
+        [Batch.header(.jobs, count: count, clientID: clientID), body.bytes]
+    }
+}
+
+/// A received JOBS message whose header is valid; its entries are read by `forEach`.
+struct JobBatch: Sendable {
+    let clientID: [UInt8]
+    let count: Int
+    private let body: [UInt8]
+
+    static func decode(_ frames: [[UInt8]]) throws(ProtocolViolation) -> JobBatch {
+        let (clientID, count) = try Batch.decodeHeader(frames, .jobs)
+        return JobBatch(clientID: clientID, count: count, body: frames[1])
+    }
+
+    /// Calls `each` with every job in order. Throws at the first damaged entry, or when the body
+    /// holds more or fewer entries than the header counts, after the intact ones were delivered.
+    func forEach(_ each: (JobMessage) -> Void) throws(DamagedEntry) {
+        var r = ByteReader(body)
+        for _ in 0..<count {
+            var jobID: [UInt8]?
+            do throws(ProtocolViolation) {
+                let deadline = try r.u64()
+                let attempt = try r.u16()
+                jobID = try r.id("job id")
+                let handler = try r.text("handler name")
+                let payload = try r.long()
+                each(JobMessage(clientID: clientID, jobID: jobID!, handler: handler, deadline: deadline, attempt: attempt, payload: payload))
+            } catch {
+                throw DamagedEntry(violation: error, jobID: jobID)
+            }
+        }
+        guard r.isAtEnd else { throw DamagedEntry(violation: ProtocolViolation(.trailing, "after \(count) jobs"), jobID: nil) }
+    }
+}
+
+/// Builds a RESULTS message from results for one client.
+struct ResultBatchWriter {
+    let clientID: [UInt8]
+    private var body = ByteWriter(capacity: 4096)
+    private(set) var count = 0
+
+    init(clientID: [UInt8]) { self.clientID = clientID }
+
+    /// The bytes a result adds to a batch's body.
+    static func entrySize(_ result: ResultMessage) -> Int {
+        1 + 2 + 1 + result.jobID.count + 4 + result.body.count
+    }
+
+    /// Whether `result` may join this batch: same client, small body, room left.
+    func fits(_ result: ResultMessage) -> Bool {
+        count < Wire.batchEntries && result.body.count <= Wire.batchablePayload && result.clientID == clientID
+            && body.count + Self.entrySize(result) <= Wire.batchBytes
+    }
+
+    mutating func append(_ result: ResultMessage) {
+        body.u8(result.status.rawValue)
+        body.u16(result.attempt)
+        body.short(result.jobID)
+        body.long(result.body)
+        count += 1
+    }
+
+    /// The message: [header, body].
+    func encode() -> [[UInt8]] {
+        [Batch.header(.results, count: count, clientID: clientID), body.bytes]
+    }
+}
+
+/// A received RESULTS message whose header is valid; its entries are read by `forEach`.
+struct ResultBatch: Equatable, Sendable {
+    let clientID: [UInt8]
+    let count: Int
+    private let body: [UInt8]
+
+    static func decode(_ frames: [[UInt8]]) throws(ProtocolViolation) -> ResultBatch {
+        let (clientID, count) = try Batch.decodeHeader(frames, .results)
+        return ResultBatch(clientID: clientID, count: count, body: frames[1])
+    }
+
+    /// Calls `each` with every result in order. Throws at the first damaged entry, or when the
+    /// body holds more or fewer entries than the header counts, after the intact ones were
+    /// delivered.
+    func forEach(_ each: (ResultMessage) -> Void) throws(DamagedEntry) {
+        var r = ByteReader(body)
+        for _ in 0..<count {
+            var jobID: [UInt8]?
+            do throws(ProtocolViolation) {
+                let rawStatus = try r.u8()
+                let attempt = try r.u16()
+                jobID = try r.id("job id")
+                let resultBody = try r.long()
+                guard let status = ResultStatus(rawValue: rawStatus) else { throw ProtocolViolation(.status, "status \(rawStatus)") }
+                each(ResultMessage(status: status, attempt: attempt, clientID: clientID, jobID: jobID!, body: resultBody))
+            } catch {
+                throw DamagedEntry(violation: error, jobID: jobID)
+            }
+        }
+        guard r.isAtEnd else { throw DamagedEntry(violation: ProtocolViolation(.trailing, "after \(count) results"), jobID: nil) }
+    }
+}
