@@ -1,4 +1,6 @@
 internal import CZMQ
+import Foundation
+import Synchronization
 
 /// A libzmq context: the owner of I/O threads and the namespace of `inproc://` endpoints.
 ///
@@ -24,7 +26,34 @@ public final class Context: @unchecked Sendable {
         _ = zmq_ctx_shutdown(handle)
     }
 
+    /// Set once `terminate(waitingAtMost:)` has begun: `zmq_ctx_term` runs once.
+    private let terminating = Atomic<Bool>(false)
+
+    /// Terminates the context now instead of at release: waits, up to `timeout`, for every
+    /// socket's queued messages to leave within its LINGER, which is how a process that is about
+    /// to exit makes sure its last messages are sent. Every socket of the context must be closed
+    /// first; if one is not, or the messages take longer, this returns false after `timeout` and
+    /// leaves the termination running in the background. Call it once, when done with the context.
+    public func terminate(waitingAtMost timeout: Duration) async -> Bool {
+        guard !terminating.exchange(true, ordering: .acquiringAndReleasing) else { return true }
+        let done = Atomic<Bool>(false)
+        let handle = UInt(bitPattern: self.handle)
+        let thread = Thread {
+            while zmq_ctx_term(UnsafeMutableRawPointer(bitPattern: handle)) != 0 && zmq_errno() == EINTR {}
+            done.store(true, ordering: .releasing)
+        }
+        thread.name = "zmq-ctx-term"
+        thread.start()
+        let clock = ContinuousClock()
+        let deadline = clock.now + timeout
+        while !done.load(ordering: .acquiring) && clock.now < deadline {
+            try? await Task.sleep(for: .milliseconds(2))
+        }
+        return done.load(ordering: .acquiring)
+    }
+
     deinit {
+        guard !terminating.load(ordering: .acquiring) else { return }
         // Retry EINTR; any other failure means the handle is already gone.
         while zmq_ctx_term(handle) != 0 && zmq_errno() == EINTR {}
     }

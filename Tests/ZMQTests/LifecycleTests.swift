@@ -95,3 +95,44 @@ import ZMQ
         #expect(event?.endpoint == endpoint)
     }
 }
+
+@Suite struct ContextTerminationTests {
+    /// `terminate` returns once the last queued message has left: the peer, in another
+    /// context, has it before the call returns.
+    @Test func terminateDeliversQueuedMessagesBeforeReturning() async throws {
+        let receiver = try Context()
+        let pull = try Socket(receiver, .pull)
+        let endpoint = try pull.bind("tcp://127.0.0.1:0")
+        let sender = try Context()
+        var defaults = SocketDefaults.standard
+        defaults.linger = .seconds(5)
+        defaults.immediate = false
+        let push = try Socket(sender, .push, defaults: defaults)
+        try push.connect(endpoint)
+        for i in 0..<1000 { try push.send(withUnsafeBytes(of: UInt32(i)) { Array($0) } + [UInt8](repeating: 7, count: 1024), wait: false) }
+        push.close()
+        #expect(await sender.terminate(waitingAtMost: .seconds(10)))
+        try pull.set(.receiveTimeout, .milliseconds(0))
+        var received = 0
+        while (try? pull.receive()) != nil { received += 1 }
+        // Everything left the sender; the receiver's I/O thread may still be reading the tail.
+        try pull.set(.receiveTimeout, .seconds(5))
+        while received < 1000, (try? pull.receive()) != nil { received += 1 }
+        #expect(received == 1000)
+        pull.close()
+    }
+
+    /// A socket left open keeps `zmq_ctx_term` waiting: `terminate` gives up after its timeout
+    /// instead of hanging.
+    @Test func terminateGivesUpOnAnOpenSocket() async throws {
+        let context = try Context()
+        let open = try Socket(context, .pull)
+        _ = try open.bind("tcp://127.0.0.1:0")
+        let clock = ContinuousClock()
+        let start = clock.now
+        let finished = await context.terminate(waitingAtMost: .milliseconds(200))
+        #expect(!finished)
+        #expect(clock.now - start < .seconds(5))
+        open.close()  // lets the background termination end
+    }
+}

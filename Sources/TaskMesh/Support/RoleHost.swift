@@ -11,9 +11,16 @@ final class RoleHost: Sendable {
     let logger: Logger
     let thread: LoopThread
     private let authenticator = Shared<ZAPAuthenticator?>(nil)
+    /// The role made its own context (it was given none), so stopping may terminate it.
+    private let ownsContext: Bool
+
+    /// How long a stopping role waits for its last messages to leave (each socket's LINGER
+    /// bounds its own part).
+    static let flushTimeout: Duration = .seconds(3)
 
     init(topology: Topology, context: Context?, logger: Logger) throws {
         self.topology = topology
+        self.ownsContext = context == nil
         self.context = try context ?? Context()
         self.logger = logger
         self.thread = try LoopThread()
@@ -53,9 +60,17 @@ final class RoleHost: Sendable {
         try TaskMesh.reloadAllowlists(topology: topology, authenticator: authenticator.value, logger: logger)
     }
 
+    /// Stops the loop (which closes the role's sockets) and, when the role owns its context,
+    /// terminates the context so that what the sockets still queue (a stopping worker's last
+    /// results, a sink's last forwards) leaves before the process can exit.
     func stop() async {
         thread.requestStop()
         await thread.waitUntilExited()
+        guard ownsContext else { return }
+        await authenticator.value?.stop()
+        if !(await context.terminate(waitingAtMost: Self.flushTimeout)) {
+            logger.warning("messages still queued after \(Self.flushTimeout) were dropped")
+        }
     }
 
     /// The `Service` contract: start unless started, serve until graceful shutdown or
