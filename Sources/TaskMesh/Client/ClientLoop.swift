@@ -3,8 +3,9 @@ import ZMQ
 
 /// A client's socket loop, run on its own thread by `Client`.
 ///
-/// Direct and local mode: it owns a PUSH connected to every live worker (jobs, round robin) and a
-/// DEALER connected to the sink (results and membership in, HELLO heartbeats out).
+/// Direct and local mode: it owns a PUSH per live worker (`WorkerLinks`: each message goes to the
+/// worker with the fewest unanswered jobs) and a DEALER connected to the sink (results and
+/// membership in, HELLO heartbeats out).
 /// Reliable mode: one DEALER connected to the broker carries jobs out and results and heartbeats
 /// in; when the broker was lost (silence) or replaced (a new instance id), every job sent and not
 /// yet answered is sent again under its id, and the broker's dedup keeps it from running twice.
@@ -15,16 +16,16 @@ final class ClientLoop {
     private let core: ClientCore
     private let topology: Topology
     private let reliable: Bool
-    /// Where jobs go: the workers' PUSH, or (reliable) the broker DEALER, the same as `sink`.
-    private let jobs: Socket
-    /// Where results come from: the sink, or the broker.
+    /// Where results come from: the sink, or (reliable) the broker, which takes the jobs too.
     private let sink: Socket
     private let sockets: SocketFactory
     private let logger: Logger
 
     private var pending = PendingJobs()
     private var stats = ClientStats()
-    private var workers: [String: [UInt8]] = [:]  // endpoint -> worker id (direct mode)
+    /// Direct mode: where jobs go.
+    private var links: WorkerLinks
+    private var lastLink: UInt32 = 0
     private var membersEpoch: UInt64?
     private var nextHello: Instant = .current
     // Reliable mode: what the broker last said of itself.
@@ -46,27 +47,39 @@ final class ClientLoop {
         sink = try sockets.makeClient(.dealer, serverKey: serverKey)
         try sink.set(.routingID, core.clientID)
         try sink.connect(reliable ? topology.broker.clientsEndpoint : topology.sink.clientsEndpoint)
-        // Each worker is a CURVE server with its own key, set before connecting to it.
-        jobs = reliable ? sink : try sockets.makeClient(.push, serverKey: nil)
+        links = WorkerLinks(leaveLinger: topology.worker.drainTimeout)
     }
 
     /// Workers known to take jobs: connected ones, or those the broker reports ready.
-    private var workerCount: Int { reliable ? brokerWorkers : workers.count }
+    private var workerCount: Int { reliable ? brokerWorkers : links.count }
 
     func run() {
         var poller = Poller()
-        let sinkIndex = poller.add(sink)
-        let jobsIndex = reliable ? sinkIndex : poller.add(jobs, [])
-        poller.add(core.thread.signal)
+        var pollerGeneration = -1
+        var linkIndexes: Range<Int> = 0..<0
+        let sinkIndex = 0
         while !core.thread.isStopRequested {
             takeInbox()
             sendJobs()
+            if pollerGeneration != links.generation {
+                // The sink, the wake-up signal, then one item per worker link.
+                poller = Poller()
+                poller.add(sink)
+                poller.add(core.thread.signal)
+                let first = 2
+                for link in links.links { poller.add(link.socket, []) }
+                linkIndexes = first..<(first + links.count)
+                pollerGeneration = links.generation
+            }
             let now = Instant.current
             var wake = nextHello
             if let deadline = pending.nextDeadline { wake = min(wake, deadline) }
-            let hasOutbox = pending.nextToSend() != nil && (reliable || !workers.isEmpty)
-            let readable: Poller.Events = jobsIndex == sinkIndex ? .readable : []
-            poller.setInterest(hasOutbox ? readable.union(.writable) : readable, at: jobsIndex)
+            let hasOutbox = pending.nextToSend() != nil && (reliable || !links.isEmpty)
+            if reliable {
+                poller.setInterest(hasOutbox ? [.readable, .writable] : .readable, at: sinkIndex)
+            } else {
+                for index in linkIndexes { poller.setInterest(hasOutbox ? .writable : [], at: index) }
+            }
             do {
                 try poller.poll(timeout: max(.zero, now.duration(to: wake)))
             } catch {
@@ -99,23 +112,39 @@ final class ClientLoop {
         }
         for id in inbox.cancellations {
             if let entry = pending.finish(id) {
+                links.answered(by: entry.worker)
                 end(entry.submission.promise, .failure(JobError(.cancelled)))
             }
         }
     }
 
-    /// Sends waiting jobs until the socket is full. In direct mode jobs that are waiting
-    /// together leave together, as JOBS messages; a lone or large job leaves as a JOB.
+    /// Sends waiting jobs until no socket takes more. In direct mode jobs that are waiting
+    /// together leave together, as JOBS messages of at most an even share per worker; a lone or
+    /// large job leaves as a JOB. Each message goes to the worker with the fewest unanswered jobs
+    /// that can take it.
     private func sendJobs() {
-        guard reliable || !workers.isEmpty else { return }
+        if reliable {
+            while let job = pending.nextToSend() {
+                let frames = JobMessage(clientID: core.clientID, jobID: job.jobID, handler: job.handler,
+                                        deadline: job.wallDeadline, attempt: 1, payload: job.payload).encode()
+                do {
+                    guard try sink.trySend(multipart: frames) else { return }
+                } catch {
+                    logger.error("sending a job failed: \(error)")
+                    return
+                }
+                pending.markSent()
+            }
+            return
+        }
+        guard !links.isEmpty else { return }
         while let job = pending.nextToSend() {
             var frames: [[UInt8]]
             var span = 1
-            if reliable {
-                frames = JobMessage(clientID: core.clientID, jobID: job.jobID, handler: job.handler,
-                                    deadline: job.wallDeadline, attempt: 1, payload: job.payload).encode()
-            } else {
-                var batch = JobBatchWriter(clientID: core.clientID)
+            var count = 1
+            do {
+                let share = (pending.outbox.count + links.count - 1) / links.count
+                var batch = JobBatchWriter(clientID: core.clientID, maxEntries: max(1, share))
                 span = pending.peekToSend { next in
                     let size = JobBatchWriter.entrySize(jobID: next.jobID, handler: next.handler, payload: next.payload)
                     guard batch.fits(entrySize: size, payloadSize: next.payload.count) else { return false }
@@ -124,6 +153,7 @@ final class ClientLoop {
                 }
                 if batch.count > 1 {
                     frames = batch.encode()
+                    count = batch.count
                 } else {
                     // One job waiting, or the next one too large to batch: a plain JOB.
                     span = 1
@@ -131,14 +161,24 @@ final class ClientLoop {
                                         deadline: job.wallDeadline, attempt: 1, payload: job.payload).encode()
                 }
             }
-            do {
-                guard try jobs.trySend(multipart: frames) else { return }
-            } catch {
-                logger.error("sending jobs failed: \(error)")
-                return
-            }
-            pending.markSent(span: span)
+            guard let link = send(frames) else { return }
+            lastLink = link
+            links.sent(count, to: link)
+            pending.markSent(span: span, to: link)
         }
+    }
+
+    /// Sends `frames` to the first worker in send order that takes them; returns its link id,
+    /// or nil when none can take a message now.
+    private func send(_ frames: [[UInt8]]) -> UInt32? {
+        for link in links.sendOrder(after: lastLink) {
+            do {
+                if try link.socket.trySend(multipart: frames) { return link.id }
+            } catch {
+                logger.error("sending jobs failed", metadata: ["endpoint": "\(link.endpoint)", "error": "\(error)"])
+            }
+        }
+        return nil
     }
 
     private func readSink() {
@@ -191,13 +231,17 @@ final class ClientLoop {
             return
         }
         if result.status == .declined {
-            if pending.requeue(result.jobID) { stats.resent += 1 }
+            if let worker = pending.entry(result.jobID)?.worker, pending.requeue(result.jobID) {
+                links.answered(by: worker)
+                stats.resent += 1
+            }
             return
         }
         guard let entry = pending.finish(result.jobID) else {
             stats.droppedLateOrDuplicate += 1
             return
         }
+        links.answered(by: entry.worker)
         end(entry.submission.promise, result.outcome)
     }
 
@@ -205,23 +249,28 @@ final class ClientLoop {
         guard members.epoch != membersEpoch else { return }
         membersEpoch = members.epoch
         let wanted = Dictionary(members.members.map { ($0.endpoint, $0) }, uniquingKeysWith: { a, _ in a })
-        for endpoint in workers.keys where wanted[endpoint] == nil {
-            try? jobs.disconnect(endpoint)
-            workers.removeValue(forKey: endpoint)
+        for endpoint in links.keepOnly(Set(wanted.keys)) {
             logger.debug("stopped sending to worker", metadata: ["endpoint": "\(endpoint)"])
         }
-        for (endpoint, member) in wanted where workers[endpoint] == nil {
-            let id = member.workerID
+        for (endpoint, member) in wanted where !links.contains(endpoint: endpoint) {
             do {
+                // Each worker is a CURVE server with its own key.
+                var serverKey: [UInt8]?
                 if sockets.security != nil {
                     guard member.publicKey.count == 32 else {
                         logger.warning("skipped a worker that announced no CURVE key", metadata: ["endpoint": "\(endpoint)"])
                         continue
                     }
-                    try sockets.trust(member.publicKey, on: jobs)
+                    serverKey = member.publicKey
                 }
-                try jobs.connect(endpoint)
-                workers[endpoint] = id
+                let socket = try sockets.makeClient(.push, serverKey: serverKey)
+                do {
+                    try socket.connect(endpoint)
+                } catch {
+                    socket.close()
+                    throw error
+                }
+                links.add(workerID: member.workerID, endpoint: endpoint, socket: socket)
                 logger.debug("sending to worker", metadata: ["endpoint": "\(endpoint)"])
             } catch {
                 logger.warning("cannot connect to advertised worker endpoint", metadata: ["endpoint": "\(endpoint)", "error": "\(error)"])
@@ -247,6 +296,7 @@ final class ClientLoop {
 
     private func expireJobs() {
         for entry in pending.expire(at: .current) {
+            links.answered(by: entry.worker)
             if !entry.sent && workerCount == 0 {
                 end(entry.submission.promise, .failure(JobError(.noWorkers, "no worker was available before the deadline")))
             } else {
@@ -285,9 +335,6 @@ final class ClientLoop {
         core.stats.publish(stats)
         try? sink.set(.linger, .zero)
         sink.close()
-        if !reliable {
-            try? jobs.set(.linger, .zero)
-            jobs.close()
-        }
+        links.closeAll()
     }
 }

@@ -11,6 +11,8 @@ struct PendingJobs {
     struct Entry {
         let submission: Submission
         var sent: Bool
+        /// The worker link the job was last sent to (direct mode); 0: none.
+        var worker: UInt32 = 0
     }
 
     /// A job's place in `slots`, valid while the slot's generation is unchanged.
@@ -97,11 +99,15 @@ struct PendingJobs {
         return span
     }
 
-    /// Records that the jobs in the first `span` places of the outbox left the client.
-    mutating func markSent(span: Int) {
+    /// Records that the jobs in the first `span` places of the outbox left the client, for the
+    /// worker link `worker` (0: none).
+    mutating func markSent(span: Int, to worker: UInt32 = 0) {
         for _ in 0..<span {
             let ticket = outbox.removeFirst()
-            if isLive(ticket) { slots[Int(ticket.slot)].entry?.sent = true }
+            if isLive(ticket), slots[Int(ticket.slot)].entry?.sent == false {
+                slots[Int(ticket.slot)].entry?.sent = true
+                slots[Int(ticket.slot)].entry?.worker = worker
+            }
         }
     }
 

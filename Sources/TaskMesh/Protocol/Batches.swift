@@ -49,10 +49,15 @@ struct DamagedEntry: Error, Sendable {
 /// Builds a JOBS message from the jobs a client sends in one go.
 struct JobBatchWriter {
     let clientID: [UInt8]
+    /// Most entries this batch takes (at most `Wire.batchEntries`).
+    let maxEntries: Int
     private var body = ByteWriter(capacity: 4096)
     private(set) var count = 0
 
-    init(clientID: [UInt8]) { self.clientID = clientID }
+    init(clientID: [UInt8], maxEntries: Int = Wire.batchEntries) {
+        self.clientID = clientID
+        self.maxEntries = min(maxEntries, Wire.batchEntries)
+    }
 
     /// The bytes a job adds to a batch's body.
     static func entrySize(jobID: [UInt8], handler: String, payload: [UInt8]) -> Int {
@@ -61,7 +66,7 @@ struct JobBatchWriter {
 
     /// Whether a job of `entrySize` bytes and a payload of `payloadSize` fits this batch.
     func fits(entrySize: Int, payloadSize: Int) -> Bool {
-        count < Wire.batchEntries && payloadSize <= Wire.batchablePayload && body.count + entrySize <= Wire.batchBytes
+        count < maxEntries && payloadSize <= Wire.batchablePayload && body.count + entrySize <= Wire.batchBytes
     }
 
     mutating func append(jobID: [UInt8], handler: String, deadline: UInt64, attempt: UInt16, payload: [UInt8]) {

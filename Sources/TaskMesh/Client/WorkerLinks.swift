@@ -1,0 +1,99 @@
+import ZMQ
+
+/// A direct-mode client's connections to its workers: one PUSH per worker, so the client picks
+/// the worker for every message and counts what each one has unanswered.
+///
+/// Jobs go to the worker with the fewest unanswered jobs that can take a message now, so a slow
+/// or busy worker gets less; a worker leaving the membership has its socket closed with a linger,
+/// so jobs already queued for it still reach it (a stopping worker hands them back `declined`)
+/// instead of being dropped with the connection. Owned by the client loop's thread.
+struct WorkerLinks {
+    final class Link {
+        let id: UInt32
+        let workerID: [UInt8]
+        let endpoint: String
+        let socket: Socket
+        /// Jobs sent to this worker and not answered yet.
+        var unanswered = 0
+
+        init(id: UInt32, workerID: [UInt8], endpoint: String, socket: Socket) {
+            self.id = id
+            self.workerID = workerID
+            self.endpoint = endpoint
+            self.socket = socket
+        }
+    }
+
+    /// How long a link's socket may keep delivering jobs queued for a worker that left.
+    let leaveLinger: Duration
+
+    private(set) var links: [Link] = []
+    private var byID: [UInt32: Link] = [:]
+    private var nextID: UInt32 = 1
+    /// Bumped on every change, so the loop knows to rebuild its poller.
+    private(set) var generation = 0
+
+    init(leaveLinger: Duration) { self.leaveLinger = leaveLinger }
+
+    var count: Int { links.count }
+    var isEmpty: Bool { links.isEmpty }
+
+    func contains(endpoint: String) -> Bool { links.contains { $0.endpoint == endpoint } }
+
+    /// Adds a connected socket for a worker that joined.
+    mutating func add(workerID: [UInt8], endpoint: String, socket: Socket) {
+        let link = Link(id: nextID, workerID: workerID, endpoint: endpoint, socket: socket)
+        nextID = nextID == .max ? 1 : nextID + 1
+        links.append(link)
+        byID[link.id] = link
+        generation += 1
+    }
+
+    /// Drops the workers whose endpoint is not in `endpoints`: their sockets close with
+    /// `leaveLinger`, so what is queued for them still leaves. Returns the endpoints dropped.
+    mutating func keepOnly(_ endpoints: Set<String>) -> [String] {
+        let leaving = links.filter { !endpoints.contains($0.endpoint) }
+        guard !leaving.isEmpty else { return [] }
+        for link in leaving {
+            try? link.socket.set(.linger, leaveLinger)
+            link.socket.close()
+            byID.removeValue(forKey: link.id)
+        }
+        links.removeAll { !endpoints.contains($0.endpoint) }
+        generation += 1
+        return leaving.map(\.endpoint)
+    }
+
+    /// Records that `count` jobs went to the link `id`.
+    func sent(_ count: Int, to id: UInt32) {
+        byID[id]?.unanswered += count
+    }
+
+    /// Records that a job sent to the link `id` was answered (or given up on).
+    func answered(by id: UInt32) {
+        guard id != 0, let link = byID[id], link.unanswered > 0 else { return }
+        link.unanswered -= 1
+    }
+
+    /// The links in the order to try for the next message: fewest unanswered first, and among
+    /// equals the one after the last used, so idle workers share work round robin.
+    func sendOrder(after last: UInt32) -> [Link] {
+        guard links.count > 1 else { return links }
+        let start = links.firstIndex { $0.id == last }.map { $0 + 1 } ?? 0
+        let rotated = Array(links[start...] + links[..<start])
+        return rotated.enumerated().sorted { a, b in
+            a.element.unanswered != b.element.unanswered ? a.element.unanswered < b.element.unanswered : a.offset < b.offset
+        }.map(\.element)
+    }
+
+    /// Closes every socket at once (the client is closing).
+    mutating func closeAll() {
+        for link in links {
+            try? link.socket.set(.linger, .zero)
+            link.socket.close()
+        }
+        links.removeAll()
+        byID.removeAll()
+        generation += 1
+    }
+}
