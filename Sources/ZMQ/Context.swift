@@ -36,25 +36,39 @@ public final class Context: @unchecked Sendable {
     /// leaves the termination running in the background. Call it once, when done with the context.
     public func terminate(waitingAtMost timeout: Duration) async -> Bool {
         guard !terminating.exchange(true, ordering: .acquiringAndReleasing) else { return true }
-        let done = Atomic<Bool>(false)
         let handle = UInt(bitPattern: self.handle)
-        let thread = Thread {
-            while zmq_ctx_term(UnsafeMutableRawPointer(bitPattern: handle)) != 0 && zmq_errno() == EINTR {}
-            done.store(true, ordering: .releasing)
+        return await withCheckedContinuation { continuation in
+            let outcome = ResumeOnce(continuation)
+            let thread = Thread {
+                while zmq_ctx_term(UnsafeMutableRawPointer(bitPattern: handle)) != 0 && zmq_errno() == EINTR {}
+                outcome.resume(true)
+            }
+            thread.name = "zmq-ctx-term"
+            thread.start()
+            let (seconds, attoseconds) = timeout.components
+            let nanoseconds = max(0, seconds) * 1_000_000_000 + max(0, attoseconds) / 1_000_000_000
+            DispatchQueue.global().asyncAfter(deadline: .now() + .nanoseconds(Int(clamping: nanoseconds))) {
+                outcome.resume(false)
+            }
         }
-        thread.name = "zmq-ctx-term"
-        thread.start()
-        let clock = ContinuousClock()
-        let deadline = clock.now + timeout
-        while !done.load(ordering: .acquiring) && clock.now < deadline {
-            try? await Task.sleep(for: .milliseconds(2))
-        }
-        return done.load(ordering: .acquiring)
     }
 
     deinit {
         guard !terminating.load(ordering: .acquiring) else { return }
         // Retry EINTR; any other failure means the handle is already gone.
         while zmq_ctx_term(handle) != 0 && zmq_errno() == EINTR {}
+    }
+}
+
+/// Resumes a continuation with the first value offered; later offers are ignored.
+private final class ResumeOnce: Sendable {
+    private let continuation: Mutex<CheckedContinuation<Bool, Never>?>
+
+    init(_ continuation: CheckedContinuation<Bool, Never>) {
+        self.continuation = Mutex(continuation)
+    }
+
+    func resume(_ value: Bool) {
+        continuation.withLock { $0.take() }?.resume(returning: value)
     }
 }

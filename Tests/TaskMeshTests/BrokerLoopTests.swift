@@ -31,10 +31,18 @@ import ZMQ
         nonisolated(unsafe) let workerSocket = worker
         Thread.detachNewThread {
             while !stop.value {
-                guard let frames = try? workerSocket.receive(), case .job(let job)? = try? FromBroker.decode(frames) else { continue }
-                let result = ResultMessage(status: .ok, attempt: job.attempt, clientID: job.clientID, jobID: job.jobID,
-                                           body: [UInt8](repeating: 1, count: 8192))
-                try? workerSocket.send(multipart: result.encode())
+                guard let frames = try? workerSocket.receive() else { continue }
+                var jobs: [JobMessage] = []
+                switch try? FromBroker.decode(frames) {
+                case .job(let job)?: jobs = [job]
+                case .jobs(let batch)?: try? batch.forEach { jobs.append($0) }
+                default: continue
+                }
+                for job in jobs {
+                    let result = ResultMessage(status: .ok, attempt: job.attempt, clientID: job.clientID, jobID: job.jobID,
+                                               body: [UInt8](repeating: 1, count: 8192))
+                    try? workerSocket.send(multipart: result.encode())
+                }
             }
             workerDone.publish(true)
         }
@@ -60,8 +68,10 @@ import ZMQ
         try client.set(.receiveTimeout, .seconds(10))
         while received.count < count {
             let frames = try client.receive()
-            if case .result(let result)? = try? FromBroker.decode(frames) {
-                received.insert(Int(result.jobID.reduce(0) { $0 << 8 | UInt32($1) }))
+            switch try? FromBroker.decode(frames) {
+            case .result(let result)?: received.insert(Int(result.jobID.reduce(0) { $0 << 8 | UInt32($1) }))
+            case .results(let batch)?: try batch.forEach { received.insert(Int($0.jobID.reduce(0) { $0 << 8 | UInt32($1) })) }
+            default: break
             }
         }
         #expect(received == Set(0..<count))

@@ -57,8 +57,8 @@ private struct Sent {
     init(_ outputs: [BrokerOutput]) throws {
         for output in outputs {
             switch output {
-            case .toWorker(let worker, let frames): jobs.append((worker, try JobMessage.decode(frames)))
-            case .toClient(let client, let frames): results.append((client, try ResultMessage.decode(frames)))
+            case .toWorker(let worker, let job): jobs.append((worker, job))
+            case .toClient(let client, let result): results.append((client, result))
             }
         }
     }
@@ -190,10 +190,10 @@ private struct Sent {
         _ = state.submit(job(1), from: clientA, now: t0)
         let answer = resultMessage(for: job(1), attempt: 1, body: "forty-two")
         let outputs = state.result(answer, from: w1, now: t0 + .seconds(1))
-        #expect(outputs == [.toClient(clientA, answer.encode())])
+        #expect(outputs == [.toClient(clientA, answer)])
 
         let again = state.submit(job(1), from: clientA, now: t0 + .seconds(2))
-        #expect(again == [.toClient(clientA, answer.encode())])  // the same RESULT, not a new run
+        #expect(again == [.toClient(clientA, answer)])  // the same RESULT, not a new run
         #expect(state.stats.duplicatesAnswered == 1)
         #expect(state.stats.accepted == 1)
         #expect(state.stats.dispatched == 1)
@@ -210,7 +210,7 @@ private struct Sent {
 
         _ = state.tick(now: t0 + .seconds(11) - .milliseconds(1))
         let stillCached = state.submit(job(1), from: clientA, now: t0 + .seconds(11))
-        #expect(stillCached == [.toClient(clientA, answer.encode())])
+        #expect(stillCached == [.toClient(clientA, answer)])
         #expect(state.stats.duplicatesAnswered == 1)
 
         _ = state.tick(now: t0 + .seconds(11))
@@ -272,7 +272,7 @@ private struct Sent {
         _ = state.submit(job(2), from: clientA, now: t0)
         let answer = resultMessage(for: job(1), attempt: 1, status: .failed, body: "handler threw")
         let outputs = state.result(answer, from: w1, now: t0 + .seconds(1))
-        #expect(outputs == [.toClient(clientA, answer.encode()), .toWorker(w1, job(2).encode())])
+        #expect(outputs == [.toClient(clientA, answer), .toWorker(w1, job(2))])
         #expect(state.workers[w1]?.running == [key(2)])
         #expect(state.jobs[key(1)] == nil)
         #expect(state.queue.isEmpty)
@@ -303,7 +303,7 @@ private struct Sent {
 
         let current = resultMessage(for: job(1), attempt: 2, body: "current")
         let outputs = state.result(current, from: w2, now: t0 + .seconds(12))
-        #expect(outputs == [.toClient(clientA, current.encode())])
+        #expect(outputs == [.toClient(clientA, current)])
         #expect(state.stats.completed == 1)
     }
 
@@ -384,7 +384,7 @@ private struct Sent {
         #expect(state.jobs[key(1)]?.attempt == 2)
 
         let late = state.result(resultMessage(for: job(1), attempt: 1), from: w1, now: now)
-        #expect(late == [.toWorker(w1, attempt(2, of: job(1)).encode())])
+        #expect(late == [.toWorker(w1, attempt(2, of: job(1)))])
         #expect(state.workers[w1]?.stuck == 0)
         #expect(state.stats.staleResults == 1)
     }
@@ -455,7 +455,7 @@ private struct Sent {
 
         let answer = resultMessage(for: job(1), attempt: 1)
         let finished = state.result(answer, from: w1, now: t0 + .seconds(1))
-        #expect(finished == [.toClient(clientA, answer.encode())])  // and no new job for it
+        #expect(finished == [.toClient(clientA, answer)])  // and no new job for it
         #expect(Array(state.queue) == [key(2)])
         #expect(state.workers[w1]?.running.isEmpty == true)
     }
@@ -499,7 +499,7 @@ private struct Sent {
 
         let answer = resultMessage(for: job(1), attempt: 1)
         let outputs = state.result(answer, from: newConnection, now: t0 + .seconds(2))
-        #expect(outputs == [.toClient(clientA, answer.encode())])
+        #expect(outputs == [.toClient(clientA, answer)])
         #expect(state.stats.staleResults == 0)
         let next = try Sent(state.submit(job(3), from: clientA, now: t0 + .seconds(2)))
         #expect(next.jobs.map(\.worker) == [newConnection])
@@ -584,7 +584,7 @@ private final class BrokerSimulation {
         /// Runs accepted so far; a run starts when the broker accepts the id anew.
         var run = 0
         var inFlight = false
-        var outcome: [[UInt8]]?
+        var outcome: ResultMessage?
         var finishedAt: ContinuousClock.Instant?
     }
 
@@ -721,8 +721,8 @@ private final class BrokerSimulation {
     }
 
     func decodeResult(_ output: BrokerOutput) -> ResultMessage? {
-        guard case .toClient(_, let frames) = output else { return nil }
-        return try? ResultMessage.decode(frames)
+        guard case .toClient(_, let result) = output else { return nil }
+        return result
     }
 
     // MARK: Workers
@@ -770,7 +770,7 @@ private final class BrokerSimulation {
             check(answers.isEmpty, "a declined job ended")
             check(state.jobs[entry.key]?.attempt == entry.attempt, "a declined job lost its attempt number")
         } else {
-            check(answers == [.toClient(entry.key.clientID, message.encode())], "the current attempt's result did not reach its client")
+            check(answers == [.toClient(entry.key.clientID, message)], "the current attempt's result did not reach its client")
         }
         apply(outputs)
     }
@@ -861,11 +861,7 @@ private final class BrokerSimulation {
     func apply(_ outputs: [BrokerOutput]) {
         for output in outputs {
             switch output {
-            case .toWorker(let routing, let frames):
-                guard let job = try? JobMessage.decode(frames) else {
-                    check(false, "a JOB that does not decode")
-                    continue
-                }
+            case .toWorker(let routing, let job):
                 guard let index = routes[routing], processes[index].routing == routing else {
                     check(false, "a job sent to a connection no worker uses")
                     continue
@@ -885,11 +881,7 @@ private final class BrokerSimulation {
                 check(Set(run.attempts).count <= maxAttempts, "more than \(maxAttempts) attempts: \(run.attempts)")
                 runs[RunID(key: key, run: record.run)] = run
                 processes[index].held.append(Held(key: key, attempt: job.attempt, run: record.run))
-            case .toClient(let client, let frames):
-                guard let result = try? ResultMessage.decode(frames) else {
-                    check(false, "a RESULT that does not decode")
-                    continue
-                }
+            case .toClient(let client, let result):
                 check(result.clientID == client, "a RESULT sent to another client")
                 let key = JobKey(clientID: result.clientID, jobID: result.jobID)
                 guard var record = records[key], record.inFlight else {
@@ -906,7 +898,7 @@ private final class BrokerSimulation {
                           "exhausted after attempt \(result.attempt): \(body)")
                 }
                 record.inFlight = false
-                record.outcome = frames
+                record.outcome = result
                 record.finishedAt = now
                 records[key] = record
                 inFlight.remove(key)

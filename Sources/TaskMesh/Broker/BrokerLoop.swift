@@ -17,6 +17,9 @@ final class BrokerLoop {
     private var clientsSeen: [[UInt8]: Instant] = [:]
     /// Results for clients whose queue was full, sent as they catch up.
     private var backlog = ResultBacklog<[[UInt8]]>()
+    /// What the state asked to send since the last `flushOutputs()`: sent once per wake-up, so
+    /// jobs for one worker and results for one client leave together as JOBS and RESULTS.
+    private var outputs: [BrokerOutput] = []
     private var nextTick: Instant = .current
     let boundEndpoints: (clients: String, workers: String)
 
@@ -54,6 +57,7 @@ final class BrokerLoop {
             if poller.events(at: workersIndex).contains(.readable) { readWorkers() }
             if poller.events(at: clientsIndex).contains(.readable) { readClients() }
             if Instant.current >= nextTick { tick() }
+            flushOutputs()
             published.publish(state.stats)
         }
         clients.close()
@@ -95,6 +99,14 @@ final class BrokerLoop {
             }
             switch message {
             case .result(let result): send(state.result(result, from: routingID, now: now))
+            case .results(let batch):
+                do throws(DamagedEntry) {
+                    try batch.forEach { send(state.result($0, from: routingID, now: now)) }
+                } catch {
+                    // The lost entries' attempts are requeued when their lease runs out.
+                    state.stats.malformed += 1
+                    logger.debug("dropped the rest of a damaged RESULTS: \(error.violation)")
+                }
             case .bye: state.bye(from: routingID)
             case .disconnect: send(state.disconnect(from: routingID, now: now))
             case .heartbeat, .ready: break
@@ -131,10 +143,33 @@ final class BrokerLoop {
                 } catch {
                     state.stats.malformed += 1
                 }
+            case .jobs:
+                submitBatch(Array(frames.dropFirst()), from: routingID, now: now)
             case .heartbeat:
                 break
             default:
                 state.stats.malformed += 1
+            }
+        }
+    }
+
+    /// A JOBS: each intact entry is submitted as if it came alone; a damaged entry whose id can
+    /// be read is answered `badRequest`, and the entries after it are lost (counted malformed).
+    private func submitBatch(_ frames: [[UInt8]], from client: [UInt8], now: Instant) {
+        let batch: JobBatch
+        do {
+            batch = try JobBatch.decode(frames)
+        } catch {
+            state.stats.malformed += 1
+            return
+        }
+        do throws(DamagedEntry) {
+            try batch.forEach { send(state.submit($0, from: client, now: now)) }
+        } catch {
+            state.stats.malformed += 1
+            if let jobID = error.jobID, batch.clientID == client {
+                send([.toClient(client, ResultMessage(status: .badRequest, attempt: 1, clientID: client, jobID: jobID,
+                                                      body: Array("\(error.violation)".utf8)))])
             }
         }
     }
@@ -164,25 +199,97 @@ final class BrokerLoop {
         } catch {}
     }
 
-    private func send(_ outputs: [BrokerOutput]) {
-        for output in outputs {
-            switch output {
-            case .toWorker(let id, let frames):
-                do {
-                    try workers.send(multipart: [id] + frames, wait: false)
-                } catch {
-                    // Gone or not reading: treat it as lost; its jobs go elsewhere.
-                    logger.warning("cannot reach worker: \(error)")
-                    send(state.disconnect(from: id, now: .current))
+    private func send(_ more: [BrokerOutput]) {
+        outputs += more
+    }
+
+    /// Sends what the state asked for, grouped per peer in order: jobs for one worker as JOBS,
+    /// results for one client as RESULTS, within the batch limits. Peers are few per wake-up and
+    /// their outputs mostly consecutive, so groups are found by comparing ids, not hashing them.
+    private func flushOutputs() {
+        while !outputs.isEmpty {
+            let round = outputs
+            outputs.removeAll(keepingCapacity: true)
+            var groups: [(toWorker: Bool, id: [UInt8], jobs: [JobMessage], results: [ResultMessage])] = []
+            var last = -1
+            for output in round {
+                let (toWorker, id): (Bool, [UInt8])
+                switch output {
+                case .toWorker(let worker, _): (toWorker, id) = (true, worker)
+                case .toClient(let client, _): (toWorker, id) = (false, client)
                 }
-            case .toClient(let id, let frames):
-                let size = frames.reduce(0) { $0 + $1.count }
-                switch backlog.offer(frames, size: size, to: id, via: { deliver($0, to: id) }) {
-                case .sent, .held: break
-                case .gone, .refused: state.stats.undeliverable += 1  // the outcome stays cached for a resubmission
+                if last < 0 || groups[last].toWorker != toWorker || groups[last].id != id {
+                    last = groups.firstIndex { $0.toWorker == toWorker && $0.id == id } ?? -1
+                    if last < 0 {
+                        groups.append((toWorker, id, [], []))
+                        last = groups.count - 1
+                    }
+                }
+                switch output {
+                case .toWorker(_, let job): groups[last].jobs.append(job)
+                case .toClient(_, let result): groups[last].results.append(result)
+                }
+            }
+            for group in groups {
+                if group.toWorker {
+                    send(group.jobs, toWorker: group.id)
+                } else {
+                    send(group.results, toClient: group.id)
                 }
             }
         }
+    }
+
+    private func send(_ jobs: [JobMessage], toWorker id: [UInt8]) {
+        var start = 0
+        while start < jobs.count {
+            let (frames, count) = Self.nextJobs(jobs[start...])
+            do {
+                try workers.send(multipart: [id] + frames, wait: false)
+            } catch {
+                // Gone or not reading: treat it as lost; its jobs go elsewhere.
+                logger.warning("cannot reach worker: \(error)")
+                send(state.disconnect(from: id, now: .current))
+                return
+            }
+            start += count
+        }
+    }
+
+    private func send(_ results: [ResultMessage], toClient id: [UInt8]) {
+        var start = 0
+        while start < results.count {
+            let (frames, count) = Self.nextResults(results[start...])
+            let size = frames.reduce(0) { $0 + $1.count }
+            switch backlog.offer(frames, size: size, results: count, to: id, via: { deliver($0, to: id) }) {
+            case .sent, .held: break
+            case .gone, .refused: state.stats.undeliverable += UInt64(count)  // the outcomes stay cached for a resubmission
+            }
+            start += count
+        }
+    }
+
+    /// The first jobs of `jobs` that fit one message (JOBS, or a JOB when only one does).
+    private static func nextJobs(_ jobs: ArraySlice<JobMessage>) -> (frames: [[UInt8]], count: Int) {
+        let first = jobs[jobs.startIndex]
+        var batch = JobBatchWriter(clientID: first.clientID)
+        for job in jobs {
+            let size = JobBatchWriter.entrySize(jobID: job.jobID, handler: job.handler, payload: job.payload)
+            guard job.clientID == first.clientID, batch.fits(entrySize: size, payloadSize: job.payload.count) else { break }
+            batch.append(jobID: job.jobID, handler: job.handler, deadline: job.deadline, attempt: job.attempt, payload: job.payload)
+        }
+        return batch.count > 1 ? (batch.encode(), batch.count) : (first.encode(), 1)
+    }
+
+    /// The first results of `results` that fit one message (RESULTS, or a RESULT).
+    private static func nextResults(_ results: ArraySlice<ResultMessage>) -> (frames: [[UInt8]], count: Int) {
+        let first = results[results.startIndex]
+        var batch = ResultBatchWriter(clientID: first.clientID)
+        for result in results {
+            guard batch.fits(result) else { break }
+            batch.append(result)
+        }
+        return batch.count > 1 ? (batch.encode(), batch.count) : (first.encode(), 1)
     }
 
     private func deliver(_ frames: [[UInt8]], to client: [UInt8]) -> ResultBacklog<[[UInt8]]>.Delivery {

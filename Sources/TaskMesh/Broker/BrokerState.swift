@@ -1,27 +1,34 @@
 import DequeModule
 
-/// A job's identity at the broker: job ids are namespaced by their client. Compared and hashed
-/// by an inline copy of both ids, so a lookup in a large table reads no other memory.
+/// A job's identity at the broker: job ids are namespaced by their client. Held as one inline
+/// copy of both ids (no reference counting for ids up to 32 bytes together), so the queue, the
+/// running sets and the outcome cache copy, compare and hash keys without touching the heap.
 struct JobKey: Hashable, Sendable {
-    let clientID: [UInt8]
-    let jobID: [UInt8]
     private let compact: CompactJobID
 
     init(clientID: [UInt8], jobID: [UInt8]) {
-        self.clientID = clientID
-        self.jobID = jobID
         compact = CompactJobID(namespace: clientID, id: jobID)
     }
 
-    static func == (a: JobKey, b: JobKey) -> Bool { a.compact == b.compact }
+    /// The client id, rebuilt from the key (allocates: for rare paths and tests).
+    var clientID: [UInt8] {
+        let bytes = compact.bytes
+        return Array(bytes[1..<(1 + Int(bytes[0]))])
+    }
 
-    func hash(into hasher: inout Hasher) { compact.hash(into: &hasher) }
+    /// The job id, rebuilt from the key (allocates: for rare paths and tests).
+    var jobID: [UInt8] {
+        let bytes = compact.bytes
+        return Array(bytes[(1 + Int(bytes[0]))...])
+    }
 }
 
-/// A message the broker loop must send.
+/// A message the broker loop must send; the loop batches those for the same peer.
 enum BrokerOutput: Equatable {
-    case toWorker([UInt8], [[UInt8]])
-    case toClient([UInt8], [[UInt8]])
+    /// A job (attempt number set) for the worker with this routing id.
+    case toWorker([UInt8], JobMessage)
+    /// An outcome for the client with this routing id.
+    case toClient([UInt8], ResultMessage)
 }
 
 /// The broker's bookkeeping, without sockets: jobs, their attempts and leases, workers and their
@@ -56,7 +63,7 @@ struct BrokerState {
     private(set) var queue = Deque<JobKey>()
     private(set) var jobs: [JobKey: Job] = [:]
     private(set) var workers: [[UInt8]: WorkerSlot] = [:]
-    private var finished: [JobKey: (frames: [[UInt8]], expires: Instant)] = [:]
+    private var finished: [JobKey: (result: ResultMessage, expires: Instant)] = [:]
     private var finishedOrder = Deque<(key: JobKey, expires: Instant)>()
     /// Most outcomes remembered at once, whatever their age, and most bytes they may hold.
     let finishedLimit: Int
@@ -92,12 +99,12 @@ struct BrokerState {
         }
         if let done = finished[key] {
             stats.duplicatesAnswered += 1
-            return [.toClient(client, done.frames)]
+            return [.toClient(client, done.result)]
         }
         guard jobs.count < config.queueLimit else {
             stats.rejectedOverloaded += 1
             let body = Array("the broker holds \(config.queueLimit) jobs (broker.queue_limit)".utf8)
-            return [.toClient(client, ResultMessage(status: .overloaded, attempt: 0, clientID: key.clientID, jobID: key.jobID, body: body).encode())]
+            return [.toClient(client, ResultMessage(status: .overloaded, attempt: 0, clientID: key.clientID, jobID: key.jobID, body: body))]
         }
         stats.accepted += 1
         jobs[key] = Job(message: message, attempt: 1)
@@ -148,7 +155,7 @@ struct BrokerState {
             queue.prepend(key)
             return dispatch(now: now)
         }
-        var out = finish(key, with: message.encode(), now: now)
+        var out = finish(key, with: message, now: now)
         out += dispatch(now: now)
         return out
     }
@@ -207,7 +214,7 @@ struct BrokerState {
             stats.dispatched += 1
             var message = jobs.values[index].message
             message.attempt = jobs.values[index].attempt
-            out.append(.toWorker(id, message.encode()))
+            out.append(.toWorker(id, message))
         }
         updateGauges()
         return out
@@ -230,8 +237,8 @@ struct BrokerState {
         if Int(job.attempt) >= config.maxAttempts {
             stats.exhausted += 1
             let body = Array("gave up after \(job.attempt) attempt\(job.attempt == 1 ? "" : "s"): the last ended because \(cause)".utf8)
-            let frames = ResultMessage(status: .exhausted, attempt: job.attempt, clientID: key.clientID, jobID: key.jobID, body: body).encode()
-            return finish(key, with: frames, now: now)
+            let result = ResultMessage(status: .exhausted, attempt: job.attempt, clientID: key.clientID, jobID: key.jobID, body: body)
+            return finish(key, with: result, now: now)
         }
         stats.requeued += 1
         job.attempt += 1
@@ -242,29 +249,30 @@ struct BrokerState {
         return []
     }
 
-    /// Ends a job with `frames` (a RESULT), remembers the outcome for resubmissions, and returns
-    /// the message to its client.
-    private mutating func finish(_ key: JobKey, with frames: [[UInt8]], now: Instant) -> [BrokerOutput] {
-        jobs.removeValue(forKey: key)
+    /// Ends a job with `result`, remembers the outcome for resubmissions, and returns the
+    /// message to its client.
+    private mutating func finish(_ key: JobKey, with result: ResultMessage, now: Instant) -> [BrokerOutput] {
+        let client = jobs.removeValue(forKey: key)?.message.clientID ?? result.clientID
         stats.completed += 1
         let expires = now + config.resultTTL
-        if let replaced = finished.updateValue((frames, expires), forKey: key) { finishedBytes -= Self.size(replaced.frames) }
-        finishedBytes += Self.size(frames)
+        if let replaced = finished.updateValue((result, expires), forKey: key) { finishedBytes -= Self.size(replaced.result) }
+        finishedBytes += Self.size(result)
         finishedOrder.append((key, expires))
         while finishedOrder.count > finishedLimit || finishedBytes > finishedByteLimit, let oldest = finishedOrder.popFirst() {
             forget(oldest)
         }
-        return [.toClient(key.clientID, frames)]
+        return [.toClient(client, result)]
     }
 
     /// Drops a cached outcome unless a later run of the same job id replaced it.
     private mutating func forget(_ entry: (key: JobKey, expires: Instant)) {
         if finished[entry.key]?.expires == entry.expires, let removed = finished.removeValue(forKey: entry.key) {
-            finishedBytes -= Self.size(removed.frames)
+            finishedBytes -= Self.size(removed.result)
         }
     }
 
-    private static func size(_ frames: [[UInt8]]) -> Int { frames.reduce(0) { $0 + $1.count } }
+    /// The bytes a cached outcome holds, about as on the wire.
+    private static func size(_ result: ResultMessage) -> Int { 16 + result.clientID.count + result.jobID.count + result.body.count }
 
     private mutating func updateGauges() {
         stats.jobs = jobs.count

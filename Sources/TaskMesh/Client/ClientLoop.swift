@@ -118,32 +118,19 @@ final class ClientLoop {
         }
     }
 
-    /// Sends waiting jobs until no socket takes more. In direct mode jobs that are waiting
-    /// together leave together, as JOBS messages of at most an even share per worker; a lone or
-    /// large job leaves as a JOB. Each message goes to the worker with the fewest unanswered jobs
-    /// that can take it.
+    /// Sends waiting jobs until no socket takes more. Jobs that are waiting together leave
+    /// together, as JOBS messages (in direct mode at most an even share per worker); a lone or
+    /// large job leaves as a JOB. In direct mode each message goes to the worker with the fewest
+    /// unanswered jobs that can take it; in reliable mode everything goes to the broker.
     private func sendJobs() {
-        if reliable {
-            while let job = pending.nextToSend() {
-                let frames = JobMessage(clientID: core.clientID, jobID: job.jobID, handler: job.handler,
-                                        deadline: job.wallDeadline, attempt: 1, payload: job.payload).encode()
-                do {
-                    guard try sink.trySend(multipart: frames) else { return }
-                } catch {
-                    logger.error("sending a job failed: \(error)")
-                    return
-                }
-                pending.markSent()
-            }
-            return
-        }
-        guard !links.isEmpty else { return }
+        guard reliable || !links.isEmpty else { return }
         while let job = pending.nextToSend() {
             var frames: [[UInt8]]
             var span = 1
             var count = 1
             do {
-                let share = (pending.outbox.count + links.count - 1) / links.count
+                let destinations = reliable ? 1 : links.count
+                let share = (pending.outbox.count + destinations - 1) / destinations
                 var batch = JobBatchWriter(clientID: core.clientID, maxEntries: max(1, share))
                 span = pending.peekToSend { next in
                     let size = JobBatchWriter.entrySize(jobID: next.jobID, handler: next.handler, payload: next.payload)
@@ -160,6 +147,16 @@ final class ClientLoop {
                     frames = JobMessage(clientID: core.clientID, jobID: job.jobID, handler: job.handler,
                                         deadline: job.wallDeadline, attempt: 1, payload: job.payload).encode()
                 }
+            }
+            if reliable {
+                do {
+                    guard try sink.trySend(multipart: frames) else { return }
+                } catch {
+                    logger.error("sending jobs failed: \(error)")
+                    return
+                }
+                pending.markSent(span: span)
+                continue
             }
             guard let link = send(frames) else { return }
             lastLink = link
@@ -195,8 +192,9 @@ final class ClientLoop {
                 if reliable {
                     switch try FromBroker.decode(frames) {
                     case .result(let result): handle(result)
+                    case .results(let batch): handle(batch)
                     case .heartbeat(let heartbeat): brokerSpoke(heartbeat)
-                    case .job, .disconnect: stats.malformed += 1
+                    case .job, .jobs, .disconnect: stats.malformed += 1
                     }
                 } else {
                     switch try SinkToClient.decode(frames) {

@@ -85,7 +85,7 @@ struct JobBatchWriter {
 }
 
 /// A received JOBS message whose header is valid; its entries are read by `forEach`.
-struct JobBatch: Sendable {
+struct JobBatch: Equatable, Sendable {
     let clientID: [UInt8]
     let count: Int
     private let body: [UInt8]

@@ -257,6 +257,7 @@ struct HeartbeatMessage: Equatable, Sendable {
 enum WorkerToBroker: Equatable, Sendable {
     case ready(ReadyMessage)
     case result(ResultMessage)
+    case results(ResultBatch)
     case heartbeat
     case bye
     case disconnect
@@ -265,13 +266,14 @@ enum WorkerToBroker: Equatable, Sendable {
         guard let header = frames.first else { throw ProtocolViolation(.frameCount, "empty message") }
         let command = try ByteReader.command(of: header)
         if command == .result { return .result(try ResultMessage.decode(frames)) }
+        if command == .results { return .results(try ResultBatch.decode(frames)) }
         guard frames.count == 1 else { throw ProtocolViolation(.frameCount, "\(command) has 1 frame, got \(frames.count)") }
         switch command {
         case .ready: return .ready(try ReadyMessage.decode(header: header))
         case .heartbeat: return .heartbeat
         case .bye: return .bye
         case .disconnect: return .disconnect
-        default: throw ProtocolViolation(.command, "a worker may send READY, RESULT, HEARTBEAT, BYE or DISCONNECT")
+        default: throw ProtocolViolation(.command, "a worker may send READY, RESULT, RESULTS, HEARTBEAT, BYE or DISCONNECT")
         }
     }
 }
@@ -279,7 +281,9 @@ enum WorkerToBroker: Equatable, Sendable {
 /// What a client or worker can receive from a broker (reliable mode).
 enum FromBroker: Equatable, Sendable {
     case job(JobMessage)
+    case jobs(JobBatch)
     case result(ResultMessage)
+    case results(ResultBatch)
     case heartbeat(HeartbeatMessage)
     case disconnect
 
@@ -287,14 +291,16 @@ enum FromBroker: Equatable, Sendable {
         guard let header = frames.first else { throw ProtocolViolation(.frameCount, "empty message") }
         switch try ByteReader.command(of: header) {
         case .job: return .job(try JobMessage.decode(frames))
+        case .jobs: return .jobs(try JobBatch.decode(frames))
         case .result: return .result(try ResultMessage.decode(frames))
+        case .results: return .results(try ResultBatch.decode(frames))
         case .heartbeat:
             guard frames.count == 1 else { throw ProtocolViolation(.frameCount, "HEARTBEAT has 1 frame, got \(frames.count)") }
             return .heartbeat(try HeartbeatMessage.decode(header: header))
         case .disconnect:
             guard frames.count == 1 else { throw ProtocolViolation(.frameCount, "DISCONNECT has 1 frame, got \(frames.count)") }
             return .disconnect
-        default: throw ProtocolViolation(.command, "a broker sends JOB, RESULT, HEARTBEAT or DISCONNECT")
+        default: throw ProtocolViolation(.command, "a broker sends JOB, JOBS, RESULT, RESULTS, HEARTBEAT or DISCONNECT")
         }
     }
 }

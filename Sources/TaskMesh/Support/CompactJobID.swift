@@ -37,6 +37,13 @@ struct CompactJobID: Hashable, Sendable {
         }
     }
 
+    /// The bytes the key was made of (for a namespaced key: the namespace's length, the
+    /// namespace, then the id).
+    var bytes: [UInt8] {
+        if let spill { return spill }
+        return withUnsafeBytes(of: words) { Array($0.prefix(Int(count))) }
+    }
+
     static func == (a: CompactJobID, b: CompactJobID) -> Bool {
         a.count == b.count && a.words.0 == b.words.0 && a.words.1 == b.words.1 && a.words.2 == b.words.2
             && a.words.3 == b.words.3 && a.spill == b.spill

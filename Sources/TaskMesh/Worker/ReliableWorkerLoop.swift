@@ -94,7 +94,7 @@ final class ReliableWorkerLoop {
                 continue
             }
             switch command {
-            case .job:
+            case .job, .jobs:
                 runner.accept(frames, declining: draining != nil)
             case .heartbeat:
                 let instance = (try? HeartbeatMessage.decode(header: header))?.instance
