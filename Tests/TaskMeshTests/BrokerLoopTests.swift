@@ -80,4 +80,46 @@ import ZMQ
         try await eventually("the raw worker stopped") { workerDone.value }
         await broker.stop()
     }
+
+    /// A JOBS with a damaged entry: the intact entry before it is accepted, the damaged one is
+    /// answered badRequest, and the message counts as malformed.
+    @Test func aDamagedJobBatchEntryIsAnsweredBadRequest() async throws {
+        var topology = Topology.loopback(port: 0)
+        topology.mode = .reliable
+        topology.broker = .loopback(port: 0)
+        topology.broker.clientsBind = "tcp://127.0.0.1:0"
+        topology.broker.workersBind = "tcp://127.0.0.1:0"
+        let broker = try Broker(topology: topology)
+        try await broker.start()
+        let endpoints = try #require(broker.endpoints)
+        let context = try Context()
+        let client = try Socket(context, .dealer)
+        let clientID = Array("batch-client".utf8)
+        try client.set(.routingID, clientID)
+        try client.connect(endpoints.clients)
+        try client.set(.sendTimeout, .seconds(5))
+        try client.set(.receiveTimeout, .seconds(10))
+        var batch = JobBatchWriter(clientID: clientID)
+        batch.append(jobID: [1], handler: "echo", deadline: 0, attempt: 1, payload: [1])
+        batch.append(jobID: [2], handler: "echo", deadline: 0, attempt: 1, payload: [2])
+        var frames = batch.encode()
+        // The second entry's handler name becomes invalid UTF-8.
+        let second = JobBatchWriter.entrySize(jobID: [1], handler: "echo", payload: [1])
+        frames[1][second + 8 + 2 + 2 + 1] = 0xFF
+        try client.send(multipart: frames)
+        var answer: ResultMessage?
+        while answer == nil {
+            switch try FromBroker.decode(try client.receive()) {
+            case .result(let result): answer = result
+            case .results(let results): try results.forEach { answer = $0 }
+            default: continue
+            }
+        }
+        #expect(answer?.jobID == [2] && answer?.status == .badRequest)
+        try await eventually("the broker accepted the intact job and counted the damage") {
+            broker.stats.accepted == 1 && broker.stats.malformed == 1
+        }
+        client.close()
+        await broker.stop()
+    }
 }
