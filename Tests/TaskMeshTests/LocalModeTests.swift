@@ -129,6 +129,53 @@ func localMesh(deadline: Duration = .seconds(10), maxPending: Int = 100_000, max
         await mesh.shutdown()
     }
 
+    /// Lone jobs of a fast handler run on the worker's loop thread once measured; such a job
+    /// that suspends after all still completes (on the executor), the handler is no longer
+    /// measured fast, and the concurrency bound holds with inline and runner jobs mixed.
+    @Test func fastHandlersRunInlineAndASuspendingOneStillCompletes() async throws {
+        let mesh = try await localMesh()
+        let running = Shared((now: 0, most: 0))
+        var handlers = Handlers()
+        handlers.register("mostly-fast") { job in
+            running.update { $0.now += 1; $0.most = max($0.most, $0.now) }
+            defer { running.update { $0.now -= 1 } }
+            if job.payload.first == 1 { try await Task.sleep(for: .milliseconds(30)) }
+            return job.payload
+        }
+        try await mesh.worker(handlers, concurrency: 2)
+        let client = try await mesh.client()
+        // One at a time: after `samplesNeeded` of them, lone jobs run inline.
+        for i in 0..<(2 * HandlerTimings.samplesNeeded) {
+            #expect(try await client.submit("mostly-fast", [0, UInt8(i)]) == [0, UInt8(i)])
+        }
+        // A lone job that suspends: it ends like any other.
+        #expect(try await client.submit("mostly-fast", [1, 99]) == [1, 99])
+        // A burst of fast and suspending jobs: every one returns, never more than 2 at once.
+        let payloads = (0..<40).map { [UInt8($0 % 5 == 0 ? 1 : 0), UInt8($0)] }
+        for await outcome in client.batch("mostly-fast", payloads, window: 40) {
+            #expect(try outcome.result.get() == payloads[outcome.index])
+        }
+        for i in 0..<HandlerTimings.samplesNeeded {
+            #expect(try await client.submit("mostly-fast", [0, UInt8(i)]) == [0, UInt8(i)])
+        }
+        #expect(running.value.most <= 2, "at most concurrency handlers at once, inline ones included")
+        await mesh.shutdown()
+    }
+
+    @Test func handlerTimingsMarkOnlyMeasuredFastHandlers() {
+        var timings = HandlerTimings()
+        #expect(!timings.isFast("echo"), "unmeasured")
+        for _ in 0..<(HandlerTimings.samplesNeeded - 1) { timings.record("echo", .microseconds(2)) }
+        #expect(!timings.isFast("echo"), "too few samples")
+        timings.record("echo", .microseconds(2))
+        #expect(timings.isFast("echo"))
+        // A run of slow jobs (or suspensions) takes it off the loop thread.
+        for _ in 0..<4 { timings.record("echo", .milliseconds(5)) }
+        #expect(!timings.isFast("echo"))
+        for _ in 0..<(HandlerTimings.samplesNeeded * 4) { timings.record("hash", .milliseconds(1)) }
+        #expect(!timings.isFast("hash"), "a slow handler never runs inline")
+    }
+
     @Test func slowJobTimesOutAtItsDeadline() async throws {
         let mesh = try await localMesh()
         try await mesh.worker(testHandlers())

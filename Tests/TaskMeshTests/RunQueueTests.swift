@@ -42,4 +42,27 @@ struct RunQueueTests {
         queue.push([4])
         #expect(await queue.next() == nil, "a closed queue takes nothing")
     }
+
+    /// A borrowed runner takes nothing until it is given back, then takes what was queued.
+    @Test func aBorrowedRunnerSitsOutUntilGivenBack() async throws {
+        let queue = RunQueue<Int>()
+        #expect(queue.borrowIdleRunner() == nil, "no runner is waiting yet")
+        let taken = Shared<[Int]>([])
+        let runner = Task {
+            while let item = await queue.next() { taken.update { $0.append(item) } }
+        }
+        var borrowed: RunQueue<Int>.Borrowed?
+        try await eventually("the runner is waiting") {
+            borrowed = queue.borrowIdleRunner()
+            return borrowed != nil
+        }
+        #expect(queue.borrowIdleRunner() == nil, "the only runner is already borrowed")
+        queue.push([1, 2])
+        #expect(queue.takeAll() == [1, 2], "nothing was taken while the runner was out")
+        queue.push([3])
+        queue.giveBack(try #require(borrowed))
+        try await eventually("the runner took the queued item once back") { taken.value == [3] }
+        queue.close()
+        await runner.value
+    }
 }

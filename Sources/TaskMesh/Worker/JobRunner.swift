@@ -1,6 +1,7 @@
 import DequeModule
 import Foundation
 import Logging
+import Synchronization
 import ZMQ
 
 /// Runs the jobs a worker's loop receives, in either mode: decodes them, answers at once what
@@ -9,7 +10,10 @@ import ZMQ
 /// them. Owned by the loop thread; runners report back through `completions` and `signal`.
 ///
 /// Runners take job after job from a shared queue, and wake the loop only when its completion
-/// queue was empty, so under load jobs cost no thread wake-ups of their own; at most
+/// queue was empty, so under load jobs cost no thread wake-ups of their own. A lone job arriving
+/// at an idle worker, for a handler measured to finish within microseconds (`HandlerTimings`),
+/// runs on the loop thread itself, started with `Task.immediate`, so it crosses no thread at the
+/// worker; should it suspend, it goes on on the executor like any task. Either way at most
 /// `concurrency` handlers run at once.
 final class JobRunner {
     /// Jobs whose deadline passed longer ago than this are skipped unstarted: the tolerance covers
@@ -24,7 +28,8 @@ final class JobRunner {
 
     /// What a runner hands back to the loop.
     private enum Completion: Sendable {
-        case result(ResultMessage)
+        /// The handler's result, with the handler's name and how long it ran.
+        case result(ResultMessage, handler: String, elapsed: Duration)
         /// Skipped unstarted: its deadline had passed.
         case expired
     }
@@ -32,6 +37,11 @@ final class JobRunner {
     private let handlers: Handlers
     private let queue = RunQueue<Accepted>()
     private let completions = Shared<[Completion]>([])
+    private let concurrency: Int
+    private let limit: Int
+    private let signal: Signal
+    private let executionLog: ExecutionLog?
+    private var timings = HandlerTimings()
     private let published: Shared<WorkerStats>
     /// Secure direct mode: a JOB's client id must be the key its sender proved.
     private let checksSender: Bool
@@ -53,6 +63,10 @@ final class JobRunner {
         self.batchesResults = batchesResults
         self.handlers = handlers
         self.logger = logger
+        self.concurrency = max(1, concurrency)
+        self.limit = limit
+        self.signal = signal
+        self.executionLog = executionLog
         for _ in 0..<max(1, concurrency) {
             Self.startRunner(queue: queue, completions: completions, signal: signal, limit: limit, executionLog: executionLog)
         }
@@ -64,14 +78,19 @@ final class JobRunner {
         Task {
             while let accepted = await queue.next() {
                 let completion = await execute(accepted, limit: limit, executionLog: executionLog)
-                // Wake the loop only when the queue was empty: it takes the whole queue per wake-up.
-                let wasEmpty = completions.update { queue -> Bool in
-                    defer { queue.append(completion) }
-                    return queue.isEmpty
-                }
-                if wasEmpty { signal.notify() }
+                report(completion, to: completions, signal: signal)
             }
         }
+    }
+
+    /// Hands a completion to the loop, waking it only when its queue was empty: it takes the
+    /// whole queue per wake-up.
+    private static func report(_ completion: Completion, to completions: Shared<[Completion]>, signal: Signal) {
+        let wasEmpty = completions.update { queue -> Bool in
+            defer { queue.append(completion) }
+            return queue.isEmpty
+        }
+        if wasEmpty { signal.notify() }
     }
 
     deinit { queue.close() }
@@ -84,11 +103,14 @@ final class JobRunner {
             id: JobID(bytes: job.jobID), handler: job.handler, payload: job.payload, attempt: Int(job.attempt),
             deadline: job.deadline == 0 ? nil : Date(timeIntervalSince1970: Double(job.deadline) / 1000)
         )
+        let start = ContinuousClock.now
         var outcome = await accepted.run(input)
+        let elapsed = ContinuousClock.now - start
         if outcome.body.count > limit {
             outcome = HandlerOutcome(.failed, Array("the result of \(outcome.body.count) bytes exceeds limits.max_payload (\(limit) bytes)".utf8))
         }
-        return .result(ResultMessage(status: outcome.status, attempt: job.attempt, clientID: job.clientID, jobID: job.jobID, body: outcome.body))
+        return .result(ResultMessage(status: outcome.status, attempt: job.attempt, clientID: job.clientID, jobID: job.jobID, body: outcome.body),
+                       handler: job.handler, elapsed: elapsed)
     }
 
     var hasResultsToSend: Bool { !pendingResults.isEmpty }
@@ -171,11 +193,62 @@ final class JobRunner {
         accepted.append(Accepted(job: job, run: run))
     }
 
-    /// Hands the jobs accepted since the last call to the runners, in one batch.
+    /// Starts the jobs accepted since the last call: a lone job of a fast handler on an idle
+    /// worker inline, anything else handed to the runners in one batch.
     func startAccepted() {
         guard !accepted.isEmpty else { return }
-        queue.push(accepted)
+        let batch = accepted
         accepted.removeAll(keepingCapacity: true)
+        // A lone job while a runner is idle: the case where hand-offs are the whole cost. The
+        // idle runner sits out while the job runs, so the concurrency bound holds.
+        if batch.count == 1, timings.isFast(batch[0].job.handler), let runner = queue.borrowIdleRunner() {
+            runInline(batch[0], borrowing: runner)
+            return
+        }
+        queue.push(batch)
+    }
+
+    /// Runs a job on this (the loop's) thread until its handler first suspends. A job that
+    /// finished without suspending is taken at once; one that suspended reports later through
+    /// the completion queue, like a runner's.
+    private func runInline(_ job: Accepted, borrowing runner: RunQueue<Accepted>.Borrowed) {
+        let handOff = InlineHandOff()
+        Self.startInline(job, borrowing: runner, from: queue, handOff: handOff, completions: completions, signal: signal,
+                         limit: limit, executionLog: executionLog)
+        if let completion = handOff.takeIfFinished() { absorb(completion) }
+    }
+
+    private static func startInline(_ job: Accepted, borrowing runner: RunQueue<Accepted>.Borrowed, from queue: RunQueue<Accepted>,
+                                    handOff: InlineHandOff, completions: Shared<[Completion]>, signal: Signal,
+                                    limit: Int, executionLog: ExecutionLog?) {
+        Task.immediate { [job, runner, queue, handOff, completions, signal, limit, executionLog] in
+            let completion = await execute(job, limit: limit, executionLog: executionLog)
+            queue.giveBack(runner)
+            if !handOff.offer(completion) { report(completion, to: completions, signal: signal) }
+        }
+    }
+
+    /// Passes an inline job's completion straight back to the loop when the job finished before
+    /// `Task.immediate` returned; otherwise tells the job to report through the queue.
+    private final class InlineHandOff: Sendable {
+        private let state = Mutex<(completion: Completion?, loopMovedOn: Bool)>((nil, false))
+
+        /// The job's side: true when the loop will take `completion` itself.
+        func offer(_ completion: Completion) -> Bool {
+            state.withLock { state in
+                guard !state.loopMovedOn else { return false }
+                state.completion = completion
+                return true
+            }
+        }
+
+        /// The loop's side, right after starting the job: its completion if it already finished.
+        func takeIfFinished() -> Completion? {
+            state.withLock { state in
+                state.loopMovedOn = true
+                return state.completion.take()
+            }
+        }
     }
 
     /// Hands back every accepted job no runner has started (the worker is stopping): each is
@@ -211,20 +284,23 @@ final class JobRunner {
             defer { queue.removeAll(keepingCapacity: true) }
             return queue
         }
-        guard !done.isEmpty else { return }
-        inFlight -= done.count
-        for completion in done {
-            switch completion {
-            case .expired:
-                stats.expired += 1
-            case .result(let result):
-                switch result.status {
-                case .ok: stats.succeeded += 1
-                case .rejected: stats.rejected += 1
-                default: stats.failed += 1
-                }
-                pendingResults.append(result)
+        for completion in done { absorb(completion) }
+    }
+
+    /// Ends a started job: counts it and queues its result.
+    private func absorb(_ completion: Completion) {
+        inFlight -= 1
+        switch completion {
+        case .expired:
+            stats.expired += 1
+        case .result(let result, let handler, let elapsed):
+            timings.record(handler, elapsed)
+            switch result.status {
+            case .ok: stats.succeeded += 1
+            case .rejected: stats.rejected += 1
+            default: stats.failed += 1
             }
+            pendingResults.append(result)
         }
     }
 

@@ -53,6 +53,31 @@ final class RunQueue<Item: Sendable>: Sendable {
         return (state.waiting.removeLast(), item)
     }
 
+    /// A suspended runner taken out of service while its caller runs a job itself.
+    struct Borrowed: Sendable {
+        fileprivate let runner: CheckedContinuation<Item?, Never>
+    }
+
+    /// Takes an idle runner out of service, so a job the caller runs itself counts against the
+    /// runners; nil when none is idle (or work is queued, which an idle runner should take).
+    func borrowIdleRunner() -> Borrowed? {
+        state.withLock { state in
+            guard state.items.isEmpty, !state.closed, let runner = state.waiting.popLast() else { return nil }
+            return Borrowed(runner: runner)
+        }
+    }
+
+    /// Puts a borrowed runner back: it takes the next queued item at once, or waits again.
+    func giveBack(_ borrowed: Borrowed) {
+        let item: Item?? = state.withLock { state in
+            if state.closed { return .some(nil) }
+            if let item = state.items.popFirst() { return .some(item) }
+            state.waiting.append(borrowed.runner)
+            return nil
+        }
+        if let item { borrowed.runner.resume(returning: item) }
+    }
+
     /// Removes and returns every item no runner has taken yet, oldest first.
     func takeAll() -> [Item] {
         state.withLock { state in

@@ -1,0 +1,34 @@
+/// How long each handler's recent jobs took, to decide which ones a worker may run on its loop
+/// thread (`JobRunner`): a handler whose jobs finish within microseconds costs more in the two
+/// thread hand-offs to and from a runner than in running it, while a slow or suspending one
+/// must not hold up the loop (heartbeats, reading, sending). Owned by the loop thread.
+struct HandlerTimings {
+    /// Handlers whose recent jobs average below this run inline.
+    static let inlineBelow: Duration = .microseconds(20)
+    /// Jobs a handler must have finished (through runners) before it may run inline.
+    static let samplesNeeded = 8
+
+    private struct Timing {
+        var samples = 0
+        /// Exponentially weighted mean, in nanoseconds; recent jobs weigh 1/8.
+        var meanNanoseconds: Double = 0
+    }
+
+    private var timings: [String: Timing] = [:]
+
+    /// Records that a job of `handler` ran for `elapsed` (suspensions included).
+    mutating func record(_ handler: String, _ elapsed: Duration) {
+        let nanoseconds = Double(elapsed.components.seconds) * 1e9 + Double(elapsed.components.attoseconds) / 1e9
+        var timing = timings[handler, default: Timing()]
+        timing.meanNanoseconds = timing.samples == 0 ? nanoseconds : timing.meanNanoseconds + (nanoseconds - timing.meanNanoseconds) / 8
+        timing.samples += 1
+        timings[handler] = timing
+    }
+
+    /// Whether `handler` has been measured fast enough to run inline.
+    func isFast(_ handler: String) -> Bool {
+        guard let timing = timings[handler], timing.samples >= Self.samplesNeeded else { return false }
+        let limit = Double(Self.inlineBelow.components.attoseconds) / 1e9 + Double(Self.inlineBelow.components.seconds) * 1e9
+        return timing.meanNanoseconds < limit
+    }
+}
