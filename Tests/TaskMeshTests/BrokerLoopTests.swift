@@ -6,18 +6,23 @@ import ZMQ
 /// The broker in this process over tcp, with a raw worker and a raw client, so that the client
 /// can stop reading while results pile up.
 @Suite struct BrokerLoopTests {
-    /// A client that stops reading while its jobs complete: the broker holds the results and
-    /// delivers every one once the client reads again (without the backlog, most are dropped).
-    @Test func aBusyClientGetsEveryResultOnceItReadsAgain() async throws {
+    /// A broker in this process on loopback ports of the system's choosing.
+    func startBroker(sendHighWaterMark: Int? = nil) async throws -> (Broker, (clients: String, workers: String)) {
         var topology = Topology.loopback(port: 0)
         topology.mode = .reliable
         topology.broker = .loopback(port: 0)
         topology.broker.clientsBind = "tcp://127.0.0.1:0"
         topology.broker.workersBind = "tcp://127.0.0.1:0"
-        topology.limits.sendHighWaterMark = 100  // so the client's queue fills early
+        if let sendHighWaterMark { topology.limits.sendHighWaterMark = sendHighWaterMark }
         let broker = try Broker(topology: topology)
         try await broker.start()
-        let endpoints = try #require(broker.endpoints)
+        return (broker, try #require(broker.endpoints))
+    }
+
+    /// A client that stops reading while its jobs complete: the broker holds the results and
+    /// delivers every one once the client reads again (without the backlog, most are dropped).
+    @Test func aBusyClientGetsEveryResultOnceItReadsAgain() async throws {
+        let (broker, endpoints) = try await startBroker(sendHighWaterMark: 100)  // so the client's queue fills early
         let context = try Context()
 
         // A raw worker that answers every job at once, on its own thread, until told to stop.
@@ -84,14 +89,7 @@ import ZMQ
     /// A JOBS with a damaged entry: the intact entry before it is accepted, the damaged one is
     /// answered badRequest, and the message counts as malformed.
     @Test func aDamagedJobBatchEntryIsAnsweredBadRequest() async throws {
-        var topology = Topology.loopback(port: 0)
-        topology.mode = .reliable
-        topology.broker = .loopback(port: 0)
-        topology.broker.clientsBind = "tcp://127.0.0.1:0"
-        topology.broker.workersBind = "tcp://127.0.0.1:0"
-        let broker = try Broker(topology: topology)
-        try await broker.start()
-        let endpoints = try #require(broker.endpoints)
+        let (broker, endpoints) = try await startBroker()
         let context = try Context()
         let client = try Socket(context, .dealer)
         let clientID = Array("batch-client".utf8)

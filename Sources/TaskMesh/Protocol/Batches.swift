@@ -30,6 +30,25 @@ enum Batch {
         return (try r.id("client id"), count)
     }
 
+    /// Reads `count` entries from `body` in order with `readEntry`, calling `each` with every
+    /// one. Throws at the first damaged entry (with its job id when `readEntry` had read it), or
+    /// when the body holds more than `count` entries, after the intact ones were delivered.
+    fileprivate static func readEntries<Entry>(
+        _ body: [UInt8], count: Int, _ readEntry: (inout ByteReader, inout [UInt8]?) throws(ProtocolViolation) -> Entry,
+        _ each: (Entry) -> Void
+    ) throws(DamagedEntry) {
+        var r = ByteReader(body)
+        for _ in 0..<count {
+            var jobID: [UInt8]?
+            do throws(ProtocolViolation) {
+                each(try readEntry(&r, &jobID))
+            } catch {
+                throw DamagedEntry(violation: error, jobID: jobID)
+            }
+        }
+        guard r.isAtEnd else { throw DamagedEntry(violation: ProtocolViolation(.trailing, "after \(count) entries"), jobID: nil) }
+    }
+
     /// The entry count of a RESULT or RESULTS header the caller has already classified; 1 for
     /// a RESULT. The sink counts results with it without decoding the body.
     static func resultCount(inHeader header: [UInt8]) -> Int {
@@ -98,21 +117,16 @@ struct JobBatch: Equatable, Sendable {
     /// Calls `each` with every job in order. Throws at the first damaged entry, or when the body
     /// holds more or fewer entries than the header counts, after the intact ones were delivered.
     func forEach(_ each: (JobMessage) -> Void) throws(DamagedEntry) {
-        var r = ByteReader(body)
-        for _ in 0..<count {
-            var jobID: [UInt8]?
-            do throws(ProtocolViolation) {
-                let deadline = try r.u64()
-                let attempt = try r.u16()
-                jobID = try r.id("job id")
-                let handler = try r.text("handler name")
-                let payload = try r.long()
-                each(JobMessage(clientID: clientID, jobID: jobID!, handler: handler, deadline: deadline, attempt: attempt, payload: payload))
-            } catch {
-                throw DamagedEntry(violation: error, jobID: jobID)
-            }
-        }
-        guard r.isAtEnd else { throw DamagedEntry(violation: ProtocolViolation(.trailing, "after \(count) jobs"), jobID: nil) }
+        let clientID = self.clientID
+        try Batch.readEntries(body, count: count, { (r, jobID) throws(ProtocolViolation) in
+            let deadline = try r.u64()
+            let attempt = try r.u16()
+            let id = try r.id("job id")
+            jobID = id
+            let handler = try r.text("handler name")
+            let payload = try r.long()
+            return JobMessage(clientID: clientID, jobID: id, handler: handler, deadline: deadline, attempt: attempt, payload: payload)
+        }, each)
     }
 }
 
@@ -164,20 +178,15 @@ struct ResultBatch: Equatable, Sendable {
     /// body holds more or fewer entries than the header counts, after the intact ones were
     /// delivered.
     func forEach(_ each: (ResultMessage) -> Void) throws(DamagedEntry) {
-        var r = ByteReader(body)
-        for _ in 0..<count {
-            var jobID: [UInt8]?
-            do throws(ProtocolViolation) {
-                let rawStatus = try r.u8()
-                let attempt = try r.u16()
-                jobID = try r.id("job id")
-                let resultBody = try r.long()
-                guard let status = ResultStatus(rawValue: rawStatus) else { throw ProtocolViolation(.status, "status \(rawStatus)") }
-                each(ResultMessage(status: status, attempt: attempt, clientID: clientID, jobID: jobID!, body: resultBody))
-            } catch {
-                throw DamagedEntry(violation: error, jobID: jobID)
-            }
-        }
-        guard r.isAtEnd else { throw DamagedEntry(violation: ProtocolViolation(.trailing, "after \(count) results"), jobID: nil) }
+        let clientID = self.clientID
+        try Batch.readEntries(body, count: count, { (r, jobID) throws(ProtocolViolation) in
+            let rawStatus = try r.u8()
+            let attempt = try r.u16()
+            let id = try r.id("job id")
+            jobID = id
+            let resultBody = try r.long()
+            guard let status = ResultStatus(rawValue: rawStatus) else { throw ProtocolViolation(.status, "status \(rawStatus)") }
+            return ResultMessage(status: status, attempt: attempt, clientID: clientID, jobID: id, body: resultBody)
+        }, each)
     }
 }
