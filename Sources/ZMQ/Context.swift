@@ -29,6 +29,9 @@ public final class Context: @unchecked Sendable {
     /// Set once `terminate(waitingAtMost:)` has begun: `zmq_ctx_term` runs once.
     private let terminating = Atomic<Bool>(false)
 
+    /// Whether `terminate(waitingAtMost:)` was called: no socket may be made in it any more.
+    public var isTerminated: Bool { terminating.load(ordering: .acquiring) }
+
     /// Terminates the context now instead of at release: waits, up to `timeout`, for every
     /// socket's queued messages to leave within its LINGER, which is how a process that is about
     /// to exit makes sure its last messages are sent. Every socket of the context must be closed

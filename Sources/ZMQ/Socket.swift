@@ -26,6 +26,9 @@ public final class Socket {
 
     /// Creates a socket of `type` in `context` and applies `defaults`.
     public init(_ context: Context, _ type: SocketType, defaults: SocketDefaults = .standard) throws(ZMQError) {
+        guard !context.isTerminated else {
+            throw ZMQError(.contextTerminated, message: "zmq_socket(\(type)): the context was terminated")
+        }
         guard let handle = zmq_socket(context.handle, type.raw) else {
             throw ZMQError.last("zmq_socket(\(type))")
         }

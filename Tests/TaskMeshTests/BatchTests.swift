@@ -191,14 +191,16 @@ private func results(_ batch: ResultBatch) throws(DamagedEntry) -> [ResultMessag
             return true
         }
         #expect(again == [[2], [4], [5]])
-        pending.markSent(span: span)
+        pending.markSent(span: span, to: 7)
         #expect(pending.entry([2])?.sent == true && pending.entry([5])?.sent == true)
+        #expect(pending.entry([4])?.worker == 7)
         let next = pending.nextToSend()
         #expect(next?.jobID == [6])
         // A decline of a job that was never sent does not queue it twice.
         let unsentRequeued = pending.requeue([6])
         let sentRequeued = pending.requeue([4])
         #expect(!unsentRequeued && sentRequeued)
+        #expect(pending.entry([4])?.worker == 0, "a job handed back belongs to no worker until sent again")
         var order: [[UInt8]] = []
         let rest = pending.peekToSend { order.append($0.jobID); return true }
         #expect(order == [[4], [6]])

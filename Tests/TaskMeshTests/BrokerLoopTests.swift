@@ -87,7 +87,8 @@ import ZMQ
     }
 
     /// A JOBS with a damaged entry: the intact entry before it is accepted, the damaged one is
-    /// answered badRequest, and the message counts as malformed.
+    /// answered badRequest with its own attempt number, and the message counts as malformed;
+    /// unless the broker already holds a job of that id (a resend), whose real outcome is due.
     @Test func aDamagedJobBatchEntryIsAnsweredBadRequest() async throws {
         let (broker, endpoints) = try await startBroker()
         let context = try Context()
@@ -97,25 +98,32 @@ import ZMQ
         try client.connect(endpoints.clients)
         try client.set(.sendTimeout, .seconds(5))
         try client.set(.receiveTimeout, .seconds(10))
-        var batch = JobBatchWriter(clientID: clientID)
-        batch.append(jobID: [1], handler: "echo", deadline: 0, attempt: 1, payload: [1])
-        batch.append(jobID: [2], handler: "echo", deadline: 0, attempt: 1, payload: [2])
-        var frames = batch.encode()
-        // The second entry's handler name becomes invalid UTF-8.
-        let second = JobBatchWriter.entrySize(jobID: [1], handler: "echo", payload: [1])
-        frames[1][second + 8 + 2 + 2 + 1] = 0xFF
-        try client.send(multipart: frames)
-        var answer: ResultMessage?
-        while answer == nil {
+        /// A JOBS of `intact` and then `damaged`, whose handler name is made invalid UTF-8.
+        func damagedBatch(intact: UInt8, damaged: UInt8, attempt: UInt16) -> [[UInt8]] {
+            var batch = JobBatchWriter(clientID: clientID)
+            batch.append(jobID: [intact], handler: "echo", deadline: 0, attempt: 1, payload: [intact])
+            batch.append(jobID: [damaged], handler: "echo", deadline: 0, attempt: attempt, payload: [damaged])
+            var frames = batch.encode()
+            let second = JobBatchWriter.entrySize(jobID: [intact], handler: "echo", payload: [intact])
+            frames[1][second + 8 + 2 + 2 + 1] = 0xFF
+            return frames
+        }
+        // Job 7 is queued (no worker): a damaged resend of it gets no answer of its own.
+        try client.send(multipart: JobMessage(clientID: clientID, jobID: [7], handler: "echo", deadline: 0, attempt: 1, payload: []).encode())
+        try client.send(multipart: damagedBatch(intact: 1, damaged: 7, attempt: 1))
+        try client.send(multipart: damagedBatch(intact: 3, damaged: 2, attempt: 3))
+        var answers: [ResultMessage] = []
+        while answers.isEmpty {
             switch try FromBroker.decode(try client.receive()) {
-            case .result(let result): answer = result
-            case .results(let results): try results.forEach { answer = $0 }
+            case .result(let result): answers.append(result)
+            case .results(let results): try results.forEach { answers.append($0) }
             default: continue
             }
         }
-        #expect(answer?.jobID == [2] && answer?.status == .badRequest)
-        try await eventually("the broker accepted the intact job and counted the damage") {
-            broker.stats.accepted == 1 && broker.stats.malformed == 1
+        #expect(answers.map(\.jobID) == [[2]], "only the unknown damaged job is answered")
+        #expect(answers.first?.status == .badRequest && answers.first?.attempt == 3)
+        try await eventually("the broker accepted the intact jobs and counted the damage") {
+            broker.stats.accepted == 3 && broker.stats.malformed == 2
         }
         client.close()
         await broker.stop()

@@ -130,6 +130,14 @@ import ZMQ
             [[0x54, 0x4D, 0x01, 0x02, 0, 0, 1, 0, 1, 65]],   // RESULT with one frame
             [[0x54, 0x4D, 0x01, 0x03, 0, 1, 0]],             // ANNOUNCE with an empty worker id
             JobMessage(clientID: [1], jobID: [2], handler: "echo", deadline: 0, attempt: 1, payload: []).encode() + [[1]],
+            // Deadlines at the very end of time: valid, and no arithmetic on them may trap.
+            JobMessage(clientID: [1], jobID: [3], handler: "echo", deadline: .max, attempt: 1, payload: []).encode(),
+            {
+                var batch = JobBatchWriter(clientID: [1])
+                batch.append(jobID: [4], handler: "echo", deadline: .max - 1, attempt: 1, payload: [])
+                batch.append(jobID: [5], handler: "echo", deadline: .max, attempt: 1, payload: [])
+                return batch.encode()
+            }(),
             Array(repeating: [1, 2, 3], count: 100),
             [(0..<300).map { UInt8($0 & 0xFF) }],
         ]
@@ -177,7 +185,7 @@ import ZMQ
         var batch = JobBatchWriter(clientID: clientID)
         for n: UInt8 in 1...40 { batch.append(jobID: [n], handler: "echo", deadline: 0, attempt: 1, payload: [n, n]) }
         batch.append(jobID: [41], handler: "no-such-handler", deadline: 0, attempt: 1, payload: [])
-        batch.append(jobID: [42], handler: "echo", deadline: 0, attempt: 1, payload: [42])
+        batch.append(jobID: [42], handler: "echo", deadline: 0, attempt: 2, payload: [42])
         batch.append(jobID: [43], handler: "echo", deadline: 0, attempt: 1, payload: [43])
         var frames = batch.encode()
         // Entry 42's payload length now runs past the body: it is damaged, and 43 behind it is lost.
@@ -198,7 +206,7 @@ import ZMQ
             #expect(outcomes[n]?.status == .ok && outcomes[n]?.body == [n, n], "job \(n): \(String(describing: outcomes[n]))")
         }
         #expect(outcomes[41]?.status == .unknownHandler)
-        #expect(outcomes[42]?.status == .badRequest)
+        #expect(outcomes[42]?.status == .badRequest && outcomes[42]?.attempt == 2, "the answer carries the entry's attempt")
         #expect(outcomes[43] == nil)
 
         // The worker still serves a client.

@@ -174,6 +174,14 @@ func localMesh(deadline: Duration = .seconds(10), maxPending: Int = 100_000, max
         #expect(!timings.isFast("echo"))
         for _ in 0..<(HandlerTimings.samplesNeeded * 4) { timings.record("hash", .milliseconds(1)) }
         #expect(!timings.isFast("hash"), "a slow handler never runs inline")
+        // One very slow job of a fast handler keeps it off the loop thread for a while.
+        for _ in 0..<64 { timings.record("mostly", .microseconds(1)) }
+        #expect(timings.isFast("mostly"))
+        timings.record("mostly", .milliseconds(2))
+        for _ in 0..<(HandlerTimings.cooldown - 1) { timings.record("mostly", .microseconds(1)) }
+        #expect(!timings.isFast("mostly"), "still cooling down after a slow job")
+        timings.record("mostly", .microseconds(1))
+        #expect(timings.isFast("mostly"))
     }
 
     @Test func slowJobTimesOutAtItsDeadline() async throws {

@@ -135,5 +135,6 @@ import ZMQ
         // A generous bound: the point is that it returns at all, even on a loaded machine.
         #expect(clock.now - start < .seconds(60))
         open.close()  // lets the background termination end
+        #expect(throws: ZMQError.self) { _ = try Socket(context, .pull) }
     }
 }

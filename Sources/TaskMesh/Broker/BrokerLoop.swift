@@ -20,6 +20,9 @@ final class BrokerLoop {
     /// What the state asked to send since the last `flushOutputs()`: sent once per wake-up, so
     /// jobs for one worker and results for one client leave together as JOBS and RESULTS.
     private var outputs: [BrokerOutput] = []
+    /// Past this many waiting outputs the loop sends them before reading on, so one wake-up's
+    /// worth of big batches cannot pile up without bound.
+    static let outputsPerFlush = 8192
     private var nextTick: Instant = .current
     let boundEndpoints: (clients: String, workers: String)
 
@@ -86,7 +89,11 @@ final class BrokerLoop {
                 continue
             }
             let now = Instant.current
+            if outputs.count >= Self.outputsPerFlush { flushOutputs() }
             if case .ready(let ready) = message {
+                // What was decided for this worker's old connection leaves first: READY moves its
+                // running jobs to the new one, and a send that fails then must still find them.
+                flushOutputs()
                 logger.info("worker ready", metadata: ["worker": "\(JobID(bytes: ready.workerID))", "concurrency": "\(ready.concurrency)"])
                 send(state.ready(ready, from: routingID, now: now))
                 sendHeartbeat(toWorker: routingID)
@@ -135,6 +142,7 @@ final class BrokerLoop {
                 continue
             }
             let now = Instant.current
+            if outputs.count >= Self.outputsPerFlush { flushOutputs() }
             if clientsSeen.updateValue(now, forKey: routingID) == nil { sendHeartbeat(toClient: routingID) }
             switch command {
             case .job:
@@ -154,7 +162,9 @@ final class BrokerLoop {
     }
 
     /// A JOBS: each intact entry is submitted as if it came alone; a damaged entry whose id can
-    /// be read is answered `badRequest`, and the entries after it are lost (counted malformed).
+    /// be read is answered `badRequest` unless the broker already holds or finished a job of that
+    /// id (a resend: its real outcome is on the way), and the entries after it are lost (counted
+    /// malformed).
     private func submitBatch(_ frames: [[UInt8]], from client: [UInt8], now: Instant) {
         let batch: JobBatch
         do {
@@ -167,8 +177,8 @@ final class BrokerLoop {
             try batch.forEach { send(state.submit($0, from: client, now: now)) }
         } catch {
             state.stats.malformed += 1
-            if let jobID = error.jobID, batch.clientID == client {
-                send([.toClient(client, ResultMessage(status: .badRequest, attempt: 1, clientID: client, jobID: jobID,
+            if let jobID = error.jobID, batch.clientID == client, !state.knows(clientID: client, jobID: jobID) {
+                send([.toClient(client, ResultMessage(status: .badRequest, attempt: error.attempt, clientID: client, jobID: jobID,
                                                       body: Array("\(error.violation)".utf8)))])
             }
         }

@@ -112,6 +112,12 @@ struct BrokerState {
         return dispatch(now: now)
     }
 
+    /// Whether a job of this id is queued, running, or remembered as finished.
+    func knows(clientID: [UInt8], jobID: [UInt8]) -> Bool {
+        let key = JobKey(clientID: clientID, jobID: jobID)
+        return jobs[key] != nil || finished[key] != nil
+    }
+
     // MARK: Workers
 
     mutating func ready(_ message: ReadyMessage, from worker: [UInt8], now: Instant) -> [BrokerOutput] {

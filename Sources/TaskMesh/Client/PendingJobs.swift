@@ -116,6 +116,7 @@ struct PendingJobs {
     mutating func requeue(_ jobID: [UInt8]) -> Bool {
         guard let slot = index[CompactJobID(jobID)], slots[Int(slot)].entry?.sent == true else { return false }
         slots[Int(slot)].entry?.sent = false
+        slots[Int(slot)].entry?.worker = 0
         outbox.prepend(ticket(slot))
         return true
     }

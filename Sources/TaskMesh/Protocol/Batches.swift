@@ -34,16 +34,16 @@ enum Batch {
     /// one. Throws at the first damaged entry (with its job id when `readEntry` had read it), or
     /// when the body holds more than `count` entries, after the intact ones were delivered.
     fileprivate static func readEntries<Entry>(
-        _ body: [UInt8], count: Int, _ readEntry: (inout ByteReader, inout [UInt8]?) throws(ProtocolViolation) -> Entry,
+        _ body: [UInt8], count: Int, _ readEntry: (inout ByteReader, inout EntryIdentity) throws(ProtocolViolation) -> Entry,
         _ each: (Entry) -> Void
     ) throws(DamagedEntry) {
         var r = ByteReader(body)
         for _ in 0..<count {
-            var jobID: [UInt8]?
+            var identity = EntryIdentity()
             do throws(ProtocolViolation) {
-                each(try readEntry(&r, &jobID))
+                each(try readEntry(&r, &identity))
             } catch {
-                throw DamagedEntry(violation: error, jobID: jobID)
+                throw DamagedEntry(violation: error, jobID: identity.jobID, attempt: identity.attempt)
             }
         }
         guard r.isAtEnd else { throw DamagedEntry(violation: ProtocolViolation(.trailing, "after \(count) entries"), jobID: nil) }
@@ -63,6 +63,14 @@ struct DamagedEntry: Error, Sendable {
     let violation: ProtocolViolation
     /// The damaged entry's job id, when it could still be read: a worker answers `badRequest`.
     let jobID: [UInt8]?
+    /// The damaged entry's attempt number, when it could be read (else 1), for that answer.
+    var attempt: UInt16 = 1
+}
+
+/// What a reader learned of an entry before it found damage in it.
+struct EntryIdentity {
+    var jobID: [UInt8]?
+    var attempt: UInt16 = 1
 }
 
 /// Builds a JOBS message from the jobs a client sends in one go.
@@ -118,11 +126,12 @@ struct JobBatch: Equatable, Sendable {
     /// holds more or fewer entries than the header counts, after the intact ones were delivered.
     func forEach(_ each: (JobMessage) -> Void) throws(DamagedEntry) {
         let clientID = self.clientID
-        try Batch.readEntries(body, count: count, { (r, jobID) throws(ProtocolViolation) in
+        try Batch.readEntries(body, count: count, { (r, identity) throws(ProtocolViolation) in
             let deadline = try r.u64()
             let attempt = try r.u16()
+            identity.attempt = attempt
             let id = try r.id("job id")
-            jobID = id
+            identity.jobID = id
             let handler = try r.text("handler name")
             let payload = try r.long()
             return JobMessage(clientID: clientID, jobID: id, handler: handler, deadline: deadline, attempt: attempt, payload: payload)
@@ -179,11 +188,12 @@ struct ResultBatch: Equatable, Sendable {
     /// delivered.
     func forEach(_ each: (ResultMessage) -> Void) throws(DamagedEntry) {
         let clientID = self.clientID
-        try Batch.readEntries(body, count: count, { (r, jobID) throws(ProtocolViolation) in
+        try Batch.readEntries(body, count: count, { (r, identity) throws(ProtocolViolation) in
             let rawStatus = try r.u8()
             let attempt = try r.u16()
+            identity.attempt = attempt
             let id = try r.id("job id")
-            jobID = id
+            identity.jobID = id
             let resultBody = try r.long()
             guard let status = ResultStatus(rawValue: rawStatus) else { throw ProtocolViolation(.status, "status \(rawStatus)") }
             return ResultMessage(status: status, attempt: attempt, clientID: clientID, jobID: id, body: resultBody)

@@ -7,11 +7,17 @@ struct HandlerTimings {
     static let inlineBelow: Duration = .microseconds(20)
     /// Jobs a handler must have finished (through runners) before it may run inline.
     static let samplesNeeded = 8
+    /// A job that ran longer than this (on the loop thread it held everything up) sends its
+    /// handler back to the runners for the next `cooldown` jobs, whatever its mean.
+    static let slowJob: Duration = .milliseconds(1)
+    static let cooldown = 256
 
     private struct Timing {
         var samples = 0
         /// Exponentially weighted mean, in nanoseconds; recent jobs weigh 1/8.
         var meanNanoseconds: Double = 0
+        /// Jobs still to finish before a slow one is forgiven.
+        var cooldown = 0
     }
 
     private var timings: [String: Timing] = [:]
@@ -22,12 +28,13 @@ struct HandlerTimings {
         var timing = timings[handler, default: Timing()]
         timing.meanNanoseconds = timing.samples == 0 ? nanoseconds : timing.meanNanoseconds + (nanoseconds - timing.meanNanoseconds) / 8
         timing.samples += 1
+        timing.cooldown = elapsed > Self.slowJob ? Self.cooldown : max(0, timing.cooldown - 1)
         timings[handler] = timing
     }
 
     /// Whether `handler` has been measured fast enough to run inline.
     func isFast(_ handler: String) -> Bool {
-        guard let timing = timings[handler], timing.samples >= Self.samplesNeeded else { return false }
+        guard let timing = timings[handler], timing.samples >= Self.samplesNeeded, timing.cooldown == 0 else { return false }
         let limit = Double(Self.inlineBelow.components.attoseconds) / 1e9 + Double(Self.inlineBelow.components.seconds) * 1e9
         return timing.meanNanoseconds < limit
     }

@@ -97,7 +97,8 @@ final class JobRunner {
 
     private static func execute(_ accepted: Accepted, limit: Int, executionLog: ExecutionLog?) async -> Completion {
         let job = accepted.job
-        if job.deadline != 0 && wallClockMilliseconds() > job.deadline + clockSkewTolerance { return .expired }
+        if job.deadline != 0 && job.deadline < UInt64.max - clockSkewTolerance
+            && wallClockMilliseconds() > job.deadline + clockSkewTolerance { return .expired }
         executionLog?.record(job)
         let input = Job(
             id: JobID(bytes: job.jobID), handler: job.handler, payload: job.payload, attempt: Int(job.attempt),
@@ -174,7 +175,7 @@ final class JobRunner {
             stats.malformed += 1
             if let jobID = error.jobID {
                 stats.received += 1
-                reply(.badRequest, attempt: 1, clientID: batch.clientID, jobID: jobID, body: Array("\(error.violation)".utf8))
+                reply(.badRequest, attempt: error.attempt, clientID: batch.clientID, jobID: jobID, body: Array("\(error.violation)".utf8))
             }
         }
     }
