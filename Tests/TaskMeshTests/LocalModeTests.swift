@@ -184,6 +184,30 @@ func localMesh(deadline: Duration = .seconds(10), maxPending: Int = 100_000, max
         #expect(timings.isFast("mostly"))
     }
 
+    /// Each job goes to the worker with the fewest unanswered jobs: a slow worker gets few of a
+    /// steady stream, a fast one most of it.
+    @Test func aSlowWorkerGetsFewerJobsThanAFastOne() async throws {
+        let mesh = try await localMesh()
+        var slow = Handlers()
+        slow.register("work") { _ in
+            try await Task.sleep(for: .milliseconds(20))
+            return Array("slow".utf8)
+        }
+        var fast = Handlers()
+        fast.register("work") { _ in Array("fast".utf8) }
+        try await mesh.worker(slow, concurrency: 4)
+        try await mesh.worker(fast, concurrency: 4)
+        let client = try await mesh.client()
+        try await client.waitForWorkers(2, timeout: .seconds(10))
+        var served: [String: Int] = [:]
+        for await outcome in client.batch("work", (0..<300).map { [UInt8($0 & 0xFF)] }, window: 4) {
+            served[String(decoding: try outcome.result.get(), as: UTF8.self), default: 0] += 1
+        }
+        #expect(served["slow", default: 0] + served["fast", default: 0] == 300)
+        #expect(served["slow", default: 0] * 2 < served["fast", default: 0], "\(served)")
+        await mesh.shutdown()
+    }
+
     @Test func slowJobTimesOutAtItsDeadline() async throws {
         let mesh = try await localMesh()
         try await mesh.worker(testHandlers())
