@@ -252,8 +252,7 @@ final class BrokerLoop {
 
     private func send(_ jobs: [JobMessage], toWorker id: [UInt8]) {
         var start = 0
-        while start < jobs.count {
-            let (frames, count) = Self.nextJobs(jobs[start...])
+        while let (frames, count) = JobBatchWriter.firstMessage(of: jobs[start...]) {
             do {
                 try workers.send(multipart: [id] + frames, wait: false)
             } catch {
@@ -268,8 +267,7 @@ final class BrokerLoop {
 
     private func send(_ results: [ResultMessage], toClient id: [UInt8]) {
         var start = 0
-        while start < results.count {
-            let (frames, count) = Self.nextResults(results[start...])
+        while let (frames, count) = ResultBatchWriter.firstMessage(of: results[start...]) {
             let size = frames.reduce(0) { $0 + $1.count }
             switch backlog.offer(frames, size: size, results: count, to: id, via: { deliver($0, to: id) }) {
             case .sent, .held: break
@@ -277,29 +275,6 @@ final class BrokerLoop {
             }
             start += count
         }
-    }
-
-    /// The first jobs of `jobs` that fit one message (JOBS, or a JOB when only one does).
-    private static func nextJobs(_ jobs: ArraySlice<JobMessage>) -> (frames: [[UInt8]], count: Int) {
-        let first = jobs[jobs.startIndex]
-        var batch = JobBatchWriter(clientID: first.clientID)
-        for job in jobs {
-            let size = JobBatchWriter.entrySize(jobID: job.jobID, handler: job.handler, payload: job.payload)
-            guard job.clientID == first.clientID, batch.fits(entrySize: size, payloadSize: job.payload.count) else { break }
-            batch.append(jobID: job.jobID, handler: job.handler, deadline: job.deadline, attempt: job.attempt, payload: job.payload)
-        }
-        return batch.count > 1 ? (batch.encode(), batch.count) : (first.encode(), 1)
-    }
-
-    /// The first results of `results` that fit one message (RESULTS, or a RESULT).
-    private static func nextResults(_ results: ArraySlice<ResultMessage>) -> (frames: [[UInt8]], count: Int) {
-        let first = results[results.startIndex]
-        var batch = ResultBatchWriter(clientID: first.clientID)
-        for result in results {
-            guard batch.fits(result) else { break }
-            batch.append(result)
-        }
-        return batch.count > 1 ? (batch.encode(), batch.count) : (first.encode(), 1)
     }
 
     private func deliver(_ frames: [[UInt8]], to client: [UInt8]) -> ResultBacklog<[[UInt8]]>.Delivery {

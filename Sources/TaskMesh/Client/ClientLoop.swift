@@ -125,29 +125,7 @@ final class ClientLoop {
     private func sendJobs() {
         guard reliable || !links.isEmpty else { return }
         while let job = pending.nextToSend() {
-            var frames: [[UInt8]]
-            var span = 1
-            var count = 1
-            do {
-                let destinations = reliable ? 1 : links.count
-                let share = (pending.outbox.count + destinations - 1) / destinations
-                var batch = JobBatchWriter(clientID: core.clientID, maxEntries: max(1, share))
-                span = pending.peekToSend { next in
-                    let size = JobBatchWriter.entrySize(jobID: next.jobID, handler: next.handler, payload: next.payload)
-                    guard batch.fits(entrySize: size, payloadSize: next.payload.count) else { return false }
-                    batch.append(jobID: next.jobID, handler: next.handler, deadline: next.wallDeadline, attempt: 1, payload: next.payload)
-                    return true
-                }
-                if batch.count > 1 {
-                    frames = batch.encode()
-                    count = batch.count
-                } else {
-                    // One job waiting, or the next one too large to batch: a plain JOB.
-                    span = 1
-                    frames = JobMessage(clientID: core.clientID, jobID: job.jobID, handler: job.handler,
-                                        deadline: job.wallDeadline, attempt: 1, payload: job.payload).encode()
-                }
-            }
+            let (frames, span, count) = nextJobMessage(startingWith: job)
             if reliable {
                 do {
                     guard try sink.trySend(multipart: frames) else { return }
@@ -156,13 +134,30 @@ final class ClientLoop {
                     return
                 }
                 pending.markSent(span: span)
-                continue
+            } else {
+                guard let link = send(frames) else { return }
+                lastLink = link
+                links.sent(count, to: link)
+                pending.markSent(span: span, to: link)
             }
-            guard let link = send(frames) else { return }
-            lastLink = link
-            links.sent(count, to: link)
-            pending.markSent(span: span, to: link)
         }
+    }
+
+    /// The next message to send, `job` (the next waiting one) first: a JOBS of the waiting jobs
+    /// that fit one, at most an even share per destination, or `job` alone as a JOB. Returns
+    /// the outbox places it spans (for `markSent(span:)`) and how many jobs it carries.
+    private func nextJobMessage(startingWith job: Submission) -> (frames: [[UInt8]], span: Int, count: Int) {
+        let destinations = reliable ? 1 : links.count
+        let share = (pending.outbox.count + destinations - 1) / destinations
+        var batch = JobBatchWriter(clientID: core.clientID, maxEntries: max(1, share))
+        let span = pending.peekToSend { next in
+            batch.appendIfItFits(jobID: next.jobID, handler: next.handler, deadline: next.wallDeadline, attempt: 1, payload: next.payload)
+        }
+        if batch.count > 1 { return (batch.encode(), span, batch.count) }
+        // One job waiting, or the next one too large to batch: a plain JOB.
+        let frames = JobMessage(clientID: core.clientID, jobID: job.jobID, handler: job.handler,
+                                deadline: job.wallDeadline, attempt: 1, payload: job.payload).encode()
+        return (frames, 1, 1)
     }
 
     /// Sends `frames` to the first worker in send order that takes them; returns its link id,

@@ -96,6 +96,28 @@ struct JobBatchWriter {
         count < maxEntries && payloadSize <= Wire.batchablePayload && body.count + entrySize <= Wire.batchBytes
     }
 
+    /// Appends the job when it fits this batch; false (and nothing appended) when it does not.
+    mutating func appendIfItFits(jobID: [UInt8], handler: String, deadline: UInt64, attempt: UInt16, payload: [UInt8]) -> Bool {
+        let size = Self.entrySize(jobID: jobID, handler: handler, payload: payload)
+        guard fits(entrySize: size, payloadSize: payload.count) else { return false }
+        append(jobID: jobID, handler: handler, deadline: deadline, attempt: attempt, payload: payload)
+        return true
+    }
+
+    /// The first jobs of `jobs` as one message: as many as fit one JOBS while they share the
+    /// first one's client, or the first alone as a JOB when no second one fits. Nil when empty.
+    static func firstMessage(of jobs: some Sequence<JobMessage>) -> (frames: [[UInt8]], count: Int)? {
+        var iterator = jobs.makeIterator()
+        guard let first = iterator.next() else { return nil }
+        var batch = JobBatchWriter(clientID: first.clientID)
+        for job in jobs {
+            guard job.clientID == first.clientID,
+                  batch.appendIfItFits(jobID: job.jobID, handler: job.handler, deadline: job.deadline, attempt: job.attempt, payload: job.payload)
+            else { break }
+        }
+        return batch.count > 1 ? (batch.encode(), batch.count) : (first.encode(), 1)
+    }
+
     mutating func append(jobID: [UInt8], handler: String, deadline: UInt64, attempt: UInt16, payload: [UInt8]) {
         body.u64(deadline)
         body.u16(attempt)
@@ -156,6 +178,19 @@ struct ResultBatchWriter {
     func fits(_ result: ResultMessage) -> Bool {
         count < Wire.batchEntries && result.body.count <= Wire.batchablePayload && result.clientID == clientID
             && body.count + Self.entrySize(result) <= Wire.batchBytes
+    }
+
+    /// The first results of `results` as one message: as many as fit one RESULTS for the first
+    /// one's client, or the first alone as a RESULT when no second one fits. Nil when empty.
+    static func firstMessage(of results: some Sequence<ResultMessage>) -> (frames: [[UInt8]], count: Int)? {
+        var iterator = results.makeIterator()
+        guard let first = iterator.next() else { return nil }
+        var batch = ResultBatchWriter(clientID: first.clientID)
+        for result in results {
+            guard batch.fits(result) else { break }
+            batch.append(result)
+        }
+        return batch.count > 1 ? (batch.encode(), batch.count) : (first.encode(), 1)
     }
 
     mutating func append(_ result: ResultMessage) {

@@ -14,7 +14,7 @@ extension SocketFactory {
     }
 
     /// A client socket: with security, a CURVE client of the server whose public key is
-    /// `serverKey` (nil: set per connection with `trust(_:on:)`).
+    /// `serverKey`.
     func makeClient(_ type: SocketType, serverKey: [UInt8]?, immediate: Bool = true) throws -> Socket {
         let socket = try make(type, immediate: immediate)
         guard let security else { return socket }
@@ -22,12 +22,6 @@ extension SocketFactory {
         try socket.set(.curveSecretKey, security.secretKey)
         if let serverKey { try socket.set(.curveServerKey, serverKey) }
         return socket
-    }
-
-    /// Sets the server key the next `connect` of `socket` uses (libzmq reads it at connect).
-    func trust(_ serverKey: [UInt8], on socket: Socket) throws {
-        guard security != nil else { return }
-        try socket.set(.curveServerKey, serverKey)
     }
 
     /// Start-up self-test of a CURVE server bound at `endpoint`: a stranger with a fresh random

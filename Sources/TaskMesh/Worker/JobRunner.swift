@@ -37,7 +37,6 @@ final class JobRunner {
     private let handlers: Handlers
     private let queue = RunQueue<Accepted>()
     private let completions = Shared<[Completion]>([])
-    private let concurrency: Int
     private let limit: Int
     private let signal: Signal
     private let executionLog: ExecutionLog?
@@ -45,8 +44,6 @@ final class JobRunner {
     private let published: Shared<WorkerStats>
     /// Secure direct mode: a JOB's client id must be the key its sender proved.
     private let checksSender: Bool
-    /// Direct mode: results for one client that are ready together leave as one RESULTS.
-    private let batchesResults: Bool
     private let logger: Logger
 
     var stats = WorkerStats()
@@ -57,13 +54,11 @@ final class JobRunner {
     private var accepted: [Accepted] = []
 
     init(handlers: Handlers, concurrency: Int, limit: Int, signal: Signal, executionLog: ExecutionLog?, checksSender: Bool = false,
-         batchesResults: Bool = false, published: Shared<WorkerStats>, logger: Logger) {
+         published: Shared<WorkerStats>, logger: Logger) {
         self.published = published
         self.checksSender = checksSender
-        self.batchesResults = batchesResults
         self.handlers = handlers
         self.logger = logger
-        self.concurrency = max(1, concurrency)
         self.limit = limit
         self.signal = signal
         self.executionLog = executionLog
@@ -309,22 +304,10 @@ final class JobRunner {
         pendingResults.append(ResultMessage(status: status, attempt: attempt, clientID: clientID, jobID: jobID, body: body))
     }
 
-    /// The next message to send: the oldest queued result, with the results for the same client
-    /// queued right behind it when batching; and how many results it holds.
-    private func nextMessage() -> (frames: [[UInt8]], results: Int)? {
-        guard let first = pendingResults.first else { return nil }
-        guard batchesResults, pendingResults.count > 1 else { return (first.encode(), 1) }
-        var batch = ResultBatchWriter(clientID: first.clientID)
-        for result in pendingResults {
-            guard batch.fits(result) else { break }
-            batch.append(result)
-        }
-        return batch.count > 1 ? (batch.encode(), batch.count) : (first.encode(), 1)
-    }
-
-    /// Sends queued results without blocking; what `socket` cannot take now stays queued.
+    /// Sends queued results without blocking, the oldest first and those for the same client
+    /// queued right behind it together; what `socket` cannot take now stays queued.
     func flush(to socket: Socket) {
-        while let (frames, results) = nextMessage() {
+        while let (frames, results) = ResultBatchWriter.firstMessage(of: pendingResults) {
             do {
                 guard try socket.trySend(multipart: frames) else { return }
             } catch {
@@ -336,7 +319,7 @@ final class JobRunner {
 
     /// Last chance for queued results before the socket closes (LINGER bounds it).
     func flushBeforeClose(to socket: Socket) {
-        while let (frames, results) = nextMessage() {
+        while let (frames, results) = ResultBatchWriter.firstMessage(of: pendingResults) {
             try? socket.send(multipart: frames, wait: false)
             pendingResults.removeFirst(results)
         }

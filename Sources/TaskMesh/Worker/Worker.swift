@@ -59,7 +59,7 @@ public final class Worker: Service, Sendable {
         try await host.launch(name: "taskmesh-worker") {
             let runner = JobRunner(handlers: handlers, concurrency: concurrency, limit: topology.limits.maxPayload, signal: thread.signal,
                                    executionLog: executionLog, checksSender: sockets.security != nil && !reliable,
-                                   batchesResults: true, published: published, logger: logger)
+                                   published: published, logger: logger)
             let endpoint: String
             let run: () -> Void
             if reliable {
