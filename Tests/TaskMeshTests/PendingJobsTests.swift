@@ -487,7 +487,7 @@ private final class OutcomeRecorder: Sendable {
 extension PendingJobsTests {
     @Suite struct PromiseTests {
         @Test func theFirstCompletionWinsAndLaterOnesAreRefused() async throws {
-            let promise = Promise<[UInt8]>()
+            let promise = Promise()
             #expect(!promise.isComplete)
             let first = promise.complete(.success([1]))
             let second = promise.complete(.success([2]))
@@ -500,7 +500,7 @@ extension PendingJobsTests {
         }
 
         @Test func aFailureCompletesItToo() async {
-            let promise = Promise<[UInt8]>()
+            let promise = Promise()
             #expect(promise.complete(.failure(JobError(.timedOut, "no outcome"))))
             #expect(!promise.complete(.success([1])))
             await #expect(throws: JobError(.timedOut, "no outcome")) { try await promise.value() }
@@ -508,7 +508,7 @@ extension PendingJobsTests {
 
         @Test(.timeLimit(.minutes(1)))
         func valueAfterCompletionReturnsAtOnce() async throws {
-            let promise = Promise<[UInt8]>()
+            let promise = Promise()
             promise.complete(.success([7, 7]))
             #expect(try await promise.value() == [7, 7])
             #expect(try await promise.value() == [7, 7])  // as often as asked
@@ -516,7 +516,7 @@ extension PendingJobsTests {
 
         @Test(.timeLimit(.minutes(1)))
         func valueBeforeCompletionResumesOnCompletion() async throws {
-            let promise = Promise<[UInt8]>()
+            let promise = Promise()
             async let waited = promise.value()
             // Whether the waiter registered yet or not, it gets the value exactly once.
             promise.complete(.success([4]))
@@ -524,7 +524,7 @@ extension PendingJobsTests {
         }
 
         @Test func onCompleteRegisteredBeforeCompletionFiresOnce() {
-            let promise = Promise<[UInt8]>()
+            let promise = Promise()
             let first = OutcomeRecorder()
             let second = OutcomeRecorder()
             promise.onComplete(first.record)
@@ -538,7 +538,7 @@ extension PendingJobsTests {
         }
 
         @Test func onCompleteRegisteredAfterCompletionFiresOnceAtOnce() {
-            let promise = Promise<[UInt8]>()
+            let promise = Promise()
             promise.complete(.failure(JobError(.cancelled)))
             let recorder = OutcomeRecorder()
             promise.onComplete(recorder.record)
@@ -549,7 +549,7 @@ extension PendingJobsTests {
 
         @Test(.timeLimit(.minutes(1)))
         func concurrentCompletionsHaveOneWinner() async throws {
-            let promise = Promise<[UInt8]>()
+            let promise = Promise()
             let recorder = OutcomeRecorder()
             promise.onComplete(recorder.record)
             let winners = await withTaskGroup(of: UInt8?.self) { group in

@@ -201,7 +201,7 @@ public final class Client: Sendable {
             throw JobError(.overloaded, "\(topology.client.maxPending) jobs are already pending (client.max_pending)")
         }
         let timeout = options.deadline ?? topology.client.deadline
-        let promise = Promise<[UInt8]>()
+        let promise = Promise()
         core.submit(Submission(
             jobID: jobID, handler: handler, payload: payload,
             deadline: .current + timeout,

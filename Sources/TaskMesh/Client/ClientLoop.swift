@@ -309,7 +309,7 @@ final class ClientLoop {
 
     /// Every job that reached the loop ends here, exactly once. Its promise may already hold
     /// `cancelled` (set by its submitter); then this outcome is dropped.
-    private func end(_ promise: Promise<[UInt8]>, _ outcome: Result<[UInt8], JobError>) {
+    private func end(_ promise: Promise, _ outcome: Result<[UInt8], JobError>) {
         core.pendingCount.subtract(1, ordering: .relaxed)
         let final = promise.complete(outcome) ? outcome : .failure(JobError(.cancelled))
         switch final {

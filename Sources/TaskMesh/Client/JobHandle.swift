@@ -3,17 +3,14 @@
 public struct JobHandle<Output: Sendable>: Sendable {
     /// The job's id.
     public let id: JobID
-    let promise: Promise<[UInt8]>
+    let promise: Promise
     let core: ClientCore
     let decode: @Sendable ([UInt8]) throws(JobError) -> Output
 
     /// Waits for the job's single outcome: its result, or the `JobError` it ended with.
     /// Cancelling the awaiting task does not cancel the job; call `cancel()` for that.
     public func value() async throws(JobError) -> Output {
-        let outcome = await withCheckedContinuation { continuation in
-            promise.onComplete { continuation.resume(returning: $0) }
-        }
-        return try decode(try outcome.get())
+        try decode(try await promise.outcome().get())
     }
 
     /// Ends the job with `JobError.cancelled` now, unless it already ended. A job already sent

@@ -6,7 +6,7 @@ import DequeModule
 ///
 /// Jobs live in reusable slots; the outbox and the expiry queue hold tickets (slot and the
 /// slot's generation when the job was added), plain values that go stale when their job ends,
-/// so ending a job touches neither queue and a job id is hashed only on arrival and on outcome.
+/// so ending a job touches neither queue and a job id is looked up only on arrival and on outcome.
 struct PendingJobs {
     struct Entry {
         let submission: Submission
@@ -26,7 +26,7 @@ struct PendingJobs {
         var generation: UInt32 = 0
     }
 
-    private var index: [CompactJobID: Int32] = [:]
+    private var index = JobIndex()
     private var slots: [Slot] = []
     private var freeSlots: [Int32] = []
     /// Jobs waiting to be sent, oldest first; tickets of ended or sent jobs are skipped.
@@ -37,7 +37,7 @@ struct PendingJobs {
 
     /// The pending job with this id, if any.
     func entry(_ jobID: [UInt8]) -> Entry? {
-        index[CompactJobID(jobID)].flatMap { slots[Int($0)].entry }
+        index[jobID].flatMap { slots[Int($0)].entry }
     }
 
     private func isLive(_ ticket: Ticket) -> Bool { Self.isLive(ticket, in: slots) }
@@ -53,17 +53,14 @@ struct PendingJobs {
 
     /// Adds a job to send. Returns false (and adds nothing) when a job with its id is pending.
     mutating func add(_ submission: Submission) -> Bool {
-        let key = CompactJobID(submission.jobID)
-        guard index[key] == nil else { return false }
-        let slot: Int32
-        if let reused = freeSlots.popLast() {
-            slot = reused
+        let slot = freeSlots.last ?? Int32(slots.count)
+        guard index.insert(submission.jobID, slot: slot) else { return false }
+        if slot == freeSlots.last {
+            freeSlots.removeLast()
             slots[Int(slot)].entry = Entry(submission: submission, sent: false)
         } else {
-            slot = Int32(slots.count)
             slots.append(Slot(entry: Entry(submission: submission, sent: false)))
         }
-        index[key] = slot
         let ticket = ticket(slot)
         outbox.append(ticket)
         expiries.insert(at: submission.deadline, key: ticket)
@@ -114,7 +111,7 @@ struct PendingJobs {
     /// Puts a sent, unstarted job back at the front of the queue, to go to another worker.
     /// Returns false when no such job is pending (a job not sent yet is already queued).
     mutating func requeue(_ jobID: [UInt8]) -> Bool {
-        guard let slot = index[CompactJobID(jobID)], slots[Int(slot)].entry?.sent == true else { return false }
+        guard let slot = index[jobID], slots[Int(slot)].entry?.sent == true else { return false }
         slots[Int(slot)].entry?.sent = false
         slots[Int(slot)].entry?.worker = 0
         outbox.prepend(ticket(slot))
@@ -124,7 +121,7 @@ struct PendingJobs {
     /// Puts every job that was sent and has not ended back in the queue, oldest first, to be
     /// sent again under the same id (reliable mode, after the broker was lost). Returns how many.
     mutating func requeueAllSent() -> Int {
-        let sent = index.values.filter { slots[Int($0)].entry?.sent == true }
+        let sent = index.slots.filter { slots[Int($0)].entry?.sent == true }
             .sorted { slots[Int($0)].entry!.submission.deadline < slots[Int($1)].entry!.submission.deadline }
         for slot in sent.reversed() {
             slots[Int(slot)].entry?.sent = false
@@ -135,7 +132,7 @@ struct PendingJobs {
 
     /// Ends a job: removes it and returns its entry; nil when it had already ended.
     mutating func finish(_ jobID: [UInt8]) -> Entry? {
-        guard let slot = index.removeValue(forKey: CompactJobID(jobID)) else { return nil }
+        guard let slot = index.remove(jobID) else { return nil }
         let entry = release(slot)
         compactIfSparse()
         return entry
@@ -175,7 +172,7 @@ struct PendingJobs {
         while let next = expiries.first, next.at <= now {
             expiries.removeFirst()
             guard isLive(next.key), let entry = release(next.key.slot) else { continue }
-            index.removeValue(forKey: CompactJobID(entry.submission.jobID))
+            _ = index.remove(entry.submission.jobID)
             expired.append(entry)
         }
         compactIfSparse()

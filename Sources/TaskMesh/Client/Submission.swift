@@ -7,7 +7,7 @@ struct Submission: Sendable {
     let deadline: Instant
     /// The same moment by the wall clock, in milliseconds since the Unix epoch, for the wire.
     let wallDeadline: UInt64
-    let promise: Promise<[UInt8]>
+    let promise: Promise
 }
 
 /// What the API hands to the loop; drained whole on every wake-up.

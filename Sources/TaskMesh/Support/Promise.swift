@@ -1,37 +1,45 @@
 import Synchronization
 
-/// A one-shot value that completes exactly once; later completions are ignored and reported.
-/// Waiters may await it or register callbacks. Thread-safe.
-final class Promise<Value: Sendable>: Sendable {
+/// A job's outcome as a one-shot value that completes exactly once; later completions are
+/// ignored and reported. Waiters may await it or register callbacks. Thread-safe.
+///
+/// The first waiter is held inline, so the usual life of a job (one submitter awaiting it)
+/// allocates nothing beyond the promise itself.
+final class Promise: Sendable {
+    typealias Outcome = Result<[UInt8], JobError>
+
     private enum State {
-        case waiting([Waiter])
-        case done(Result<Value, JobError>)
+        case waiting(first: Waiter?, more: [Waiter])
+        case done(Outcome)
     }
 
     private enum Waiter {
-        case continuation(CheckedContinuation<Value, any Error>)
-        case callback(@Sendable (Result<Value, JobError>) -> Void)
+        case continuation(UnsafeContinuation<Outcome, Never>)
+        case callback(@Sendable (Outcome) -> Void)
+
+        func resume(_ outcome: Outcome) {
+            switch self {
+            case .continuation(let c): c.resume(returning: outcome)
+            case .callback(let f): f(outcome)
+            }
+        }
     }
 
-    private let state = Mutex<State>(.waiting([]))
+    private let state = Mutex<State>(.waiting(first: nil, more: []))
 
     init() {}
 
     /// Completes the promise. Returns false when it was already complete (the value is dropped).
     @discardableResult
-    func complete(_ result: Result<Value, JobError>) -> Bool {
-        let waiters: [Waiter]? = state.withLock { state in
-            guard case .waiting(let waiters) = state else { return nil }
-            state = .done(result)
-            return waiters
+    func complete(_ outcome: Outcome) -> Bool {
+        let waiters: (first: Waiter?, more: [Waiter])? = state.withLock { state in
+            guard case .waiting(let first, let more) = state else { return nil }
+            state = .done(outcome)
+            return (first, more)
         }
         guard let waiters else { return false }
-        for waiter in waiters {
-            switch waiter {
-            case .continuation(let c): c.resume(with: result.mapError { $0 as any Error })
-            case .callback(let f): f(result)
-            }
-        }
+        waiters.first?.resume(outcome)
+        for waiter in waiters.more { waiter.resume(outcome) }
         return true
     }
 
@@ -39,35 +47,38 @@ final class Promise<Value: Sendable>: Sendable {
         state.withLock { if case .done = $0 { true } else { false } }
     }
 
-    /// Suspends until the promise completes; throws its `JobError`.
-    func value() async throws -> Value {
-        try await withCheckedThrowingContinuation { continuation in
-            let ready: Result<Value, JobError>? = state.withLock { state in
-                switch state {
-                case .done(let result):
-                    return result
-                case .waiting(var waiters):
-                    waiters.append(.continuation(continuation))
-                    state = .waiting(waiters)
-                    return nil
-                }
-            }
-            if let ready { continuation.resume(with: ready.mapError { $0 as any Error }) }
+    /// Suspends until the promise completes and returns its outcome.
+    func outcome() async -> Outcome {
+        await withUnsafeContinuation { continuation in
+            if let ready = add(.continuation(continuation)) { continuation.resume(returning: ready) }
         }
     }
 
+    /// Suspends until the promise completes; throws its `JobError`.
+    func value() async throws(JobError) -> [UInt8] {
+        try await outcome().get()
+    }
+
     /// Calls `body` once with the outcome: now if complete, else on the completing thread.
-    func onComplete(_ body: @escaping @Sendable (Result<Value, JobError>) -> Void) {
-        let ready: Result<Value, JobError>? = state.withLock { state in
+    func onComplete(_ body: @escaping @Sendable (Outcome) -> Void) {
+        if let ready = add(.callback(body)) { body(ready) }
+    }
+
+    /// Registers `waiter`, or returns the outcome when the promise is already complete (the
+    /// waiter is then not kept and must be served by the caller).
+    private func add(_ waiter: Waiter) -> Outcome? {
+        state.withLock { state in
             switch state {
-            case .done(let result):
-                return result
-            case .waiting(var waiters):
-                waiters.append(.callback(body))
-                state = .waiting(waiters)
+            case .done(let outcome):
+                return outcome
+            case .waiting(nil, let more):
+                state = .waiting(first: waiter, more: more)
+                return nil
+            case .waiting(let first, var more):
+                more.append(waiter)
+                state = .waiting(first: first, more: more)
                 return nil
             }
         }
-        if let ready { body(ready) }
     }
 }

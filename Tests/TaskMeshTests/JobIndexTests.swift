@@ -1,0 +1,85 @@
+import Testing
+@testable import TaskMesh
+
+// The client's map from job ids to slots (Support/JobIndex.swift), checked step by step against a
+// plain dictionary.
+
+@Suite struct JobIndexTests {
+    /// Random inserts and removals of 8-byte ids (the integer table) and ids of other lengths
+    /// (the dictionary) agree with a dictionary after every step, through growth, shrinking and
+    /// long probe runs.
+    @Test(arguments: [1, 2, 3])
+    func agreesWithADictionaryStepByStep(seed: UInt64) {
+        var random = SplitMix64(seed: seed)
+        var index = JobIndex()
+        var model: [[UInt8]: Int32] = [:]
+        // Few distinct ids so that removals hit; lengths 8 (mostly) and 1...12 otherwise.
+        let universe: [[UInt8]] = (0..<3000).map { n in
+            let length = n % 5 == 0 ? 1 + n % 12 : 8
+            return (0..<length).map { UInt8(truncatingIfNeeded: (n * 7919) >> ($0 % 4 * 4)) ^ UInt8($0) }
+        }
+        for step in 0..<60_000 {
+            // Phases: grow towards the universe, then drain, so the table both grows and shrinks.
+            let adding = (step / 15_000) % 2 == 0 ? random.next() % 4 != 0 : random.next() % 4 == 0
+            let id = universe[Int(random.next() % UInt64(universe.count))]
+            if adding {
+                let slot = Int32(step)
+                let inserted = index.insert(id, slot: slot)
+                #expect(inserted == (model[id] == nil), "step \(step)")
+                if model[id] == nil { model[id] = slot }
+            } else {
+                let removed = index.remove(id)
+                #expect(removed == model.removeValue(forKey: id), "step \(step)")
+            }
+            #expect(index.count == model.count)
+            if step % 997 == 0 {
+                for known in universe { #expect(index[known] == model[known], "step \(step)") }
+                #expect(index.slots.sorted() == model.values.sorted())
+            }
+        }
+    }
+
+    @Test func sequentialCounterIdsAllFindTheirSlots() {
+        var index = JobIndex()
+        let ids = (0..<50_000).map { n in withUnsafeBytes(of: UInt64(n).bigEndian) { Array($0) } }
+        for (n, id) in ids.enumerated() {
+            let inserted = index.insert(id, slot: Int32(n))
+            #expect(inserted)
+        }
+        for (n, id) in ids.enumerated() where n % 3 == 0 {
+            let removed = index.remove(id)
+            #expect(removed == Int32(n))
+        }
+        for (n, id) in ids.enumerated() { #expect(index[id] == (n % 3 == 0 ? nil : Int32(n))) }
+        #expect(index.count == 50_000 - 16_667)
+    }
+
+    @Test func anAllZeroIdIsAnIdLikeAnyOther() {
+        var index = JobIndex()
+        let zero = [UInt8](repeating: 0, count: 8)
+        #expect(index[zero] == nil)
+        let first = index.insert(zero, slot: 0)
+        let second = index.insert(zero, slot: 1)
+        #expect(first && !second)
+        #expect(index[zero] == 0)
+        let removed = index.remove(zero)
+        let removedAgain = index.remove(zero)
+        #expect(removed == 0 && removedAgain == nil)
+        #expect(index.isEmpty)
+    }
+
+    @Test func emptyingTheTableGivesItsMemoryBack() {
+        var table = IntegerKeyTable()
+        for key in 0..<100_000 {
+            let inserted = table.insert(UInt64(key), Int32(key))
+            #expect(inserted)
+        }
+        for key in 0..<99_990 {
+            let removed = table.remove(UInt64(key))
+            #expect(removed == Int32(key))
+        }
+        #expect(table.count == 10)
+        #expect(table.capacity <= 1024)
+        for key in 99_990..<100_000 { #expect(table[UInt64(key)] == Int32(key)) }
+    }
+}
