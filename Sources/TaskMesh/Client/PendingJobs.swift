@@ -15,19 +15,24 @@ struct PendingJobs {
         var worker: UInt32 = 0
     }
 
-    /// A job's place in `slots`, valid while the slot's generation is unchanged.
+    /// A job's place in the slot arrays, valid while the slot's generation is unchanged.
     struct Ticket: Equatable {
         let slot: Int32
         let generation: UInt32
     }
 
-    private struct Slot {
-        var entry: Entry?
+    /// What a slot says of its job, kept apart from the submission so that marking a job sent
+    /// or checking a ticket copies no references.
+    private struct SlotState {
         var generation: UInt32 = 0
+        var occupied = false
+        var sent = false
+        var worker: UInt32 = 0
     }
 
     private var index = JobIndex()
-    private var slots: [Slot] = []
+    private var states: [SlotState] = []
+    private var submissions: [Submission?] = []
     private var freeSlots: [Int32] = []
     /// Jobs waiting to be sent, oldest first; tickets of ended or sent jobs are skipped.
     private(set) var outbox = Deque<Ticket>()
@@ -37,30 +42,42 @@ struct PendingJobs {
 
     /// The pending job with this id, if any.
     func entry(_ jobID: [UInt8]) -> Entry? {
-        index[jobID].flatMap { slots[Int($0)].entry }
+        index[jobID].map { entry(at: Int($0)) }
     }
 
-    private func isLive(_ ticket: Ticket) -> Bool { Self.isLive(ticket, in: slots) }
+    private func entry(at slot: Int) -> Entry {
+        Entry(submission: submissions[slot]!, sent: states[slot].sent, worker: states[slot].worker)
+    }
+
+    private func isLive(_ ticket: Ticket) -> Bool { Self.isLive(ticket, in: states) }
 
     /// A ticket is live while its slot still holds the job it was issued for.
-    private static func isLive(_ ticket: Ticket, in slots: [Slot]) -> Bool {
-        slots[Int(ticket.slot)].generation == ticket.generation
+    private static func isLive(_ ticket: Ticket, in states: [SlotState]) -> Bool {
+        states[Int(ticket.slot)].generation == ticket.generation
+    }
+
+    /// Whether `ticket`'s job is pending and not sent.
+    private func isWaiting(_ ticket: Ticket) -> Bool {
+        let state = states[Int(ticket.slot)]
+        return state.generation == ticket.generation && state.occupied && !state.sent
     }
 
     private func ticket(_ slot: Int32) -> Ticket {
-        Ticket(slot: slot, generation: slots[Int(slot)].generation)
+        Ticket(slot: slot, generation: states[Int(slot)].generation)
     }
 
     /// Adds a job to send. Returns false (and adds nothing) when a job with its id is pending.
     mutating func add(_ submission: Submission) -> Bool {
-        let slot = freeSlots.last ?? Int32(slots.count)
+        let slot = freeSlots.last ?? Int32(states.count)
         guard index.insert(submission.jobID, slot: slot) else { return false }
         if slot == freeSlots.last {
             freeSlots.removeLast()
-            slots[Int(slot)].entry = Entry(submission: submission, sent: false)
+            submissions[Int(slot)] = submission
         } else {
-            slots.append(Slot(entry: Entry(submission: submission, sent: false)))
+            states.append(SlotState())
+            submissions.append(submission)
         }
+        states[Int(slot)].occupied = true
         let ticket = ticket(slot)
         outbox.append(ticket)
         expiries.insert(at: submission.deadline, key: ticket)
@@ -70,7 +87,7 @@ struct PendingJobs {
     /// The next job to send, if any; skips jobs that already ended.
     mutating func nextToSend() -> Submission? {
         while let ticket = outbox.first {
-            if isLive(ticket), let entry = slots[Int(ticket.slot)].entry, !entry.sent { return entry.submission }
+            if isWaiting(ticket) { return submissions[Int(ticket.slot)] }
             outbox.removeFirst()
         }
         return nil
@@ -88,8 +105,8 @@ struct PendingJobs {
         guard nextToSend() != nil else { return 0 }  // drops stale tickets at the front
         var span = 0
         for ticket in outbox {
-            if isLive(ticket), let entry = slots[Int(ticket.slot)].entry, !entry.sent {
-                guard take(entry.submission) else { break }
+            if isWaiting(ticket) {
+                guard take(submissions[Int(ticket.slot)]!) else { break }
             }
             span += 1
         }
@@ -101,9 +118,9 @@ struct PendingJobs {
     mutating func markSent(span: Int, to worker: UInt32 = 0) {
         for _ in 0..<span {
             let ticket = outbox.removeFirst()
-            if isLive(ticket), slots[Int(ticket.slot)].entry?.sent == false {
-                slots[Int(ticket.slot)].entry?.sent = true
-                slots[Int(ticket.slot)].entry?.worker = worker
+            if isWaiting(ticket) {
+                states[Int(ticket.slot)].sent = true
+                states[Int(ticket.slot)].worker = worker
             }
         }
     }
@@ -111,9 +128,9 @@ struct PendingJobs {
     /// Puts a sent, unstarted job back at the front of the queue, to go to another worker.
     /// Returns false when no such job is pending (a job not sent yet is already queued).
     mutating func requeue(_ jobID: [UInt8]) -> Bool {
-        guard let slot = index[jobID], slots[Int(slot)].entry?.sent == true else { return false }
-        slots[Int(slot)].entry?.sent = false
-        slots[Int(slot)].entry?.worker = 0
+        guard let slot = index[jobID], states[Int(slot)].sent else { return false }
+        states[Int(slot)].sent = false
+        states[Int(slot)].worker = 0
         outbox.prepend(ticket(slot))
         return true
     }
@@ -121,10 +138,10 @@ struct PendingJobs {
     /// Puts every job that was sent and has not ended back in the queue, oldest first, to be
     /// sent again under the same id (reliable mode, after the broker was lost). Returns how many.
     mutating func requeueAllSent() -> Int {
-        let sent = index.slots.filter { slots[Int($0)].entry?.sent == true }
-            .sorted { slots[Int($0)].entry!.submission.deadline < slots[Int($1)].entry!.submission.deadline }
+        let sent = index.slots.filter { states[Int($0)].sent }
+            .sorted { submissions[Int($0)]!.deadline < submissions[Int($1)]!.deadline }
         for slot in sent.reversed() {
-            slots[Int(slot)].entry?.sent = false
+            states[Int(slot)].sent = false
             outbox.prepend(ticket(slot))
         }
         return sent.count
@@ -139,9 +156,10 @@ struct PendingJobs {
     }
 
     /// Empties a slot for reuse; every ticket to it goes stale.
-    private mutating func release(_ slot: Int32) -> Entry? {
-        let entry = slots[Int(slot)].entry.take()
-        slots[Int(slot)].generation &+= 1
+    private mutating func release(_ slot: Int32) -> Entry {
+        let entry = entry(at: Int(slot))
+        submissions[Int(slot)] = nil
+        states[Int(slot)] = SlotState(generation: states[Int(slot)].generation &+ 1)
         freeSlots.append(slot)
         return entry
     }
@@ -153,16 +171,17 @@ struct PendingJobs {
         if index.isEmpty {
             expiries = ExpiryQueue()
             outbox.removeAll(keepingCapacity: outbox.count < 1024)
-            slots.removeAll(keepingCapacity: slots.count < 1024)
+            states.removeAll(keepingCapacity: states.count < 1024)
+            submissions.removeAll(keepingCapacity: submissions.count < 1024)
             freeSlots.removeAll(keepingCapacity: freeSlots.count < 1024)
             return
         }
         if expiries.count > 4096 && expiries.count > 4 * index.count {
-            let slots = self.slots  // a copy of the reference: the closure may not read self while expiries mutates
-            expiries.removeAll { !Self.isLive($0.key, in: slots) }
+            let states = self.states  // a copy of the reference: the closure may not read self while expiries mutates
+            expiries.removeAll { !Self.isLive($0.key, in: states) }
         }
         if outbox.count > 4096 && outbox.count > 4 * index.count {
-            outbox = Deque(outbox.filter { isLive($0) && slots[Int($0.slot)].entry?.sent == false })
+            outbox = Deque(outbox.filter { isWaiting($0) })
         }
     }
 
@@ -171,7 +190,8 @@ struct PendingJobs {
         var expired: [Entry] = []
         while let next = expiries.first, next.at <= now {
             expiries.removeFirst()
-            guard isLive(next.key), let entry = release(next.key.slot) else { continue }
+            guard isLive(next.key) else { continue }
+            let entry = release(next.key.slot)
             _ = index.remove(entry.submission.jobID)
             expired.append(entry)
         }
@@ -188,9 +208,10 @@ struct PendingJobs {
 
     /// Removes every job (the client is closing).
     mutating func removeAll() -> [Entry] {
-        let all = slots.compactMap(\.entry)
+        let all = index.slots.map { entry(at: Int($0)) }
         index.removeAll()
-        slots.removeAll()
+        states.removeAll()
+        submissions.removeAll()
         freeSlots.removeAll()
         outbox.removeAll()
         expiries = ExpiryQueue()

@@ -40,13 +40,15 @@ struct JobIndex {
 
     private static func integerKey(_ id: [UInt8]) -> UInt64? {
         guard id.count == 8 else { return nil }
-        return id.withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) }
+        // Read big-endian, so a counter's last byte is the key's lowest.
+        return UInt64(bigEndian: id.withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) })
     }
 }
 
-/// An open-addressing hash table from `UInt64` to `Int32` with linear probing and backward-shift
-/// deletion (no tombstones, so lookups stay short however many keys come and go). It is at most
-/// half full, and shrinks when it falls below an eighth, so its memory follows its contents.
+/// An open-addressing hash table from `UInt64` to `Int32`: Robin Hood linear probing with
+/// backward-shift deletion (no tombstones, so lookups stay short however many keys come and
+/// go; removing one of a run of consecutive keys moves nothing). It is at most half full, and
+/// shrinks when it falls below an eighth, so its memory follows its contents.
 struct IntegerKeyTable {
     private struct Bucket {
         var key: UInt64
@@ -65,55 +67,79 @@ struct IntegerKeyTable {
     /// How many buckets the table holds.
     var capacity: Int { buckets.count }
 
-    /// Fibonacci hashing: the top bits of the key times 2^64 / golden ratio.
+    /// The key's low bits, xor the Fibonacci hash of the bits above them: keys that follow each
+    /// other (a client's counter) land in neighbouring buckets, which keeps lookups in cache and
+    /// collision-free within a window smaller than the table, while keys that differ only above
+    /// the low bits still spread.
     private func home(_ key: UInt64) -> Int {
-        Int(truncatingIfNeeded: (key &* 0x9E37_79B9_7F4A_7C15) >> shift)
+        let bits = 64 - shift
+        let high = ((key >> bits) &* 0x9E37_79B9_7F4A_7C15) >> shift
+        return Int(truncatingIfNeeded: key ^ high) & mask
     }
 
-    /// The bucket holding `key`, or the empty one where it would go.
-    private func find(_ key: UInt64) -> (bucket: Int, found: Bool) {
+    /// How far `bucket` sits from its key's home.
+    private func distance(_ bucket: Int) -> Int {
+        (bucket - home(buckets[bucket].key)) & mask
+    }
+
+    /// The bucket holding `key`, if any. Robin Hood order lets a search stop at the first
+    /// entry nearer its home than the key would be.
+    private func find(_ key: UInt64) -> Int? {
         var i = home(key)
+        var probed = 0
         while true {
             let bucket = buckets[i]
-            if bucket.value < 0 { return (i, false) }
-            if bucket.key == key { return (i, true) }
+            if bucket.value < 0 || distance(i) < probed { return nil }
+            if bucket.key == key { return i }
             i = (i + 1) & mask
+            probed += 1
         }
     }
 
     subscript(key: UInt64) -> Int32? {
-        guard count > 0 else { return nil }
-        let (i, found) = find(key)
-        return found ? buckets[i].value : nil
+        guard count > 0, let i = find(key) else { return nil }
+        return buckets[i].value
     }
 
     /// Adds `key` → `value` (`value` ≥ 0). Returns false (and changes nothing) when the key is present.
     mutating func insert(_ key: UInt64, _ value: Int32) -> Bool {
         precondition(value >= 0, "IntegerKeyTable values are non-negative")
+        if count > 0, find(key) != nil { return false }
         if (count + 1) * 2 > buckets.count { resize(to: max(Self.minimumCapacity, buckets.count * 2)) }
-        let (i, found) = find(key)
-        guard !found else { return false }
-        buckets[i] = Bucket(key: key, value: value)
+        place(Bucket(key: key, value: value))
         count += 1
         return true
     }
 
+    /// Robin Hood insertion: an entry farther from its home takes the bucket of one nearer its
+    /// own, which then moves on. Keeps every probe run ordered by home.
+    private mutating func place(_ entry: Bucket) {
+        var carried = entry
+        var i = home(carried.key)
+        var probed = 0
+        while buckets[i].value >= 0 {
+            let resident = distance(i)
+            if resident < probed {
+                swap(&carried, &buckets[i])
+                probed = resident
+            }
+            i = (i + 1) & mask
+            probed += 1
+        }
+        buckets[i] = carried
+    }
+
     /// Removes `key` and returns its value; nil when it was not present.
     mutating func remove(_ key: UInt64) -> Int32? {
-        guard count > 0 else { return nil }
-        let (found, present) = find(key)
-        guard present else { return nil }
+        guard count > 0, let found = find(key) else { return nil }
         let value = buckets[found].value
-        // Move later entries of the probe run back into the hole, unless that would put one
-        // before its home bucket.
+        // Backward shift: the entries after it move one bucket back, until an empty bucket or
+        // one at its home.
         var hole = found
         var next = (found + 1) & mask
-        while buckets[next].value >= 0 {
-            let distanceFromHome = (next - home(buckets[next].key)) & mask
-            if distanceFromHome >= (next - hole) & mask {
-                buckets[hole] = buckets[next]
-                hole = next
-            }
+        while buckets[next].value >= 0 && distance(next) > 0 {
+            buckets[hole] = buckets[next]
+            hole = next
             next = (next + 1) & mask
         }
         buckets[hole].value = -1
@@ -129,9 +155,6 @@ struct IntegerKeyTable {
         let old = buckets
         buckets = Array(repeating: Bucket(key: 0, value: -1), count: capacity)
         shift = UInt64(64 - capacity.trailingZeroBitCount)
-        for bucket in old where bucket.value >= 0 {
-            let (i, _) = find(bucket.key)
-            buckets[i] = bucket
-        }
+        for bucket in old where bucket.value >= 0 { place(bucket) }
     }
 }
