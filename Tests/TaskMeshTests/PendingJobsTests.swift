@@ -1,3 +1,4 @@
+import Foundation
 import Synchronization
 import Testing
 @testable import TaskMesh
@@ -566,6 +567,41 @@ extension PendingJobsTests {
             let value = try await promise.value()
             #expect(value == winners)
             #expect(recorder.all == [.success(value)])
+        }
+
+        @Test(.timeLimit(.minutes(1)))
+        func anOutcomeCompletedDuringTheSpinIsReturned() async throws {
+            let promise = Promise()
+            let completer = Thread { promise.complete(.success([9])) }
+            completer.start()
+            // A budget far longer than the thread needs to start: the outcome comes in the spin.
+            #expect(await promise.outcome(spinningFor: .seconds(30)) == .success([9]))
+        }
+
+        @Test(.timeLimit(.minutes(1)))
+        func anOutcomeAfterTheSpinIsAwaited() async throws {
+            let promise = Promise()
+            async let waited = promise.outcome(spinningFor: .microseconds(50))
+            try await Task.sleep(for: .milliseconds(20))  // past the budget: the waiter suspended
+            promise.complete(.failure(JobError(.timedOut)))
+            #expect(await waited == .failure(JobError(.timedOut)))
+        }
+    }
+
+    @Suite struct SpinBudgetTests {
+        @Test func aCallerSpinsOnlyForItsClientsOnlyPendingJob() throws {
+            let core = try ClientCore(clientID: [1], spinWait: .microseconds(300))
+            #expect(core.spinBudget == .zero)  // nothing pending: nothing to wait for
+            core.pendingCount.add(1, ordering: .relaxed)
+            #expect(core.spinBudget == .microseconds(300))
+            core.pendingCount.add(1, ordering: .relaxed)
+            #expect(core.spinBudget == .zero)
+        }
+
+        @Test func zeroTurnsTheSpinOff() throws {
+            let core = try ClientCore(clientID: [1], spinWait: .zero)
+            core.pendingCount.add(1, ordering: .relaxed)
+            #expect(core.spinBudget == .zero)
         }
     }
 }

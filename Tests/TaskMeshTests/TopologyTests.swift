@@ -107,6 +107,7 @@ private let directSink = """
         #expect(topology.worker.advertiseHost == nil)
         #expect(topology.client.deadline == .seconds(30))
         #expect(topology.client.maxPending == 100_000)
+        #expect(topology.client.spinWait == .microseconds(300))
         #expect(topology.heartbeat.interval == .seconds(1))
         #expect(topology.heartbeat.liveness == 3)
         #expect(topology.limits.maxPayload == 16 * 1024 * 1024)
@@ -191,6 +192,7 @@ private let directSink = """
             client:
               deadline: 2m
               max_pending: 500
+              spin_wait: 0.5ms
             heartbeat:
               interval: 250ms
               liveness: 4
@@ -205,7 +207,7 @@ private let directSink = """
                         resultsEndpoint: "tcp://sink.example:6701", clientsEndpoint: "ipc:///tmp/taskmesh-clients.sock"),
             worker: .init(bind: "tcp://*:0", advertiseHost: "worker-1.example", concurrency: 16, prefetch: 8,
                           drainTimeout: .milliseconds(1500), processes: 3),
-            client: .init(deadline: .seconds(120), maxPending: 500),
+            client: .init(deadline: .seconds(120), maxPending: 500, spinWait: .microseconds(500)),
             heartbeat: .init(interval: .milliseconds(250), liveness: 4),
             limits: .init(maxPayload: 65_536, sendHighWaterMark: 0, receiveHighWaterMark: 1_000)
         )
@@ -430,6 +432,8 @@ private let directSink = """
         ("heartbeat:\n  interval: \"1\"", "heartbeat.interval", "needs a unit"),
         ("heartbeat:\n  interval: [1s]", "heartbeat.interval", "expected a duration such as \"1s\""),
         ("client:\n  deadline: 0s", "client.deadline", "longer than zero"),
+        ("client:\n  spin_wait: 20ms", "client.spin_wait", "at most 10ms, got \"20ms\""),
+        ("client:\n  spin_wait: 1", "client.spin_wait", "needs a unit"),
         ("worker:\n  drain_timeout: 10 parsecs", "worker.drain_timeout", "unknown duration unit \"parsecs\""),
         ("worker:\n  drain_timeout: -1s", "worker.drain_timeout", "expected a duration such as"),
     ])

@@ -3,6 +3,8 @@ import Synchronization
 /// The state a `Client` shares with its loop thread.
 final class ClientCore: Sendable {
     let clientID: [UInt8]
+    /// `client.spin_wait`.
+    let spinWait: Duration
     let thread: LoopThread
     let inbox = Shared(ClientInbox())
     let stats = Shared(ClientStats())
@@ -11,9 +13,18 @@ final class ClientCore: Sendable {
     let closed = Atomic<Bool>(false)
     private let sequence = Atomic<UInt64>(0)
 
-    init(clientID: [UInt8]) throws {
+    init(clientID: [UInt8], spinWait: Duration = .zero) throws {
         self.clientID = clientID
+        self.spinWait = spinWait
         self.thread = try LoopThread()
+    }
+
+    /// How long a caller about to await a job should check for its outcome before suspending:
+    /// `spinWait` when that job is the only one pending (a caller running one job at a time, whose
+    /// result is the next thing this client expects), else zero (with more in flight, the awaited
+    /// one may be far back, and a spinning caller would take CPU from the jobs ahead of it).
+    var spinBudget: Duration {
+        pendingCount.load(ordering: .relaxed) == 1 ? spinWait : .zero
     }
 
     /// A new job id, unique within this client: a big-endian counter.

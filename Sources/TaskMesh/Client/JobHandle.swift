@@ -9,8 +9,12 @@ public struct JobHandle<Output: Sendable>: Sendable {
 
     /// Waits for the job's single outcome: its result, or the `JobError` it ended with.
     /// Cancelling the awaiting task does not cancel the job; call `cancel()` for that.
+    ///
+    /// When this job is its client's only pending one, the caller first checks for the outcome
+    /// on its own thread for up to `client.spin_wait` (yielding the CPU between checks), then
+    /// suspends.
     public func value() async throws(JobError) -> Output {
-        try decode(try await promise.outcome().get())
+        try decode(try await promise.outcome(spinningFor: core.spinBudget).get())
     }
 
     /// Ends the job with `JobError.cancelled` now, unless it already ended. A job already sent

@@ -1,3 +1,8 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import Synchronization
 
 /// A job's outcome as a one-shot value that completes exactly once; later completions are
@@ -45,6 +50,25 @@ final class Promise: Sendable {
 
     var isComplete: Bool {
         state.withLock { if case .done = $0 { true } else { false } }
+    }
+
+    /// The outcome, checking for it on the caller's thread for up to `budget` (yielding the CPU
+    /// between checks) before suspending until the promise completes.
+    func outcome(spinningFor budget: Duration) async -> Outcome {
+        if budget > .zero {
+            let clock = ContinuousClock()
+            let end = clock.now + budget
+            repeat {
+                if let ready = completed { return ready }
+                sched_yield()
+            } while clock.now < end
+        }
+        return await outcome()
+    }
+
+    /// The outcome if the promise is complete.
+    private var completed: Outcome? {
+        state.withLock { if case .done(let outcome) = $0 { outcome } else { nil } }
     }
 
     /// Suspends until the promise completes and returns its outcome.

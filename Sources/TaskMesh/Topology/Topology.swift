@@ -116,10 +116,19 @@ public struct Topology: Sendable, Equatable {
         /// At most this many jobs pending (queued or in flight) per client; past it, submit fails
         /// fast with `overloaded`.
         public var maxPending: Int
+        /// How long a caller awaiting its client's only pending job keeps checking for the
+        /// outcome on its own thread before it suspends. A result that arrives within it reaches
+        /// the caller without a thread wake-up, which is most of a short job's round trip; the
+        /// price is up to this much CPU time per such job. Zero: always suspend at once.
+        public var spinWait: Duration
 
-        public init(deadline: Duration = .seconds(30), maxPending: Int = 100_000) {
+        /// The longest `spinWait` a topology may ask for.
+        public static let maximumSpinWait: Duration = .milliseconds(10)
+
+        public init(deadline: Duration = .seconds(30), maxPending: Int = 100_000, spinWait: Duration = .microseconds(300)) {
             self.deadline = deadline
             self.maxPending = maxPending
+            self.spinWait = spinWait
         }
     }
 

@@ -160,7 +160,7 @@ struct TopologyDecoder {
         "sink.results": ["bind", "endpoint"],
         "sink.clients": ["bind", "endpoint"],
         "worker": ["bind", "advertise_host", "concurrency", "prefetch", "drain_timeout", "processes"],
-        "client": ["deadline", "max_pending"],
+        "client": ["deadline", "max_pending", "spin_wait"],
         "heartbeat": ["interval", "liveness"],
         "limits": ["max_payload", "send_hwm", "receive_hwm"],
     ]
@@ -420,6 +420,9 @@ struct TopologyDecoder {
         }
         if let value = try section.int("max_pending", in: 1...Int.max, expected: "a positive integer") {
             client.maxPending = value
+        }
+        if let value = try section.duration("spin_wait", atMost: Topology.Client.maximumSpinWait) {
+            client.spinWait = value
         }
         return client
     }

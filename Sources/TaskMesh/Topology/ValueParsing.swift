@@ -339,7 +339,8 @@ struct TopologySection {
     }
 
     /// A duration of at least `minimum` (more than zero when `minimum` is nil and `positive`).
-    func duration(_ key: String, atLeast minimum: Duration = .zero, positive: Bool = false) throws(TopologyError) -> Duration? {
+    func duration(_ key: String, atLeast minimum: Duration = .zero, atMost maximum: Duration? = nil,
+                  positive: Bool = false) throws(TopologyError) -> Duration? {
         guard let value = value(key) else { return nil }
         let duration: Duration
         switch value {
@@ -357,6 +358,9 @@ struct TopologySection {
         }
         if duration < minimum {
             throw error(key, "expected a duration of at least \(ValueParsing.format(minimum)), got \(value.rendered)")
+        }
+        if let maximum, duration > maximum {
+            throw error(key, "expected a duration of at most \(ValueParsing.format(maximum)), got \(value.rendered)")
         }
         return duration
     }
