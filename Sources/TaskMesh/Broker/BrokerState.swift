@@ -148,20 +148,20 @@ struct BrokerState {
         let key = JobKey(clientID: message.clientID, jobID: message.jobID)
         // Only the connection that holds the current attempt may end it: a late answer from a
         // superseded attempt (or from an earlier run of a resubmitted id) is stale.
-        guard var job = jobs[key], job.attempt == message.attempt, let holder = job.worker, holder == worker else {
+        guard let index = jobs.index(forKey: key), jobs.values[index].attempt == message.attempt,
+              let holder = jobs.values[index].worker, holder == worker else {
             stats.staleResults += 1
             if let stuck = workers[worker]?.stuck, stuck > 0 { workers[worker]?.stuck = stuck - 1 }
             return dispatch(now: now)
         }
         workers[holder]?.running.remove(key)
         if message.status == .declined {  // never started: back to the front, same attempt
-            job.worker = nil
-            job.leaseUntil = nil
-            jobs[key] = job
+            jobs.values[index].worker = nil
+            jobs.values[index].leaseUntil = nil
             queue.prepend(key)
             return dispatch(now: now)
         }
-        var out = finish(key, with: message, now: now)
+        var out = finish(key, at: index, with: message, now: now)
         out += dispatch(now: now)
         return out
     }
@@ -244,7 +244,7 @@ struct BrokerState {
             stats.exhausted += 1
             let body = Array("gave up after \(job.attempt) attempt\(job.attempt == 1 ? "" : "s"): the last ended because \(cause)".utf8)
             let result = ResultMessage(status: .exhausted, attempt: job.attempt, clientID: key.clientID, jobID: key.jobID, body: body)
-            return finish(key, with: result, now: now)
+            return finish(key, at: jobs.index(forKey: key), with: result, now: now)
         }
         stats.requeued += 1
         job.attempt += 1
@@ -256,9 +256,9 @@ struct BrokerState {
     }
 
     /// Ends a job with `result`, remembers the outcome for resubmissions, and returns the
-    /// message to its client.
-    private mutating func finish(_ key: JobKey, with result: ResultMessage, now: Instant) -> [BrokerOutput] {
-        let client = jobs.removeValue(forKey: key)?.message.clientID ?? result.clientID
+    /// message to its client. `index`: the job's place in `jobs`, found by the caller.
+    private mutating func finish(_ key: JobKey, at index: [JobKey: Job].Index?, with result: ResultMessage, now: Instant) -> [BrokerOutput] {
+        let client = index.map { jobs.remove(at: $0).value.message.clientID } ?? result.clientID
         stats.completed += 1
         let expires = now + config.resultTTL
         if let replaced = finished.updateValue((result, expires), forKey: key) { finishedBytes -= Self.size(replaced.result) }
@@ -272,8 +272,8 @@ struct BrokerState {
 
     /// Drops a cached outcome unless a later run of the same job id replaced it.
     private mutating func forget(_ entry: (key: JobKey, expires: Instant)) {
-        if finished[entry.key]?.expires == entry.expires, let removed = finished.removeValue(forKey: entry.key) {
-            finishedBytes -= Self.size(removed.result)
+        if let index = finished.index(forKey: entry.key), finished.values[index].expires == entry.expires {
+            finishedBytes -= Self.size(finished.remove(at: index).value.result)
         }
     }
 
