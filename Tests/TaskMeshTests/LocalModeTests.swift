@@ -184,6 +184,21 @@ func localMesh(deadline: Duration = .seconds(10), maxPending: Int = 100_000, max
         #expect(timings.isFast("mostly"))
     }
 
+    @Test func handlerTimingsKeepEachHandlersRecordWhenJobsAlternate() {
+        var timings = HandlerTimings()
+        for _ in 0..<HandlerTimings.samplesNeeded {
+            timings.record("echo", .microseconds(2))
+            timings.record("hash", .milliseconds(3))
+        }
+        #expect(timings.isFast("echo"))
+        #expect(!timings.isFast("hash"))
+        timings.record("hash", .milliseconds(3))  // echo is no longer the latest
+        #expect(timings.isFast("echo"), "echo's samples survive other handlers' jobs")
+        timings.record("echo", .microseconds(2))
+        #expect(timings.isFast("echo"))
+        #expect(!timings.isFast("hash"))
+    }
+
     /// Each job goes to the worker with the fewest unanswered jobs: a slow worker gets few of a
     /// steady stream, a fast one most of it.
     @Test func aSlowWorkerGetsFewerJobsThanAFastOne() async throws {

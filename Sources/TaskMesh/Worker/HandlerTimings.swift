@@ -21,20 +21,28 @@ struct HandlerTimings {
     }
 
     private var timings: [String: Timing] = [:]
+    /// The handler recorded last, kept out of `timings` while it is: a worker's jobs mostly come
+    /// from one handler in a row, and comparing its name costs less than hashing it per job.
+    private var latest: (handler: String, timing: Timing)?
 
     /// Records that a job of `handler` ran for `elapsed` (suspensions included).
     mutating func record(_ handler: String, _ elapsed: Duration) {
         let nanoseconds = Double(elapsed.components.seconds) * 1e9 + Double(elapsed.components.attoseconds) / 1e9
-        var timing = timings[handler, default: Timing()]
+        if latest?.handler != handler {
+            if let latest { timings[latest.handler] = latest.timing }
+            latest = (handler, timings.removeValue(forKey: handler) ?? Timing())
+        }
+        var timing = latest!.timing
         timing.meanNanoseconds = timing.samples == 0 ? nanoseconds : timing.meanNanoseconds + (nanoseconds - timing.meanNanoseconds) / 8
         timing.samples += 1
         timing.cooldown = elapsed > Self.slowJob ? Self.cooldown : max(0, timing.cooldown - 1)
-        timings[handler] = timing
+        latest!.timing = timing
     }
 
     /// Whether `handler` has been measured fast enough to run inline.
     func isFast(_ handler: String) -> Bool {
-        guard let timing = timings[handler], timing.samples >= Self.samplesNeeded, timing.cooldown == 0 else { return false }
+        let measured = latest?.handler == handler ? latest?.timing : timings[handler]
+        guard let timing = measured, timing.samples >= Self.samplesNeeded, timing.cooldown == 0 else { return false }
         let limit = Double(Self.inlineBelow.components.attoseconds) / 1e9 + Double(Self.inlineBelow.components.seconds) * 1e9
         return timing.meanNanoseconds < limit
     }

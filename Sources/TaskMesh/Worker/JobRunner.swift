@@ -52,6 +52,9 @@ final class JobRunner {
     private var pendingResults = Deque<ResultMessage>()
     /// Jobs accepted since the last `startAccepted()`.
     private var accepted: [Accepted] = []
+    /// The handler found last: consecutive jobs mostly name the same one, and comparing its
+    /// name costs less than hashing it per job.
+    private var lastFound: (name: String, run: Handlers.Run)?
 
     init(handlers: Handlers, concurrency: Int, limit: Int, signal: Signal, executionLog: ExecutionLog?, checksSender: Bool = false,
          published: Shared<WorkerStats>, logger: Logger) {
@@ -180,11 +183,12 @@ final class JobRunner {
             decline(job)
             return
         }
-        guard let run = handlers.table[job.handler] else {
+        guard let run = lastFound?.name == job.handler ? lastFound?.run : handlers.table[job.handler] else {
             stats.unknownHandler += 1
             reply(.unknownHandler, attempt: job.attempt, clientID: job.clientID, jobID: job.jobID, body: Array(job.handler.utf8))
             return
         }
+        lastFound = (job.handler, run)
         inFlight += 1
         accepted.append(Accepted(job: job, run: run))
     }
