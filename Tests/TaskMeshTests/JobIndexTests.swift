@@ -54,6 +54,27 @@ import Testing
         #expect(index.count == 50_000 - 16_667)
     }
 
+    /// A client's ids are a counter and its pending jobs a sliding window of it: however far the
+    /// window slides, every id sits in its home bucket.
+    @Test func aSlidingWindowOfCounterIdsNeverCollides() {
+        var table = IntegerKeyTable()
+        let window: UInt64 = 10_000
+        var worst = 0
+        for key in UInt64(1)...300_000 {
+            _ = table.insert(key, Int32(truncatingIfNeeded: key))
+            if key > window { _ = table.remove(key - window) }
+            if key % 9_973 == 0 { worst = max(worst, table.longestDisplacement) }
+        }
+        #expect(table.count == Int(window))
+        #expect(worst == 0)
+    }
+
+    @Test func idsThatDifferOnlyInTheirHighHalfSpread() {
+        var table = IntegerKeyTable()
+        for n in UInt64(0)..<4096 { _ = table.insert(n << 40, Int32(n)) }
+        #expect(table.longestDisplacement < 64)
+    }
+
     @Test func anAllZeroIdIsAnIdLikeAnyOther() {
         var index = JobIndex()
         let zero = [UInt8](repeating: 0, count: 8)

@@ -57,7 +57,6 @@ struct IntegerKeyTable {
     }
 
     private var buckets: [Bucket] = []
-    private var shift: UInt64 = 64
     private(set) var count = 0
 
     private static let minimumCapacity = 16
@@ -67,13 +66,14 @@ struct IntegerKeyTable {
     /// How many buckets the table holds.
     var capacity: Int { buckets.count }
 
-    /// The key's low bits, xor the Fibonacci hash of the bits above them: keys that follow each
-    /// other (a client's counter) land in neighbouring buckets, which keeps lookups in cache and
-    /// collision-free within a window smaller than the table, while keys that differ only above
-    /// the low bits still spread.
+    /// The key's low bits, xor a Fibonacci hash of its high 32 bits. A client's own ids are a
+    /// counter whose high half stays zero, so any run of them shorter than the table lands in
+    /// distinct buckets, next to each other: no collisions and lookups that stay in cache. (A
+    /// hash of all the bits would scatter them, and one that changed with the bits just above the
+    /// mask would move each new run of ids onto the live one and make long probe runs.) Ids that
+    /// differ only in their high half still spread.
     private func home(_ key: UInt64) -> Int {
-        let bits = 64 - shift
-        let high = ((key >> bits) &* 0x9E37_79B9_7F4A_7C15) >> shift
+        let high = ((key >> 32) &* 0x9E37_79B9_7F4A_7C15) >> 32
         return Int(truncatingIfNeeded: key ^ high) & mask
     }
 
@@ -148,13 +148,17 @@ struct IntegerKeyTable {
         return value
     }
 
+    /// The farthest any entry sits from its home bucket (0: every lookup hits at once).
+    var longestDisplacement: Int {
+        buckets.indices.lazy.filter { self.buckets[$0].value >= 0 }.map { self.distance($0) }.max() ?? 0
+    }
+
     /// Every value, in no particular order.
     var values: [Int32] { buckets.compactMap { $0.value >= 0 ? $0.value : nil } }
 
     private mutating func resize(to capacity: Int) {
         let old = buckets
         buckets = Array(repeating: Bucket(key: 0, value: -1), count: capacity)
-        shift = UInt64(64 - capacity.trailingZeroBitCount)
         for bucket in old where bucket.value >= 0 { place(bucket) }
     }
 }
