@@ -910,6 +910,7 @@ private final class BrokerSimulation {
     // MARK: Invariants
 
     func checkInvariants() {
+        check(state.stats.workers == state.readyWorkers, "the worker gauge says \(state.stats.workers), \(state.readyWorkers) are ready")
         check(state.jobs.count == inFlight.count && inFlight.allSatisfy { state.jobs[$0] != nil },
               "the broker holds \(state.jobs.count) jobs, \(inFlight.count) are in flight")
         var places: [JobKey: Int] = [:]

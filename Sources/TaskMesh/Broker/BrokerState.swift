@@ -133,6 +133,7 @@ struct BrokerState {
         slot.draining = message.concurrency == 0  // a stopping worker re-announcing itself takes nothing
         slot.lastSeen = now
         workers[worker] = slot
+        updateWorkerGauge()
         return dispatch(now: now)
     }
 
@@ -169,11 +170,13 @@ struct BrokerState {
     /// BYE: the worker is stopping; it gets no more jobs and finishes what it runs.
     mutating func bye(from worker: [UInt8]) {
         workers[worker]?.draining = true
+        updateWorkerGauge()
     }
 
     /// DISCONNECT: the worker is gone; what it still ran goes to another worker.
     mutating func disconnect(from worker: [UInt8], now: Instant) -> [BrokerOutput] {
         guard let slot = workers.removeValue(forKey: worker) else { return [] }
+        updateWorkerGauge()
         var out: [BrokerOutput] = []
         for key in slot.running { out += requeue(key, cause: "its worker left", now: now) }
         return out + dispatch(now: now)
@@ -187,6 +190,7 @@ struct BrokerState {
         for (id, slot) in workers where now - slot.lastSeen > expiry {
             workers.removeValue(forKey: id)
             stats.workersLost += 1
+            updateWorkerGauge()
             for key in slot.running { out += requeue(key, cause: "its worker went silent (crashed, frozen or cut off)", now: now) }
         }
         let overrun = jobs.filter { $0.value.leaseUntil.map { $0 <= now } ?? false }.map(\.key)
@@ -280,9 +284,14 @@ struct BrokerState {
     /// The bytes a cached outcome holds, about as on the wire.
     private static func size(_ result: ResultMessage) -> Int { 16 + result.clientID.count + result.jobID.count + result.body.count }
 
+    /// The job gauges; after every dispatch, so cheap.
     private mutating func updateGauges() {
         stats.jobs = jobs.count
         stats.queued = queue.count
+    }
+
+    /// The worker gauge, which walks the workers: only when one comes, goes or drains.
+    private mutating func updateWorkerGauge() {
         stats.workers = readyWorkers
     }
 }
