@@ -598,6 +598,11 @@ extension PendingJobsTests {
             #expect(core.spinBudget == .zero)
         }
 
+        @Test func aSingleProcessorMachineNeverSpins() {
+            #expect(ClientCore.spinWait(configured: .microseconds(300), processors: 1) == .zero)
+            #expect(ClientCore.spinWait(configured: .microseconds(300), processors: 2) == .microseconds(300))
+        }
+
         @Test func zeroTurnsTheSpinOff() throws {
             let core = try ClientCore(clientID: [1], spinWait: .zero)
             core.pendingCount.add(1, ordering: .relaxed)

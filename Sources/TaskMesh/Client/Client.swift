@@ -50,7 +50,8 @@ public final class Client: Sendable {
     private init(topology: Topology, clientID: [UInt8]?) throws {
         var random = SystemRandomNumberGenerator()
         let clientID = clientID ?? (0..<16).map { _ in UInt8.random(in: 0...255, using: &random) }
-        self.core = try ClientCore(clientID: clientID, spinWait: topology.client.spinWait)
+        self.core = try ClientCore(clientID: clientID, spinWait: ClientCore.spinWait(
+            configured: topology.client.spinWait, processors: ProcessInfo.processInfo.activeProcessorCount))
         self.id = JobID(bytes: clientID).description
         self.topology = topology
     }

@@ -19,6 +19,12 @@ final class ClientCore: Sendable {
         self.thread = try LoopThread()
     }
 
+    /// `client.spin_wait` as this machine can use it: zero with a single processor, where the
+    /// spinning caller would hold the CPU the result needs to arrive.
+    static func spinWait(configured: Duration, processors: Int) -> Duration {
+        processors > 1 ? configured : .zero
+    }
+
     /// How long a caller about to await a job should check for its outcome before suspending:
     /// `spinWait` when that job is the only one pending (a caller running one job at a time, whose
     /// result is the next thing this client expects), else zero (with more in flight, the awaited
