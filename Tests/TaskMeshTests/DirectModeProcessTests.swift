@@ -92,6 +92,24 @@ import ZMQ
         await mesh.shutdown()
     }
 
+    /// A flood through queues of four messages (every socket's high-water mark, client, sink and
+    /// worker alike) ends every job with its own result: back-pressure slows it, nothing is
+    /// dropped. Large jobs travel one per message, small ones in batches.
+    @Test(arguments: [(20_000, 16), (300, 65_536)])
+    func aFloodThroughTinyHighWaterMarksEndsEveryJobWithItsResult(jobs: Int, size: Int) async throws {
+        let topology = try TestTopology(deadline: "60s", extra: "limits:\n  send_hwm: 4\n  receive_hwm: 4")
+        let sink = try await RunningSink.start(topology)
+        let worker = try await RunningWorker.start(topology, sink: sink)
+        let (mesh, client) = try await connectClient(topology, sink: sink)
+        try await client.waitForWorkers(1, timeout: .seconds(10))
+
+        let outcomes = try await flood(client, jobs: jobs, size: size)
+        #expect(outcomes == ["ok": jobs])
+        #expect(client.stats.droppedLateOrDuplicate == 0)
+        #expect(worker.process.isRunning && sink.process.isRunning)
+        await mesh.shutdown()
+    }
+
     @Test func sinkKilledAndRestartedServesNewJobs() async throws {
         let topology = try TestTopology(deadline: "2s")
         let first = try await RunningSink.start(topology, name: "sink-1")

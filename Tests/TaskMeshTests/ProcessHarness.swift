@@ -89,8 +89,9 @@ func fields(_ line: String) -> [String: String] {
 struct TestTopology {
     let path: String
 
+    /// `extra`: more top-level YAML, such as a `limits:` section.
     init(resultsPort: Int = 0, clientsPort: Int = 0, deadline: String = "10s", interval: String = "200ms",
-         liveness: Int = 3, drainTimeout: String = "3s") throws {
+         liveness: Int = 3, drainTimeout: String = "3s", extra: String = "") throws {
         let yaml = """
         mode: direct
         sink:
@@ -105,6 +106,7 @@ struct TestTopology {
         heartbeat:
           interval: \(interval)
           liveness: \(liveness)
+        \(extra)
         """
         let url = FileManager.default.temporaryDirectory.appendingPathComponent("topology-\(UUID().uuidString).yaml")
         try yaml.write(to: url, atomically: true, encoding: .utf8)
@@ -181,4 +183,22 @@ func fixedPortTopology(workers: Int = 2) throws -> String {
     let url = FileManager.default.temporaryDirectory.appendingPathComponent("fixed-\(UUID().uuidString).yaml")
     try yaml.write(to: url, atomically: true, encoding: .utf8)
     return url.path
+}
+
+/// Submits `jobs` echo jobs at once (each payload `size` bytes, starting with the job's number)
+/// and tallies their outcomes: "ok", "wrong" (a result other than its payload) or the error code.
+func flood(_ client: Client, jobs: Int, size: Int) async throws -> [String: Int] {
+    let payloads = (0..<jobs).map { n in
+        withUnsafeBytes(of: UInt32(n).bigEndian) { Array($0) } + [UInt8](repeating: 7, count: max(0, size - 4))
+    }
+    let handles = try payloads.map { try client.enqueue("echo", $0) }
+    var outcomes: [String: Int] = [:]
+    for (handle, payload) in zip(handles, payloads) {
+        do throws(JobError) {
+            outcomes[try await handle.value() == payload ? "ok" : "wrong", default: 0] += 1
+        } catch {
+            outcomes["\(error.code)", default: 0] += 1
+        }
+    }
+    return outcomes
 }

@@ -9,7 +9,7 @@ struct ReliableTopology {
 
     init(clientsPort: Int = 0, workersPort: Int = 0, maxAttempts: Int = 3, lease: String = "10s",
          interval: String = "200ms", liveness: Int = 3, deadline: String = "30s", concurrency: Int = 2,
-         processes: Int = 2) throws {
+         processes: Int = 2, extra: String = "") throws {
         let yaml = """
         mode: reliable
         broker:
@@ -26,6 +26,7 @@ struct ReliableTopology {
         heartbeat:
           interval: \(interval)
           liveness: \(liveness)
+        \(extra)
         """
         path = temporaryPath("reliable") + ".yaml"
         try yaml.write(toFile: path, atomically: true, encoding: .utf8)
@@ -90,6 +91,25 @@ struct RunningBroker {
         #expect(report.executions.values.allSatisfy { $0 <= 3 }, "\(report)")
         #expect(report.executions.values.contains { $0 > 1 }, "the victim's running jobs must have run again elsewhere")
         #expect(survivor.isRunning)
+        await mesh.shutdown()
+    }
+
+    /// A flood through queues of four messages everywhere (the worker's credit shrinks to fit)
+    /// ends every job with its own result, each run once.
+    @Test(arguments: [(5_000, 16), (300, 65_536)])
+    func aFloodThroughTinyHighWaterMarksEndsEveryJobOnce(jobs: Int, size: Int) async throws {
+        let topology = try ReliableTopology(deadline: "60s", extra: "limits:\n  send_hwm: 4\n  receive_hwm: 4")
+        let broker = try await RunningBroker.start(topology)
+        let log = temporaryPath("exec-flood")
+        let worker = try await broker.startWorker(topology, name: "worker", log: log)
+        let (mesh, client) = try await broker.connect(topology)
+        try await client.waitForWorkers(1, timeout: .seconds(10))
+
+        let outcomes = try await flood(client, jobs: jobs, size: size)
+        #expect(outcomes == ["ok": jobs])
+        let executions = ((try? String(contentsOfFile: log, encoding: .utf8)) ?? "").split(separator: "\n")
+        #expect(executions.count == jobs, "each job ran once")
+        #expect(worker.isRunning && broker.process.isRunning)
         await mesh.shutdown()
     }
 
