@@ -110,6 +110,50 @@ import ZMQ
         await mesh.shutdown()
     }
 
+    /// Fifty clients submit at once through one sink to two workers: each gets exactly its own
+    /// results, none lost, none twice, none of another client's.
+    @Test func fiftyClientsEachGetExactlyTheirOwnResults() async throws {
+        let topology = try TestTopology(deadline: "60s")
+        let sink = try await RunningSink.start(topology)
+        let workers = [try await RunningWorker.start(topology, sink: sink, name: "worker-a"),
+                       try await RunningWorker.start(topology, sink: sink, name: "worker-b")]
+        let (mesh, _) = try await connectClient(topology, sink: sink)
+        var clients: [Client] = []
+        for _ in 0..<50 { clients.append(try await mesh.client()) }
+        for client in clients { try await client.waitForWorkers(2, timeout: .seconds(10)) }
+
+        let perClient = 400
+        let tallies = try await withThrowingTaskGroup(of: (Int, [String: Int], UInt64).self) { group in
+            for (index, client) in clients.enumerated() {
+                group.addTask {
+                    // Each payload names its client and job, so a result routed to the wrong
+                    // client would not match.
+                    let payloads = (0..<perClient).map { [UInt8(index), UInt8(truncatingIfNeeded: $0), UInt8($0 >> 8)] }
+                    let handles = try payloads.map { try client.enqueue("echo", $0) }
+                    var tally: [String: Int] = [:]
+                    for (handle, payload) in zip(handles, payloads) {
+                        do throws(JobError) {
+                            tally[try await handle.value() == payload ? "ok" : "wrong", default: 0] += 1
+                        } catch {
+                            tally["\(error.code)", default: 0] += 1
+                        }
+                    }
+                    return (index, tally, client.stats.droppedLateOrDuplicate)
+                }
+            }
+            var all: [(Int, [String: Int], UInt64)] = []
+            for try await tally in group { all.append(tally) }
+            return all
+        }
+        #expect(tallies.count == 50)
+        for (index, tally, dropped) in tallies {
+            #expect(tally == ["ok": perClient], "client \(index)")
+            #expect(dropped == 0, "client \(index)")
+        }
+        #expect(workers.allSatisfy { $0.process.isRunning } && sink.process.isRunning)
+        await mesh.shutdown()
+    }
+
     @Test func sinkKilledAndRestartedServesNewJobs() async throws {
         let topology = try TestTopology(deadline: "2s")
         let first = try await RunningSink.start(topology, name: "sink-1")
