@@ -129,15 +129,7 @@ import ZMQ
                     // Each payload names its client and job, so a result routed to the wrong
                     // client would not match.
                     let payloads = (0..<perClient).map { [UInt8(index), UInt8(truncatingIfNeeded: $0), UInt8($0 >> 8)] }
-                    let handles = try payloads.map { try client.enqueue("echo", $0) }
-                    var tally: [String: Int] = [:]
-                    for (handle, payload) in zip(handles, payloads) {
-                        do throws(JobError) {
-                            tally[try await handle.value() == payload ? "ok" : "wrong", default: 0] += 1
-                        } catch {
-                            tally["\(error.code)", default: 0] += 1
-                        }
-                    }
+                    let tally = try await echoTally(client, payloads)
                     return (index, tally, client.stats.droppedLateOrDuplicate)
                 }
             }

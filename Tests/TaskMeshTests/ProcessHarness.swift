@@ -186,11 +186,17 @@ func fixedPortTopology(workers: Int = 2) throws -> String {
 }
 
 /// Submits `jobs` echo jobs at once (each payload `size` bytes, starting with the job's number)
-/// and tallies their outcomes: "ok", "wrong" (a result other than its payload) or the error code.
+/// and tallies their outcomes (see `echoTally`).
 func flood(_ client: Client, jobs: Int, size: Int) async throws -> [String: Int] {
     let payloads = (0..<jobs).map { n in
         withUnsafeBytes(of: UInt32(n).bigEndian) { Array($0) } + [UInt8](repeating: 7, count: max(0, size - 4))
     }
+    return try await echoTally(client, payloads)
+}
+
+/// Submits an echo job per payload, all at once, and tallies their outcomes: "ok", "wrong" (a
+/// result other than its payload) or the error code.
+func echoTally(_ client: Client, _ payloads: [[UInt8]]) async throws -> [String: Int] {
     let handles = try payloads.map { try client.enqueue("echo", $0) }
     var outcomes: [String: Int] = [:]
     for (handle, payload) in zip(handles, payloads) {
