@@ -598,9 +598,10 @@ extension PendingJobsTests {
             #expect(core.spinBudget == .zero)
         }
 
-        @Test func aSingleProcessorMachineNeverSpins() {
+        @Test func oneProcessorNeverSpinsAndNoSpinExceedsTheCap() {
             #expect(ClientCore.spinWait(configured: .microseconds(300), processors: 1) == .zero)
             #expect(ClientCore.spinWait(configured: .microseconds(300), processors: 2) == .microseconds(300))
+            #expect(ClientCore.spinWait(configured: .seconds(3600), processors: 2) == Topology.Client.maximumSpinWait)
         }
 
         @Test func zeroTurnsTheSpinOff() throws {

@@ -20,9 +20,10 @@ final class ClientCore: Sendable {
     }
 
     /// `client.spin_wait` as this machine can use it: zero with a single processor, where the
-    /// spinning caller would hold the CPU the result needs to arrive.
+    /// spinning caller would hold the CPU the result needs to arrive, and never more than
+    /// `Topology.Client.maximumSpinWait` (a topology built in code is not checked by the loader).
     static func spinWait(configured: Duration, processors: Int) -> Duration {
-        processors > 1 ? configured : .zero
+        processors > 1 ? min(max(.zero, configured), Topology.Client.maximumSpinWait) : .zero
     }
 
     /// How long a caller about to await a job should check for its outcome before suspending:

@@ -119,7 +119,8 @@ public struct Topology: Sendable, Equatable {
         /// How long a caller awaiting its client's only pending job keeps checking for the
         /// outcome on its own thread before it suspends. A result that arrives within it reaches
         /// the caller without a thread wake-up, which is most of a short job's round trip; the
-        /// price is up to this much CPU time per such job. Zero: always suspend at once.
+        /// price is up to this much CPU time per such job. Zero: always suspend at once. At most
+        /// `maximumSpinWait` is used, and none on a machine with one processor.
         public var spinWait: Duration
 
         /// The longest `spinWait` a topology may ask for.
