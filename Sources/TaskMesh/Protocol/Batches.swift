@@ -71,6 +71,16 @@ struct DamagedEntry: Error, Sendable {
 struct EntryIdentity {
     var jobID: [UInt8]?
     var attempt: UInt16 = 1
+
+    /// Reads the attempt number and job id that JOBS and RESULTS entries share, remembering each
+    /// as soon as it is read, so damage further on can still be answered for that job.
+    mutating func readAttemptAndID(_ r: inout ByteReader) throws(ProtocolViolation) -> (attempt: UInt16, jobID: [UInt8]) {
+        let attempt = try r.u16()
+        self.attempt = attempt
+        let id = try r.id("job id")
+        jobID = id
+        return (attempt, id)
+    }
 }
 
 /// Builds a JOBS message from the jobs a client sends in one go.
@@ -150,10 +160,7 @@ struct JobBatch: Equatable, Sendable {
         let clientID = self.clientID
         try Batch.readEntries(body, count: count, { (r, identity) throws(ProtocolViolation) in
             let deadline = try r.u64()
-            let attempt = try r.u16()
-            identity.attempt = attempt
-            let id = try r.id("job id")
-            identity.jobID = id
+            let (attempt, id) = try identity.readAttemptAndID(&r)
             let handler = try r.text("handler name")
             let payload = try r.long()
             return JobMessage(clientID: clientID, jobID: id, handler: handler, deadline: deadline, attempt: attempt, payload: payload)
@@ -225,10 +232,7 @@ struct ResultBatch: Equatable, Sendable {
         let clientID = self.clientID
         try Batch.readEntries(body, count: count, { (r, identity) throws(ProtocolViolation) in
             let rawStatus = try r.u8()
-            let attempt = try r.u16()
-            identity.attempt = attempt
-            let id = try r.id("job id")
-            identity.jobID = id
+            let (attempt, id) = try identity.readAttemptAndID(&r)
             let resultBody = try r.long()
             guard let status = ResultStatus(rawValue: rawStatus) else { throw ProtocolViolation(.status, "status \(rawStatus)") }
             return ResultMessage(status: status, attempt: attempt, clientID: clientID, jobID: id, body: resultBody)
