@@ -39,6 +39,15 @@ func localMesh(deadline: Duration = .seconds(10), maxPending: Int = 100_000, max
     return try await Mesh.start(topology: topology)
 }
 
+/// Counts the handlers running at once, and the most seen.
+final class RunningGauge: Sendable {
+    private let counts = Shared((now: 0, most: 0))
+
+    func enter() { counts.update { $0.now += 1; $0.most = max($0.most, $0.now) } }
+    func leave() { counts.update { $0.now -= 1 } }
+    var most: Int { counts.value.most }
+}
+
 @Suite struct LocalModeTests {
     @Test func addExampleRunsEndToEnd() async throws {
         let mesh = try await localMesh()
@@ -112,12 +121,12 @@ func localMesh(deadline: Duration = .seconds(10), maxPending: Int = 100_000, max
 
     @Test func aWorkerRunsAtMostItsConcurrencyOfHandlersAtOnce() async throws {
         let mesh = try await localMesh()
-        let running = Shared((now: 0, most: 0))
+        let running = RunningGauge()
         var handlers = Handlers()
         handlers.register("slow") { job in
-            running.update { $0.now += 1; $0.most = max($0.most, $0.now) }
+            running.enter()
             try await Task.sleep(for: .milliseconds(20))
-            running.update { $0.now -= 1 }
+            running.leave()
             return job.payload
         }
         try await mesh.worker(handlers, concurrency: 3)
@@ -125,7 +134,7 @@ func localMesh(deadline: Duration = .seconds(10), maxPending: Int = 100_000, max
         for await outcome in client.batch("slow", (0..<30).map { [UInt8($0)] }, window: 30) {
             #expect(try outcome.result.get() == [UInt8(outcome.index)])
         }
-        #expect(running.value.most == 3, "30 queued jobs keep exactly 3 handlers busy")
+        #expect(running.most == 3, "30 queued jobs keep exactly 3 handlers busy")
         await mesh.shutdown()
     }
 
@@ -134,11 +143,11 @@ func localMesh(deadline: Duration = .seconds(10), maxPending: Int = 100_000, max
     /// measured fast, and the concurrency bound holds with inline and runner jobs mixed.
     @Test func fastHandlersRunInlineAndASuspendingOneStillCompletes() async throws {
         let mesh = try await localMesh()
-        let running = Shared((now: 0, most: 0))
+        let running = RunningGauge()
         var handlers = Handlers()
         handlers.register("mostly-fast") { job in
-            running.update { $0.now += 1; $0.most = max($0.most, $0.now) }
-            defer { running.update { $0.now -= 1 } }
+            running.enter()
+            defer { running.leave() }
             if job.payload.first == 1 { try await Task.sleep(for: .milliseconds(30)) }
             return job.payload
         }
@@ -158,7 +167,7 @@ func localMesh(deadline: Duration = .seconds(10), maxPending: Int = 100_000, max
         for i in 0..<HandlerTimings.samplesNeeded {
             #expect(try await client.submit("mostly-fast", [0, UInt8(i)]) == [0, UInt8(i)])
         }
-        #expect(running.value.most <= 2, "at most concurrency handlers at once, inline ones included")
+        #expect(running.most <= 2, "at most concurrency handlers at once, inline ones included")
         await mesh.shutdown()
     }
 
