@@ -92,12 +92,8 @@ import ZMQ
     @Test func aDamagedJobBatchEntryIsAnsweredBadRequest() async throws {
         let (broker, endpoints) = try await startBroker()
         let context = try Context()
-        let client = try Socket(context, .dealer)
         let clientID = Array("batch-client".utf8)
-        try client.set(.routingID, clientID)
-        try client.connect(endpoints.clients)
-        try client.set(.sendTimeout, .seconds(5))
-        try client.set(.receiveTimeout, .seconds(10))
+        let client = try rawClientDealer(context, id: clientID, connectingTo: endpoints.clients, receiveTimeout: .seconds(10))
         /// A JOBS of `intact` and then `damaged`, whose handler name is made invalid UTF-8.
         func damagedBatch(intact: UInt8, damaged: UInt8, attempt: UInt16) -> [[UInt8]] {
             var batch = JobBatchWriter(clientID: clientID)

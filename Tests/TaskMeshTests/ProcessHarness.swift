@@ -208,3 +208,15 @@ func echoTally(_ client: Client, _ payloads: [[UInt8]]) async throws -> [String:
     }
     return outcomes
 }
+
+/// A raw DEALER speaking as the client `id` to a sink's or broker's client endpoint: sends give
+/// up after 5 s, receives after `receiveTimeout` (nil: they wait).
+func rawClientDealer(_ context: Context, id: [UInt8], connectingTo endpoint: String,
+                     receiveTimeout: Duration? = nil) throws -> Socket {
+    let socket = try Socket(context, .dealer)
+    try socket.set(.routingID, id)
+    try socket.connect(endpoint)
+    try socket.set(.sendTimeout, .seconds(5))
+    if let receiveTimeout { try socket.set(.receiveTimeout, receiveTimeout) }
+    return socket
+}

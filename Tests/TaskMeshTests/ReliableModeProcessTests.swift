@@ -256,12 +256,8 @@ struct RunningBroker {
 
         // A raw client, to resubmit the same id as a retrying client would.
         let context = try Context()
-        let dealer = try Socket(context, .dealer)
         let clientID = Array("raw-client".utf8)
-        try dealer.set(.routingID, clientID)
-        try dealer.connect(broker.clients)
-        try dealer.set(.sendTimeout, .seconds(5))
-        try dealer.set(.receiveTimeout, .milliseconds(200))
+        let dealer = try rawClientDealer(context, id: clientID, connectingTo: broker.clients, receiveTimeout: .milliseconds(200))
         let job = JobMessage(clientID: clientID, jobID: Array("job-1".utf8), handler: "sleep", deadline: 0, attempt: 1, payload: Array("300".utf8))
         try dealer.send(multipart: job.encode())
         try dealer.send(multipart: job.encode())  // while the first runs

@@ -29,10 +29,7 @@ import ZMQ
         #expect(sink.stats.resultsForwarded == 0)
 
         // A connected client still gets its own results at once.
-        let client = try Socket(context, .dealer)
-        try client.set(.routingID, Array("present".utf8))
-        try client.connect(endpoints.clients)
-        try client.set(.sendTimeout, .seconds(5))
+        let client = try rawClientDealer(context, id: Array("present".utf8), connectingTo: endpoints.clients)
         try client.send(multipart: HelloMessage().encode())
         let mine = ResultMessage(status: .ok, attempt: 1, clientID: Array("present".utf8), jobID: [7], body: [42])
         try await eventually("the result reaches its client") {
@@ -138,12 +135,8 @@ import ZMQ
     @Test func resultBatchesAreRoutedLikeResultsAndCountedPerResult() async throws {
         let (sink, endpoints) = try await startSink()
         let context = try Context()
-        let client = try Socket(context, .dealer)
-        try client.set(.routingID, Array("batched".utf8))
-        try client.connect(endpoints.clients)
-        try client.set(.sendTimeout, .seconds(5))
+        let client = try rawClientDealer(context, id: Array("batched".utf8), connectingTo: endpoints.clients, receiveTimeout: .seconds(10))
         try client.send(multipart: HelloMessage().encode())
-        try client.set(.receiveTimeout, .seconds(10))
         _ = try #require(try? client.receive(), "no MEMBERS within 10 s of HELLO")
         let worker = try Socket(context, .push)
         try worker.connect(endpoints.results)
