@@ -54,7 +54,7 @@ private struct Sent {
     var jobs: [(worker: [UInt8], job: JobMessage)] = []
     var results: [(client: [UInt8], result: ResultMessage)] = []
 
-    init(_ outputs: [BrokerOutput]) throws {
+    init(_ outputs: ArraySlice<BrokerOutput>) throws {
         for output in outputs {
             switch output {
             case .toWorker(let worker, let job): jobs.append((worker, job))
@@ -94,9 +94,9 @@ private struct Sent {
         #expect(targets.count == 4)
         #expect(targets.filter { $0 == big }.count == 3)
         #expect(targets.filter { $0 == small }.count == 1)
-        #expect(state.workers[small]?.running.count == 1)
-        #expect(state.workers[big]?.running.count == 3)
-        #expect(Array(state.queue) == [key(5)])
+        #expect(state.snapshot.workers[small]?.running.count == 1)
+        #expect(state.snapshot.workers[big]?.running.count == 3)
+        #expect(Array(state.snapshot.queue) == [key(5)])
         #expect(state.stats.accepted == 5)
         #expect(state.stats.dispatched == 4)
         #expect(state.stats.jobs == 5)
@@ -112,14 +112,14 @@ private struct Sent {
             dispatched += try Sent(state.submit(job(n), from: clientA, now: t0)).jobs.count
         }
         #expect(dispatched == 1)
-        #expect(state.workers[w1]?.running == [key(1)])
-        #expect(state.workers[w1]?.free == 0)
-        #expect(Array(state.queue) == [key(2), key(3)])
+        #expect(state.snapshot.workers[w1]?.running == [key(1)])
+        #expect(state.snapshot.workers[w1]?.free == 0)
+        #expect(Array(state.snapshot.queue) == [key(2), key(3)])
 
         // READY again (same connection, same credit) does not add room.
         let again = try Sent(state.ready(readyMessage("one", 1), from: w1, now: t0))
         #expect(again.isEmpty)
-        #expect(state.workers[w1]?.running.count == 1)
+        #expect(state.snapshot.workers[w1]?.running.count == 1)
     }
 
     @Test func nothingIsDispatchedBeforeAWorkerSaysReady() throws {
@@ -128,15 +128,15 @@ private struct Sent {
             let sent = try Sent(state.submit(job(n), from: clientA, now: t0))
             #expect(sent.isEmpty)
         }
-        #expect(Array(state.queue) == [key(1), key(2), key(3)])
+        #expect(Array(state.snapshot.queue) == [key(1), key(2), key(3)])
         #expect(state.stats.dispatched == 0)
 
         let sent = try Sent(state.ready(readyMessage("w", 2), from: w1, now: t0 + .seconds(1)))
         #expect(sent.jobs.map(\.worker) == [w1, w1])
         #expect(sent.jobs.map(\.job) == [job(1), job(2)])  // in the order submitted, attempt 1
-        #expect(Array(state.queue) == [key(3)])
-        #expect(state.jobs[key(1)]?.leaseUntil == t0 + .seconds(1) + .seconds(30))
-        #expect(state.jobs[key(3)]?.worker == nil)
+        #expect(Array(state.snapshot.queue) == [key(3)])
+        #expect(state.snapshot.jobs[key(1)]?.leaseUntil == t0 + .seconds(1) + .seconds(30))
+        #expect(state.snapshot.jobs[key(3)]?.worker == nil)
     }
 
     @Test func aClientCannotSubmitUnderAnotherClientsID() throws {
@@ -146,8 +146,8 @@ private struct Sent {
         #expect(sent.isEmpty)
         #expect(state.stats.malformed == 1)
         #expect(state.stats.accepted == 0)
-        #expect(state.jobs.isEmpty)
-        #expect(state.queue.isEmpty)
+        #expect(state.snapshot.jobs.isEmpty)
+        #expect(state.snapshot.queue.isEmpty)
     }
 
     @Test func jobIDsAreNamespacedByClient() throws {
@@ -158,7 +158,7 @@ private struct Sent {
         #expect(a.jobs.count == 1)
         #expect(b.jobs.count == 1)
         #expect(state.stats.duplicatesInFlight == 0)
-        #expect(Set(state.jobs.keys) == [key(1, client: clientA), key(1, client: clientB)])
+        #expect(Set(state.snapshot.jobs.keys) == [key(1, client: clientA), key(1, client: clientB)])
     }
 
     // MARK: Deduplication and the outcome cache
@@ -175,13 +175,13 @@ private struct Sent {
         #expect(state.stats.duplicatesInFlight == 2)
         #expect(state.stats.accepted == 2)
         #expect(state.stats.dispatched == 1)
-        #expect(Array(state.queue) == [key(2)])
-        #expect(state.workers[w1]?.running == [key(1)])
+        #expect(Array(state.snapshot.queue) == [key(2)])
+        #expect(state.snapshot.workers[w1]?.running == [key(1)])
 
         // Job 2 still runs exactly once once job 1 ends.
         let done = try Sent(state.result(resultMessage(for: job(1), attempt: 1), from: w1, now: t0 + .seconds(2)))
         #expect(done.jobs.map(\.job) == [job(2)])
-        #expect(state.queue.isEmpty)
+        #expect(state.snapshot.queue.isEmpty)
     }
 
     @Test func aResubmissionOfAFinishedJobGetsTheCachedResult() throws {
@@ -197,8 +197,8 @@ private struct Sent {
         #expect(state.stats.duplicatesAnswered == 1)
         #expect(state.stats.accepted == 1)
         #expect(state.stats.dispatched == 1)
-        #expect(state.jobs.isEmpty)
-        #expect(state.workers[w1]?.running.isEmpty == true)
+        #expect(state.snapshot.jobs.isEmpty)
+        #expect(state.snapshot.workers[w1]?.running.isEmpty == true)
     }
 
     @Test func theCachedResultIsForgottenAfterResultTTL() throws {
@@ -253,14 +253,14 @@ private struct Sent {
         #expect(String(decoding: result.result.body, as: UTF8.self).contains("queue_limit"))
         #expect(state.stats.rejectedOverloaded == 1)
         #expect(state.stats.accepted == 2)
-        #expect(state.jobs[key(3)] == nil)
+        #expect(state.snapshot.jobs[key(3)] == nil)
 
         // Once there is room, the same id is accepted: a refusal is not an outcome.
         _ = state.result(resultMessage(for: job(1), attempt: 1), from: w1, now: t0 + .seconds(1))
         let accepted = try Sent(state.submit(job(3), from: clientA, now: t0 + .seconds(2)))
         #expect(accepted.isEmpty)  // queued behind job 2, which runs now
         #expect(state.stats.accepted == 3)
-        #expect(Array(state.queue) == [key(3)])
+        #expect(Array(state.snapshot.queue) == [key(3)])
     }
 
     // MARK: Results
@@ -273,9 +273,9 @@ private struct Sent {
         let answer = resultMessage(for: job(1), attempt: 1, status: .failed, body: "handler threw")
         let outputs = state.result(answer, from: w1, now: t0 + .seconds(1))
         #expect(outputs == [.toClient(clientA, answer), .toWorker(w1, job(2))])
-        #expect(state.workers[w1]?.running == [key(2)])
-        #expect(state.jobs[key(1)] == nil)
-        #expect(state.queue.isEmpty)
+        #expect(state.snapshot.workers[w1]?.running == [key(2)])
+        #expect(state.snapshot.jobs[key(1)] == nil)
+        #expect(state.snapshot.queue.isEmpty)
         #expect(state.stats.completed == 1)
         #expect(state.stats.dispatched == 2)
     }
@@ -291,15 +291,15 @@ private struct Sent {
         #expect(retried.jobs.count == 1)
         #expect(retried.jobs.first?.worker == w2)
         #expect(retried.jobs.first?.job == attempt(2, of: job(1)))
-        #expect(state.workers[w1]?.stuck == 1)
-        #expect(state.workers[w1]?.free == 0)
+        #expect(state.snapshot.workers[w1]?.stuck == 1)
+        #expect(state.snapshot.workers[w1]?.free == 0)
 
         let late = try Sent(state.result(resultMessage(for: job(1), attempt: 1, body: "late"), from: w1, now: t0 + .seconds(11)))
         #expect(late.isEmpty)  // fenced off: the client does not get attempt 1's result
         #expect(state.stats.staleResults == 1)
-        #expect(state.workers[w1]?.stuck == 0)
-        #expect(state.workers[w1]?.free == 1)
-        #expect(state.jobs[key(1)]?.worker == w2)
+        #expect(state.snapshot.workers[w1]?.stuck == 0)
+        #expect(state.snapshot.workers[w1]?.free == 1)
+        #expect(state.snapshot.jobs[key(1)]?.worker == w2)
 
         let current = resultMessage(for: job(1), attempt: 2, body: "current")
         let outputs = state.result(current, from: w2, now: t0 + .seconds(12))
@@ -316,16 +316,16 @@ private struct Sent {
 
         let declined = try Sent(state.result(resultMessage(for: job(1), attempt: 1, status: .declined), from: w1, now: t0))
         #expect(declined.isEmpty)  // no outcome, and the draining worker gets nothing
-        #expect(Array(state.queue) == [key(1), key(2)])  // ahead of the job that was waiting
-        #expect(state.jobs[key(1)]?.attempt == 1)
-        #expect(state.jobs[key(1)]?.worker == nil)
-        #expect(state.workers[w1]?.running.isEmpty == true)
+        #expect(Array(state.snapshot.queue) == [key(1), key(2)])  // ahead of the job that was waiting
+        #expect(state.snapshot.jobs[key(1)]?.attempt == 1)
+        #expect(state.snapshot.jobs[key(1)]?.worker == nil)
+        #expect(state.snapshot.workers[w1]?.running.isEmpty == true)
         #expect(state.stats.requeued == 0)
 
         let taken = try Sent(state.ready(readyMessage("staying", 1), from: w2, now: t0))
         #expect(taken.jobs.map(\.worker) == [w2])
         #expect(taken.jobs.map(\.job) == [job(1)])  // still attempt 1: it never started
-        #expect(Array(state.queue) == [key(2)])
+        #expect(Array(state.snapshot.queue) == [key(2)])
     }
 
     // MARK: Workers that go silent, hang, leave or reconnect
@@ -341,15 +341,15 @@ private struct Sent {
 
         let atExpiry = try Sent(state.tick(now: t0 + .seconds(3)))  // silent for exactly the expiry
         #expect(atExpiry.isEmpty)
-        #expect(state.workers[w1] != nil)
+        #expect(state.snapshot.workers[w1] != nil)
 
         let retried = try Sent(state.tick(now: t0 + .seconds(3) + .milliseconds(1)))
         #expect(retried.results.isEmpty)
         #expect(retried.jobs.allSatisfy { $0.worker == w2 })
         #expect(Set(retried.jobs.map(\.job.jobID)) == [[1], [2]])
         #expect(retried.jobs.allSatisfy { $0.job.attempt == 2 })
-        #expect(state.workers[w1] == nil)
-        #expect(state.workers[w2]?.running == [key(1), key(2)])
+        #expect(state.snapshot.workers[w1] == nil)
+        #expect(state.snapshot.workers[w2]?.running == [key(1), key(2)])
         #expect(state.stats.workersLost == 1)
         #expect(state.stats.requeued == 2)
 
@@ -377,15 +377,15 @@ private struct Sent {
         #expect(state.stats.leasesExpired == 1)
         #expect(state.stats.requeued == 1)
         #expect(state.stats.workersLost == 0)
-        #expect(state.workers[w1]?.running.isEmpty == true)
-        #expect(state.workers[w1]?.stuck == 1)
-        #expect(state.workers[w1]?.free == 0)  // the hung handler still occupies it
-        #expect(Array(state.queue) == [key(1), key(2)])  // the retry goes first
-        #expect(state.jobs[key(1)]?.attempt == 2)
+        #expect(state.snapshot.workers[w1]?.running.isEmpty == true)
+        #expect(state.snapshot.workers[w1]?.stuck == 1)
+        #expect(state.snapshot.workers[w1]?.free == 0)  // the hung handler still occupies it
+        #expect(Array(state.snapshot.queue) == [key(1), key(2)])  // the retry goes first
+        #expect(state.snapshot.jobs[key(1)]?.attempt == 2)
 
         let late = state.result(resultMessage(for: job(1), attempt: 1), from: w1, now: now)
         #expect(late == [.toWorker(w1, attempt(2, of: job(1)))])
-        #expect(state.workers[w1]?.stuck == 0)
+        #expect(state.snapshot.workers[w1]?.stuck == 0)
         #expect(state.stats.staleResults == 1)
     }
 
@@ -412,12 +412,12 @@ private struct Sent {
         #expect(state.stats.completed == 1)
         #expect(state.stats.leasesExpired == 2)
         #expect(state.stats.requeued == 1)
-        #expect(state.jobs.isEmpty)
+        #expect(state.snapshot.jobs.isEmpty)
 
         // The last attempt's late result does not make a second outcome.
         let late = try Sent(state.result(resultMessage(for: job(1), attempt: 2), from: w2, now: t0 + .seconds(21)))
         #expect(late.isEmpty)
-        #expect(state.workers[w2]?.stuck == 0)
+        #expect(state.snapshot.workers[w2]?.stuck == 0)
         // A resubmission gets the same outcome from the cache.
         let again = try Sent(state.submit(job(1), from: clientA, now: t0 + .seconds(22)))
         #expect(again.jobs.isEmpty)
@@ -445,19 +445,19 @@ private struct Sent {
         _ = state.ready(readyMessage("stopping", 2), from: w1, now: t0)
         _ = state.submit(job(1), from: clientA, now: t0)
         state.bye(from: w1)
-        #expect(state.workers[w1]?.draining == true)
-        #expect(state.workers[w1]?.free == 0)
+        #expect(state.snapshot.workers[w1]?.draining == true)
+        #expect(state.snapshot.workers[w1]?.free == 0)
         #expect(state.readyWorkers == 0)
 
         let queued = try Sent(state.submit(job(2), from: clientA, now: t0))
         #expect(queued.isEmpty)
-        #expect(Array(state.queue) == [key(2)])
+        #expect(Array(state.snapshot.queue) == [key(2)])
 
         let answer = resultMessage(for: job(1), attempt: 1)
         let finished = state.result(answer, from: w1, now: t0 + .seconds(1))
         #expect(finished == [.toClient(clientA, answer)])  // and no new job for it
-        #expect(Array(state.queue) == [key(2)])
-        #expect(state.workers[w1]?.running.isEmpty == true)
+        #expect(Array(state.snapshot.queue) == [key(2)])
+        #expect(state.snapshot.workers[w1]?.running.isEmpty == true)
     }
 
     @Test func disconnectRequeuesWhatTheWorkerStillRan() throws {
@@ -472,8 +472,8 @@ private struct Sent {
         #expect(moved.results.isEmpty)
         #expect(moved.jobs.allSatisfy { $0.worker == w2 && $0.job.attempt == 2 })
         #expect(Set(moved.jobs.map(\.job.jobID)) == [[1], [2]])
-        #expect(state.workers[w1] == nil)
-        #expect(state.workers[w2]?.running == [key(1), key(2), key(3)])
+        #expect(state.snapshot.workers[w1] == nil)
+        #expect(state.snapshot.workers[w2]?.running == [key(1), key(2), key(3)])
         #expect(state.stats.requeued == 2)
         #expect(state.stats.workersLost == 0)
 
@@ -491,10 +491,10 @@ private struct Sent {
 
         let reconnected = try Sent(state.ready(readyMessage("worker-7", 2), from: newConnection, now: t0 + .seconds(1)))
         #expect(reconnected.isEmpty)  // its two slots are still taken by its two jobs
-        #expect(state.workers[oldConnection] == nil)
-        #expect(state.workers[newConnection]?.running == [key(1), key(2)])
-        #expect(state.jobs[key(1)]?.worker == newConnection)
-        #expect(state.jobs[key(1)]?.attempt == 1)
+        #expect(state.snapshot.workers[oldConnection] == nil)
+        #expect(state.snapshot.workers[newConnection]?.running == [key(1), key(2)])
+        #expect(state.snapshot.jobs[key(1)]?.worker == newConnection)
+        #expect(state.snapshot.jobs[key(1)]?.attempt == 1)
         #expect(state.stats.requeued == 0)
 
         let answer = resultMessage(for: job(1), attempt: 1)
@@ -518,13 +518,13 @@ private struct Sent {
         _ = state.tick(now: t0 + .seconds(21))  // run 1's outcome is forgotten
         let rerun = try Sent(state.submit(job(1), from: clientA, now: t0 + .seconds(22)))
         #expect(rerun.jobs.map(\.worker) == [w2])  // run 2, attempt 1, on w2
-        #expect(state.workers[w1]?.stuck == 1)
+        #expect(state.snapshot.workers[w1]?.stuck == 1)
 
         // Run 1's hung attempt 1 finally answers from w1.
         let late = try Sent(state.result(resultMessage(for: job(1), attempt: 1, body: "run 1, very late"), from: w1, now: t0 + .seconds(23)))
         #expect(late.results.isEmpty)
-        #expect(state.workers[w2]?.running == [key(1)])
-        #expect(state.workers[w1]?.stuck == 0)
+        #expect(state.snapshot.workers[w2]?.running == [key(1)])
+        #expect(state.snapshot.workers[w1]?.stuck == 0)
     }
 
     // MARK: Random model
@@ -601,6 +601,12 @@ private final class BrokerSimulation {
 
     static let clients: [[UInt8]] = [bytes("client-0"), bytes("client-1")]
     static let idsPerClient = 24
+
+    /// Client 0 names its jobs with one byte, client 1 with eight (a counter, as real clients
+    /// do), so both kinds of id the broker indexes are exercised.
+    static func jobID(_ number: Int, client: Int) -> [UInt8] {
+        client == 0 ? [UInt8(number)] : withUnsafeBytes(of: UInt64(0x1000 + number).bigEndian) { Array($0) }
+    }
     static let config = brokerConfig(maxAttempts: 3, lease: .seconds(5), queueLimit: 20, resultTTL: .seconds(20))
 
     var state = BrokerState(config: BrokerSimulation.config, expiry: .seconds(3))
@@ -668,7 +674,7 @@ private final class BrokerSimulation {
         let clientIndex = random.below(Self.clients.count)
         let client = Self.clients[clientIndex]
         let number = random.below(Self.idsPerClient)
-        let key = JobKey(clientID: client, jobID: [UInt8(number)])
+        let key = JobKey(clientID: client, jobID: Self.jobID(number, client: clientIndex))
         let record = records[key] ?? Record()
         action = "submit \(number) of client \(clientIndex)"
         // A run after the cache expired restarts at attempt 1; keep late answers of the earlier
@@ -711,8 +717,8 @@ private final class BrokerSimulation {
             check(record.outcome.map { outputs == [.toClient(client, $0)] } ?? false,
                   "a cached answer differs from the job's outcome")
         } else if after.rejectedOverloaded == before.rejectedOverloaded + 1 {
-            check(state.jobs.count == Self.config.queueLimit, "refused as overloaded with \(state.jobs.count) jobs held")
-            let result = outputs.count == 1 ? decodeResult(outputs[0]) : nil
+            check(state.snapshot.jobs.count == Self.config.queueLimit, "refused as overloaded with \(state.snapshot.jobs.count) jobs held")
+            let result = outputs.count == 1 ? outputs.first.flatMap(decodeResult) : nil
             check(result?.status == .overloaded && result?.jobID == key.jobID && result?.clientID == client,
                   "an overloaded refusal is not one overloaded RESULT for the job")
         } else {
@@ -758,7 +764,7 @@ private final class BrokerSimulation {
         guard heard(index), let routing = processes[index].routing else { return }
         let message = ResultMessage(status: status, attempt: entry.attempt, clientID: entry.key.clientID,
                                     jobID: entry.key.jobID, body: [UInt8(random.below(256))])
-        let job = state.jobs[entry.key]
+        let job = state.snapshot.jobs[entry.key]
         let current = records[entry.key]?.run == entry.run && job?.attempt == entry.attempt && job?.worker != nil
         check(!current || job?.worker == routing, "the current attempt's holder is not the worker that runs it")
         let before = state.stats
@@ -768,7 +774,7 @@ private final class BrokerSimulation {
             check(answers.isEmpty && state.stats.staleResults == before.staleResults + 1, "a superseded attempt's result was not dropped")
         } else if status == .declined {
             check(answers.isEmpty, "a declined job ended")
-            check(state.jobs[entry.key]?.attempt == entry.attempt, "a declined job lost its attempt number")
+            check(state.snapshot.jobs[entry.key]?.attempt == entry.attempt, "a declined job lost its attempt number")
         } else {
             check(answers == [.toClient(entry.key.clientID, message)], "the current attempt's result did not reach its client")
         }
@@ -780,10 +786,12 @@ private final class BrokerSimulation {
         let candidates = liveIndices { !$0.silent }
         guard !candidates.isEmpty else { return }
         let index = candidates[random.below(candidates.count)]
-        let client = Self.clients[random.below(Self.clients.count)]
+        let clientIndex = random.below(Self.clients.count)
+        let client = Self.clients[clientIndex]
         action = "forged stale result from worker \(index)"
         guard heard(index), let routing = processes[index].routing else { return }
-        let message = ResultMessage(status: .ok, attempt: 0, clientID: client, jobID: [UInt8(random.below(Self.idsPerClient))], body: [])
+        let message = ResultMessage(status: .ok, attempt: 0, clientID: client,
+                                    jobID: Self.jobID(random.below(Self.idsPerClient), client: clientIndex), body: [])
         let before = state.stats
         let outputs = state.result(message, from: routing, now: now)
         check(!outputs.contains { if case .toClient = $0 { true } else { false } }, "a result for attempt 0 reached a client")
@@ -797,7 +805,7 @@ private final class BrokerSimulation {
         let index = random.below(processes.count)
         guard !processes[index].draining else { return }
         if processes[index].routing == nil || random.chance(60) {
-            if let old = processes[index].routing, state.workers[old] != nil { transfers += 1 }
+            if let old = processes[index].routing, state.snapshot.workers[old] != nil { transfers += 1 }
             processes[index].connections += 1
             let routing = bytes("worker-\(index)#\(processes[index].connections)")
             routes[routing] = index
@@ -819,7 +827,7 @@ private final class BrokerSimulation {
         guard heard(index), let routing = processes[index].routing else { return }
         state.bye(from: routing)
         processes[index].draining = true
-        check(state.workers[routing]?.free == 0, "a worker that said BYE still has free slots")
+        check(state.snapshot.workers[routing]?.free == 0, "a worker that said BYE still has free slots")
     }
 
     /// DISCONNECT: the process exits, abandoning what it ran.
@@ -833,7 +841,7 @@ private final class BrokerSimulation {
         processes[index].held = []
         processes[index].draining = false
         apply(state.disconnect(from: routing, now: now))
-        check(state.workers[routing] == nil, "a worker that left is still known")
+        check(state.snapshot.workers[routing] == nil, "a worker that left is still known")
     }
 
     func freezeOrThaw() {
@@ -858,7 +866,7 @@ private final class BrokerSimulation {
     // MARK: Outputs
 
     /// Follows what the broker sends: jobs into the worker processes, outcomes to the model.
-    func apply(_ outputs: [BrokerOutput]) {
+    func apply(_ outputs: ArraySlice<BrokerOutput>) {
         for output in outputs {
             switch output {
             case .toWorker(let routing, let job):
@@ -910,16 +918,17 @@ private final class BrokerSimulation {
     // MARK: Invariants
 
     func checkInvariants() {
+        let snapshot = state.snapshot
         check(state.stats.workers == state.readyWorkers, "the worker gauge says \(state.stats.workers), \(state.readyWorkers) are ready")
-        check(state.jobs.count == inFlight.count && inFlight.allSatisfy { state.jobs[$0] != nil },
-              "the broker holds \(state.jobs.count) jobs, \(inFlight.count) are in flight")
+        check(snapshot.jobs.count == inFlight.count && inFlight.allSatisfy { snapshot.jobs[$0] != nil },
+              "the broker holds \(snapshot.jobs.count) jobs, \(inFlight.count) are in flight")
         var places: [JobKey: Int] = [:]
         places.reserveCapacity(inFlight.count)
-        for key in state.queue {
+        for key in snapshot.queue {
             places[key, default: 0] += 1
-            check(state.jobs[key]?.worker == nil, "a queued job names a worker")
+            check(snapshot.jobs[key]?.worker == nil, "a queued job names a worker")
         }
-        for (routing, slot) in state.workers {
+        for (routing, slot) in snapshot.workers {
             guard let index = routes[routing], processes[index].routing == routing else {
                 check(false, "the broker keeps a connection no worker uses")
                 continue
@@ -933,7 +942,7 @@ private final class BrokerSimulation {
                   "worker \(index): \(slot.stuck) stuck slots but only \(process.held.count - slot.running.count) superseded attempts still running")
             for key in slot.running {
                 places[key, default: 0] += 1
-                let job = state.jobs[key]
+                let job = snapshot.jobs[key]
                 check(job?.worker == routing, "a running job names another worker")
                 check(process.held.contains { $0.key == key && $0.attempt == job?.attempt && $0.run == records[key]?.run },
                       "worker \(index) is said to run a job it was never given")
@@ -943,10 +952,10 @@ private final class BrokerSimulation {
             check(places[key] == 1, "a job in flight is in \(places[key] ?? 0) places")
         }
         check(places.count == inFlight.count, "a finished job is still queued or running")
-        for (_, job) in state.jobs {
+        for (_, job) in snapshot.jobs {
             check(job.attempt >= 1 && Int(job.attempt) <= maxAttempts, "a job at attempt \(job.attempt)")
         }
-        check(state.queue.isEmpty || state.workers.values.allSatisfy { $0.free == 0 },
+        check(snapshot.queue.isEmpty || snapshot.workers.values.allSatisfy { $0.free == 0 },
               "jobs wait while a worker has free slots")
     }
 
@@ -973,7 +982,7 @@ private final class BrokerSimulation {
             }
         }
         var rounds = 0
-        while !state.jobs.isEmpty && rounds < 100 && failures.isEmpty {
+        while !state.snapshot.jobs.isEmpty && rounds < 100 && failures.isEmpty {
             rounds += 1
             step += 1
             for index in processes.indices {
@@ -988,7 +997,7 @@ private final class BrokerSimulation {
             advance(by: .seconds(1))
             checkInvariants()
         }
-        check(state.jobs.isEmpty, "\(state.jobs.count) jobs never ended (queue \(state.queue.count))")
+        check(state.snapshot.jobs.isEmpty, "\(state.snapshot.jobs.count) jobs never ended (queue \(state.snapshot.queue.count))")
         for (id, run) in runs where run.outcomes != 1 {
             check(false, "run \(id.run) of job \(id.key.jobID) got \(run.outcomes) outcomes")
         }

@@ -1,7 +1,7 @@
 import Testing
 @testable import TaskMesh
 
-// The client's map from job ids to slots (Support/JobIndex.swift), checked step by step against a
+// The map from job ids to slots that clients and the broker use (Support/JobIndex.swift), checked step by step against a
 // plain dictionary.
 
 @Suite struct JobIndexTests {
@@ -73,6 +73,25 @@ import Testing
         var table = IntegerKeyTable()
         for n in UInt64(0)..<4096 { _ = table.insert(n << 40, Int32(n)) }
         #expect(table.longestDisplacement < 64)
+    }
+
+    /// Ids sent by a peer (the broker indexes every client's ids) may be picked to share a home
+    /// bucket under the counter-friendly function: multiples of the capacity. The table must
+    /// notice the long probe run and switch to a seeded hash, and still find every key.
+    @Test func keysPickedToCollideSwitchTheTableToASeededHash() {
+        var table = IntegerKeyTable()
+        let stride: UInt64 = 1 << 16  // no capacity reached here exceeds it, and the high half stays 0: one home for all
+        for n in UInt64(0)..<20_000 { _ = table.insert(n * stride, Int32(n)) }
+        #expect(table.isSeeded)
+        #expect(table.longestDisplacement <= IntegerKeyTable.longestProbeAllowed * 2)
+        for n in UInt64(0)..<20_000 { #expect(table[n * stride] == Int32(n)) }
+        for n in UInt64(0)..<19_990 { #expect(table.remove(n * stride) == Int32(n)) }
+        #expect(table.count == 10)
+        for n in UInt64(19_990)..<20_000 { #expect(table[n * stride] == Int32(n)) }
+
+        var counter = IntegerKeyTable()
+        for key in UInt64(1)...100_000 { _ = counter.insert(key, Int32(key)) }
+        #expect(!counter.isSeeded, "counter ids never probe far")
     }
 
     @Test func anAllZeroIdIsAnIdLikeAnyOther() {

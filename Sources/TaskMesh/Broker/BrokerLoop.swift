@@ -17,9 +17,10 @@ final class BrokerLoop {
     private var clientsSeen: [[UInt8]: Instant] = [:]
     /// Results for clients whose queue was full, sent as they catch up.
     private var backlog = ResultBacklog<[[UInt8]]>()
-    /// What the state asked to send since the last `flushOutputs()`: sent once per wake-up, so
-    /// jobs for one worker and results for one client leave together as JOBS and RESULTS.
-    private var outputs: [BrokerOutput] = []
+    /// The state's outbox as taken by the last `flushOutputs()`, kept for its capacity. The
+    /// outbox is sent once per wake-up, so jobs for one worker and results for one client leave
+    /// together as JOBS and RESULTS.
+    private var taken: [BrokerOutput] = []
     /// Past this many waiting outputs the loop sends them before reading on, so one wake-up's
     /// worth of big batches cannot pile up without bound.
     static let outputsPerFlush = 8192
@@ -89,13 +90,13 @@ final class BrokerLoop {
                 continue
             }
             let now = Instant.current
-            if outputs.count >= Self.outputsPerFlush { flushOutputs() }
+            if state.outbox.count >= Self.outputsPerFlush { flushOutputs() }
             if case .ready(let ready) = message {
                 // What was decided for this worker's old connection leaves first: READY moves its
                 // running jobs to the new one, and a send that fails then must still find them.
                 flushOutputs()
                 logger.info("worker ready", metadata: ["worker": "\(JobID(bytes: ready.workerID))", "concurrency": "\(ready.concurrency)"])
-                send(state.ready(ready, from: routingID, now: now))
+                state.ready(ready, from: routingID, now: now)
                 sendHeartbeat(toWorker: routingID)
                 continue
             }
@@ -105,17 +106,17 @@ final class BrokerLoop {
                 continue
             }
             switch message {
-            case .result(let result): send(state.result(result, from: routingID, now: now))
+            case .result(let result): state.result(result, from: routingID, now: now)
             case .results(let batch):
                 do throws(DamagedEntry) {
-                    try batch.forEach { send(state.result($0, from: routingID, now: now)) }
+                    try batch.forEach { state.result($0, from: routingID, now: now) }
                 } catch {
                     // The lost entries' attempts are requeued when their lease runs out.
                     state.stats.malformed += 1
                     logger.debug("dropped the rest of a damaged RESULTS: \(error.violation)")
                 }
             case .bye: state.bye(from: routingID)
-            case .disconnect: send(state.disconnect(from: routingID, now: now))
+            case .disconnect: state.disconnect(from: routingID, now: now)
             case .heartbeat, .ready: break
             }
         }
@@ -142,12 +143,12 @@ final class BrokerLoop {
                 continue
             }
             let now = Instant.current
-            if outputs.count >= Self.outputsPerFlush { flushOutputs() }
+            if state.outbox.count >= Self.outputsPerFlush { flushOutputs() }
             if clientsSeen.updateValue(now, forKey: routingID) == nil { sendHeartbeat(toClient: routingID) }
             switch command {
             case .job:
                 do {
-                    send(state.submit(try JobMessage.decode(Array(frames.dropFirst())), from: routingID, now: now))
+                    state.submit(try JobMessage.decode(Array(frames.dropFirst())), from: routingID, now: now)
                 } catch {
                     state.stats.malformed += 1
                 }
@@ -174,12 +175,12 @@ final class BrokerLoop {
             return
         }
         do throws(DamagedEntry) {
-            try batch.forEach { send(state.submit($0, from: client, now: now)) }
+            try batch.forEach { state.submit($0, from: client, now: now) }
         } catch {
             state.stats.malformed += 1
             if let jobID = error.jobID, batch.clientID == client, !state.knows(clientID: client, jobID: jobID) {
-                send([.toClient(client, ResultMessage(status: .badRequest, attempt: error.attempt, clientID: client, jobID: jobID,
-                                                      body: Array("\(error.violation)".utf8)))])
+                state.post(.toClient(client, ResultMessage(status: .badRequest, attempt: error.attempt, clientID: client, jobID: jobID,
+                                                           body: Array("\(error.violation)".utf8))))
             }
         }
     }
@@ -187,9 +188,9 @@ final class BrokerLoop {
     private func tick() {
         let now = Instant.current
         nextTick = now + topology.heartbeat.interval / 2
-        send(state.tick(now: now))
+        state.tick(now: now)
         clientsSeen = clientsSeen.filter { now - $0.value <= topology.heartbeat.expiry }
-        for id in Array(state.workers.keys) { sendHeartbeat(toWorker: id) }
+        for id in state.workers.keys { sendHeartbeat(toWorker: id) }
         for id in Array(clientsSeen.keys) { sendHeartbeat(toClient: id) }
     }
 
@@ -209,20 +210,15 @@ final class BrokerLoop {
         } catch {}
     }
 
-    private func send(_ more: [BrokerOutput]) {
-        outputs += more
-    }
-
     /// Sends what the state asked for, grouped per peer in order: jobs for one worker as JOBS,
     /// results for one client as RESULTS, within the batch limits. Peers are few per wake-up and
     /// their outputs mostly consecutive, so groups are found by comparing ids, not hashing them.
     private func flushOutputs() {
-        while !outputs.isEmpty {
-            let round = outputs
-            outputs.removeAll(keepingCapacity: true)
+        while !state.outbox.isEmpty {
+            state.takeOutbox(into: &taken)
             var groups: [(toWorker: Bool, id: [UInt8], jobs: [JobMessage], results: [ResultMessage])] = []
             var last = -1
-            for output in round {
+            for output in taken {
                 let (toWorker, id): (Bool, [UInt8])
                 switch output {
                 case .toWorker(let worker, _): (toWorker, id) = (true, worker)
@@ -258,7 +254,7 @@ final class BrokerLoop {
             } catch {
                 // Gone or not reading: treat it as lost; its jobs go elsewhere.
                 logger.warning("cannot reach worker: \(error)")
-                send(state.disconnect(from: id, now: .current))
+                state.disconnect(from: id, now: .current)
                 return
             }
             start += count

@@ -32,44 +32,43 @@ enum BrokerOutput: Equatable {
 }
 
 /// The broker's bookkeeping, without sockets: jobs, their attempts and leases, workers and their
-/// free slots, and the cache of recent outcomes. Every event returns the messages to send; the
-/// loop owns the sockets and the clock. Invariants (tested): a job is in exactly one of the queue,
-/// a worker's running set, or the finished cache; each job produces one outcome; at most
+/// free slots, and the cache of recent outcomes. Every event appends the messages to send to
+/// `outbox` (and returns the ones it added); the loop owns the sockets and the clock and takes
+/// the outbox once per wake-up. Invariants (tested): a job is in exactly one of the queue, a
+/// worker's running jobs, or the finished cache; each job produces one outcome; at most
 /// `maxAttempts` attempts start.
 struct BrokerState {
-    struct Job {
-        var message: JobMessage
-        /// The number of the current attempt, from 1. Results carrying another number are stale.
-        var attempt: UInt16
-        /// The routing id of the worker running the current attempt; nil while queued.
-        var worker: [UInt8]?
-        var leaseUntil: Instant?
-        var lastCause = ""
-    }
-
     struct WorkerSlot {
         let workerID: [UInt8]
+        /// Names this connection in the jobs it runs; never reused within a broker's run. A new
+        /// connection of the same worker process takes over the jobs of the old one.
+        var holder: UInt32
         var concurrency: Int
-        var running: Set<JobKey> = []
+        /// Attempts it runs for the broker.
+        var running = 0
         /// Slots still held by attempts whose lease expired (a hung handler keeps its slot).
         var stuck = 0
         var lastSeen: Instant
         var draining = false
-        var free: Int { draining ? 0 : max(0, concurrency - running.count - stuck) }
+        var free: Int { draining ? 0 : max(0, concurrency - running - stuck) }
     }
 
     let config: Topology.Broker
     let expiry: Duration
-    private(set) var queue = Deque<JobKey>()
-    private(set) var jobs: [JobKey: Job] = [:]
+    private var jobs = BrokerJobs()
+    /// Slots of queued jobs, in dispatch order.
+    private var queue = Deque<Int32>()
     private(set) var workers: [[UInt8]: WorkerSlot] = [:]
-    private var finished: [JobKey: (result: ResultMessage, expires: Instant)] = [:]
-    private var finishedOrder = Deque<(key: JobKey, expires: Instant)>()
+    private var lastHolder: UInt32 = 0
+    /// Finished jobs' slots, oldest first, with when each outcome expires.
+    private var finishedOrder = Deque<(slot: Int32, expires: Instant)>()
     /// Most outcomes remembered at once, whatever their age, and most bytes they may hold.
     let finishedLimit: Int
     let finishedByteLimit: Int
     private var finishedBytes = 0
     var stats = BrokerStats()
+    /// What to send, in order, since the loop last took it.
+    private(set) var outbox: [BrokerOutput] = []
 
     init(config: Topology.Broker, expiry: Duration, finishedLimit: Int = 100_000, finishedByteLimit: Int = 256 << 20) {
         self.config = config
@@ -84,87 +83,110 @@ struct BrokerState {
         return count
     }
 
+    /// Hands the outbox to the loop, leaving `spare` (emptied, its capacity kept) in its place.
+    mutating func takeOutbox(into spare: inout [BrokerOutput]) {
+        spare.removeAll(keepingCapacity: true)
+        swap(&outbox, &spare)
+    }
+
+    /// Adds a message of the loop's own to the outbox, after what is already there.
+    mutating func post(_ output: BrokerOutput) {
+        outbox.append(output)
+    }
+
     // MARK: Clients
 
     /// A JOB from the client whose routing id is `client`.
-    mutating func submit(_ message: JobMessage, from client: [UInt8], now: Instant) -> [BrokerOutput] {
+    @discardableResult
+    mutating func submit(_ message: JobMessage, from client: [UInt8], now: Instant) -> ArraySlice<BrokerOutput> {
+        let start = outbox.count
         guard message.clientID == client else {
             stats.malformed += 1  // a client may only submit under its own id
-            return []
+            return outbox[start...]
         }
-        let key = JobKey(clientID: message.clientID, jobID: message.jobID)
-        if jobs[key] != nil {
-            stats.duplicatesInFlight += 1
-            return []
+        if let slot = jobs.find(clientID: message.clientID, jobID: message.jobID) {
+            if let done = jobs[slot].outcome {
+                stats.duplicatesAnswered += 1
+                outbox.append(.toClient(client, done))
+            } else {
+                stats.duplicatesInFlight += 1
+            }
+            return outbox[start...]
         }
-        if let done = finished[key] {
-            stats.duplicatesAnswered += 1
-            return [.toClient(client, done.result)]
-        }
-        guard jobs.count < config.queueLimit else {
+        guard jobs.liveCount < config.queueLimit else {
             stats.rejectedOverloaded += 1
             let body = Array("the broker holds \(config.queueLimit) jobs (broker.queue_limit)".utf8)
-            return [.toClient(client, ResultMessage(status: .overloaded, attempt: 0, clientID: key.clientID, jobID: key.jobID, body: body))]
+            outbox.append(.toClient(client, ResultMessage(status: .overloaded, attempt: 0, clientID: message.clientID,
+                                                          jobID: message.jobID, body: body)))
+            return outbox[start...]
         }
         stats.accepted += 1
-        jobs[key] = Job(message: message, attempt: 1)
-        queue.append(key)
-        return dispatch(now: now)
+        queue.append(jobs.add(message))
+        dispatch(now: now)
+        return outbox[start...]
     }
 
     /// Whether a job of this id is queued, running, or remembered as finished.
-    func knows(clientID: [UInt8], jobID: [UInt8]) -> Bool {
-        let key = JobKey(clientID: clientID, jobID: jobID)
-        return jobs[key] != nil || finished[key] != nil
+    mutating func knows(clientID: [UInt8], jobID: [UInt8]) -> Bool {
+        jobs.find(clientID: clientID, jobID: jobID) != nil
     }
 
     // MARK: Workers
 
-    mutating func ready(_ message: ReadyMessage, from worker: [UInt8], now: Instant) -> [BrokerOutput] {
-        var slot = workers[worker] ?? WorkerSlot(workerID: message.workerID, concurrency: Int(message.concurrency), lastSeen: now)
+    @discardableResult
+    mutating func ready(_ message: ReadyMessage, from worker: [UInt8], now: Instant) -> ArraySlice<BrokerOutput> {
+        let start = outbox.count
+        var slot = workers[worker] ?? WorkerSlot(workerID: message.workerID, holder: nextHolder(), concurrency: Int(message.concurrency),
+                                                 lastSeen: now)
         // The same worker process on a new connection: it still runs what the old one held.
         if let (oldID, old) = workers.first(where: { $0.key != worker && $0.value.workerID == message.workerID }) {
             workers.removeValue(forKey: oldID)
-            slot.running.formUnion(old.running)
+            slot.running += old.running
             slot.stuck += old.stuck
-            for key in old.running { jobs[key]?.worker = worker }
+            for held in jobs.slots(in: .running) where jobs[held].holder == old.holder { jobs[held].holder = slot.holder }
         }
         slot.concurrency = Int(message.concurrency)
         slot.draining = message.concurrency == 0  // a stopping worker re-announcing itself takes nothing
         slot.lastSeen = now
         workers[worker] = slot
         updateWorkerGauge()
-        return dispatch(now: now)
+        dispatch(now: now)
+        return outbox[start...]
     }
 
     /// Any message from a worker proves it alive. Returns false for a worker that never said
     /// READY to this broker (it must be told to reconnect).
     mutating func heard(from worker: [UInt8], now: Instant) -> Bool {
-        guard workers[worker] != nil else { return false }
-        workers[worker]?.lastSeen = now
+        guard let index = workers.index(forKey: worker) else { return false }
+        workers.values[index].lastSeen = now
         return true
     }
 
-    mutating func result(_ message: ResultMessage, from worker: [UInt8], now: Instant) -> [BrokerOutput] {
-        let key = JobKey(clientID: message.clientID, jobID: message.jobID)
+    @discardableResult
+    mutating func result(_ message: ResultMessage, from worker: [UInt8], now: Instant) -> ArraySlice<BrokerOutput> {
+        let start = outbox.count
+        let connection = workers.index(forKey: worker)
         // Only the connection that holds the current attempt may end it: a late answer from a
         // superseded attempt (or from an earlier run of a resubmitted id) is stale.
-        guard let index = jobs.index(forKey: key), jobs.values[index].attempt == message.attempt,
-              let holder = jobs.values[index].worker, holder == worker else {
+        guard let connection, let slot = jobs.find(clientID: message.clientID, jobID: message.jobID),
+              jobs[slot].phase == .running, jobs[slot].attempt == message.attempt,
+              jobs[slot].holder == workers.values[connection].holder else {
             stats.staleResults += 1
-            if let stuck = workers[worker]?.stuck, stuck > 0 { workers[worker]?.stuck = stuck - 1 }
-            return dispatch(now: now)
+            if let connection, workers.values[connection].stuck > 0 { workers.values[connection].stuck -= 1 }
+            dispatch(now: now)
+            return outbox[start...]
         }
-        workers[holder]?.running.remove(key)
+        workers.values[connection].running -= 1
         if message.status == .declined {  // never started: back to the front, same attempt
-            jobs.values[index].worker = nil
-            jobs.values[index].leaseUntil = nil
-            queue.prepend(key)
-            return dispatch(now: now)
+            jobs[slot].phase = .queued
+            jobs[slot].holder = 0
+            jobs[slot].leaseUntil = nil
+            queue.prepend(slot)
+        } else {
+            finish(slot, with: message, now: now)
         }
-        var out = finish(key, at: index, with: message, now: now)
-        out += dispatch(now: now)
-        return out
+        dispatch(now: now)
+        return outbox[start...]
     }
 
     /// BYE: the worker is stopping; it gets no more jobs and finishes what it runs.
@@ -174,111 +196,132 @@ struct BrokerState {
     }
 
     /// DISCONNECT: the worker is gone; what it still ran goes to another worker.
-    mutating func disconnect(from worker: [UInt8], now: Instant) -> [BrokerOutput] {
-        guard let slot = workers.removeValue(forKey: worker) else { return [] }
+    @discardableResult
+    mutating func disconnect(from worker: [UInt8], now: Instant) -> ArraySlice<BrokerOutput> {
+        let start = outbox.count
+        guard let slot = workers.removeValue(forKey: worker) else { return outbox[start...] }
         updateWorkerGauge()
-        var out: [BrokerOutput] = []
-        for key in slot.running { out += requeue(key, cause: "its worker left", now: now) }
-        return out + dispatch(now: now)
+        requeueAll(heldBy: [slot.holder], cause: "its worker left", now: now)
+        dispatch(now: now)
+        return outbox[start...]
     }
 
     // MARK: Time
 
-    /// Expires silent workers, overrun leases and old outcomes; returns what to send.
-    mutating func tick(now: Instant) -> [BrokerOutput] {
-        var out: [BrokerOutput] = []
-        for (id, slot) in workers where now - slot.lastSeen > expiry {
-            workers.removeValue(forKey: id)
-            stats.workersLost += 1
+    /// Expires silent workers, overrun leases and old outcomes; returns what it added to send.
+    @discardableResult
+    mutating func tick(now: Instant) -> ArraySlice<BrokerOutput> {
+        let start = outbox.count
+        let silent = workers.filter { now - $0.value.lastSeen > expiry }
+        if !silent.isEmpty {
+            for id in silent.keys { workers.removeValue(forKey: id) }
+            stats.workersLost += UInt64(silent.count)
             updateWorkerGauge()
-            for key in slot.running { out += requeue(key, cause: "its worker went silent (crashed, frozen or cut off)", now: now) }
+            requeueAll(heldBy: Set(silent.values.map(\.holder)), cause: "its worker went silent (crashed, frozen or cut off)", now: now)
         }
-        let overrun = jobs.filter { $0.value.leaseUntil.map { $0 <= now } ?? false }.map(\.key)
-        for key in overrun {
+        for slot in jobs.slots(in: .running) where jobs[slot].leaseUntil.map({ $0 <= now }) ?? false {
             stats.leasesExpired += 1
-            if let holder = jobs[key]?.worker, workers[holder]?.running.remove(key) != nil {
-                workers[holder]?.stuck += 1
+            let holder = jobs[slot].holder
+            if let connection = workers.firstIndex(where: { $0.value.holder == holder }) {
+                workers.values[connection].running -= 1
+                workers.values[connection].stuck += 1
             }
-            out += requeue(key, cause: "it overran its lease of \(config.lease)", now: now)
+            requeue(slot, cause: "it overran its lease of \(config.lease)", now: now)
         }
         while let oldest = finishedOrder.first, oldest.expires <= now {
             finishedOrder.removeFirst()
-            forget(oldest)
+            forget(oldest.slot)
         }
-        return out + dispatch(now: now)
+        dispatch(now: now)
+        return outbox[start...]
     }
 
     // MARK: Internals
 
     /// Hands queued jobs to the workers with the most free slots.
-    mutating func dispatch(now: Instant) -> [BrokerOutput] {
-        var out: [BrokerOutput] = []
-        while let key = queue.first {
-            guard let worker = mostFreeWorker() else { break }
+    private mutating func dispatch(now: Instant) {
+        while let slot = queue.first {
+            guard let connection = mostFreeWorker() else { break }
             queue.removeFirst()
-            guard let index = jobs.index(forKey: key) else { continue }
-            let id = workers.keys[worker]
-            jobs.values[index].worker = id
-            jobs.values[index].leaseUntil = now + config.lease
-            workers.values[worker].running.insert(key)
+            guard jobs[slot].phase == .queued else { continue }
+            workers.values[connection].running += 1
+            let lease = now + config.lease
+            let holder = workers.values[connection].holder
+            let message: JobMessage = {
+                $0.phase = .running
+                $0.holder = holder
+                $0.leaseUntil = lease
+                var message = $0.message
+                message.attempt = $0.attempt
+                return message
+            }(&jobs[slot])
             stats.dispatched += 1
-            var message = jobs.values[index].message
-            message.attempt = jobs.values[index].attempt
-            out.append(.toWorker(id, message))
+            outbox.append(.toWorker(workers.keys[connection], message))
         }
         updateGauges()
-        return out
     }
 
     /// The worker with the most free slots, if any has one.
     private func mostFreeWorker() -> Dictionary<[UInt8], WorkerSlot>.Index? {
-        var best: (index: Dictionary<[UInt8], WorkerSlot>.Index, free: Int)?
+        var best: Dictionary<[UInt8], WorkerSlot>.Index?
+        var bestFree = 0
         for index in workers.indices {
             let free = workers.values[index].free
-            if free > 0 && free > (best?.free ?? 0) { best = (index, free) }
+            if free > bestFree { (best, bestFree) = (index, free) }
         }
-        return best?.index
+        return best
+    }
+
+    private mutating func nextHolder() -> UInt32 {
+        lastHolder += 1
+        return lastHolder
+    }
+
+    /// Requeues every job run by the connections in `holders` (which are gone).
+    private mutating func requeueAll(heldBy holders: Set<UInt32>, cause: String, now: Instant) {
+        for slot in jobs.slots(in: .running) where holders.contains(jobs[slot].holder) {
+            requeue(slot, cause: cause, now: now)
+        }
     }
 
     /// Gives the job another attempt, or ends it when none is left.
-    private mutating func requeue(_ key: JobKey, cause: String, now: Instant) -> [BrokerOutput] {
-        guard var job = jobs[key] else { return [] }
-        job.lastCause = cause
-        if Int(job.attempt) >= config.maxAttempts {
+    private mutating func requeue(_ slot: Int32, cause: String, now: Instant) {
+        let attempt = jobs[slot].attempt
+        if Int(attempt) >= config.maxAttempts {
             stats.exhausted += 1
-            let body = Array("gave up after \(job.attempt) attempt\(job.attempt == 1 ? "" : "s"): the last ended because \(cause)".utf8)
-            let result = ResultMessage(status: .exhausted, attempt: job.attempt, clientID: key.clientID, jobID: key.jobID, body: body)
-            return finish(key, at: jobs.index(forKey: key), with: result, now: now)
+            let body = Array("gave up after \(attempt) attempt\(attempt == 1 ? "" : "s"): the last ended because \(cause)".utf8)
+            let message = jobs[slot].message
+            finish(slot, with: ResultMessage(status: .exhausted, attempt: attempt, clientID: message.clientID, jobID: message.jobID, body: body),
+                   now: now)
+            return
         }
         stats.requeued += 1
-        job.attempt += 1
-        job.worker = nil
-        job.leaseUntil = nil
-        jobs[key] = job
-        queue.prepend(key)
-        return []
+        jobs[slot].attempt += 1
+        jobs[slot].phase = .queued
+        jobs[slot].holder = 0
+        jobs[slot].leaseUntil = nil
+        queue.prepend(slot)
     }
 
-    /// Ends a job with `result`, remembers the outcome for resubmissions, and returns the
-    /// message to its client. `index`: the job's place in `jobs`, found by the caller.
-    private mutating func finish(_ key: JobKey, at index: [JobKey: Job].Index?, with result: ResultMessage, now: Instant) -> [BrokerOutput] {
-        let client = index.map { jobs.remove(at: $0).value.message.clientID } ?? result.clientID
+    /// Ends a job with `result`, remembers the outcome for resubmissions, and sends it to the
+    /// job's client.
+    private mutating func finish(_ slot: Int32, with result: ResultMessage, now: Instant) {
+        let client = jobs[slot].message.clientID
         stats.completed += 1
         let expires = now + config.resultTTL
-        if let replaced = finished.updateValue((result, expires), forKey: key) { finishedBytes -= Self.size(replaced.result) }
+        jobs.finish(slot, outcome: result, expires: expires)
         finishedBytes += Self.size(result)
-        finishedOrder.append((key, expires))
+        finishedOrder.append((slot, expires))
         while finishedOrder.count > finishedLimit || finishedBytes > finishedByteLimit, let oldest = finishedOrder.popFirst() {
-            forget(oldest)
+            forget(oldest.slot)
         }
-        return [.toClient(client, result)]
+        outbox.append(.toClient(client, result))
     }
 
-    /// Drops a cached outcome unless a later run of the same job id replaced it.
-    private mutating func forget(_ entry: (key: JobKey, expires: Instant)) {
-        if let index = finished.index(forKey: entry.key), finished.values[index].expires == entry.expires {
-            finishedBytes -= Self.size(finished.remove(at: index).value.result)
-        }
+    /// Drops a cached outcome: the job id may run again.
+    private mutating func forget(_ slot: Int32) {
+        if let outcome = jobs[slot].outcome { finishedBytes -= Self.size(outcome) }
+        jobs.remove(slot)
     }
 
     /// The bytes a cached outcome holds, about as on the wire.
@@ -286,12 +329,59 @@ struct BrokerState {
 
     /// The job gauges; after every dispatch, so cheap.
     private mutating func updateGauges() {
-        stats.jobs = jobs.count
+        stats.jobs = jobs.liveCount
         stats.queued = queue.count
     }
 
     /// The worker gauge, which walks the workers: only when one comes, goes or drains.
     private mutating func updateWorkerGauge() {
         stats.workers = readyWorkers
+    }
+}
+
+// MARK: - Inspection
+
+extension BrokerState {
+    /// A live job as tests and diagnostics see it.
+    struct JobView: Equatable {
+        var attempt: UInt16
+        /// The routing id of the worker connection running the current attempt; nil while queued.
+        var worker: [UInt8]?
+        var leaseUntil: Instant?
+    }
+
+    /// A worker connection as tests and diagnostics see it.
+    struct WorkerView {
+        var workerID: [UInt8]
+        var running: Set<JobKey>
+        var stuck: Int
+        var free: Int
+        var draining: Bool
+    }
+
+    /// Everything the broker holds, built anew on each call (it walks every job: not for the
+    /// loop's hot path).
+    struct Snapshot {
+        var jobs: [JobKey: JobView] = [:]
+        var queue: [JobKey] = []
+        var workers: [[UInt8]: WorkerView] = [:]
+    }
+
+    var snapshot: Snapshot {
+        var snapshot = Snapshot()
+        var routing: [UInt32: [UInt8]] = [:]
+        for (id, slot) in workers {
+            routing[slot.holder] = id
+            snapshot.workers[id] = WorkerView(workerID: slot.workerID, running: [], stuck: slot.stuck, free: slot.free,
+                                              draining: slot.draining)
+        }
+        func key(_ slot: BrokerJobs.Slot) -> JobKey { JobKey(clientID: slot.message.clientID, jobID: slot.message.jobID) }
+        for slot in jobs.slots where slot.phase == .queued || slot.phase == .running {
+            let holder = slot.phase == .running ? routing[slot.holder] : nil
+            snapshot.jobs[key(slot)] = JobView(attempt: slot.attempt, worker: holder, leaseUntil: slot.leaseUntil)
+            if let holder { snapshot.workers[holder]?.running.insert(key(slot)) }
+        }
+        snapshot.queue = queue.map { key(jobs[$0]) }
+        return snapshot
     }
 }

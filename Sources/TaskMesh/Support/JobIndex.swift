@@ -1,7 +1,8 @@
 /// A map from job ids to slot numbers, made for the id a client gives its own jobs: 8 bytes.
 /// Those are held in an open-addressing table keyed by the id read as one integer, found with a
 /// multiply and a shift, so adding, finding and removing them hashes no bytes and allocates
-/// nothing per job. Ids of any other length go to a dictionary.
+/// nothing per job. Ids of any other length go to a dictionary. Safe for ids a peer chooses (the
+/// broker keeps one per client): ids picked to collide switch the table to a seeded hash.
 struct JobIndex {
     private var table = IntegerKeyTable()
     private var others: [CompactJobID: Int32] = [:]
@@ -58,8 +59,18 @@ struct IntegerKeyTable {
 
     private var buckets: [Bucket] = []
     private(set) var count = 0
+    /// Set once an insertion probed past `longestProbeAllowed`: from then on every key is
+    /// hashed with this secret, so keys chosen to share a home (ids sent by a peer) cannot build
+    /// long probe runs.
+    private var seed: UInt64?
 
     private static let minimumCapacity = 16
+    /// Farther than this from its home, an insertion switches the table to seeded hashing.
+    /// Counter ids never come near it: their displacement stays 0.
+    static let longestProbeAllowed = 32
+
+    /// Whether the table has switched to seeded hashing (see `seed`).
+    var isSeeded: Bool { seed != nil }
 
     private var mask: Int { buckets.count - 1 }
 
@@ -71,8 +82,13 @@ struct IntegerKeyTable {
     /// distinct buckets, next to each other: no collisions and lookups that stay in cache. (A
     /// hash of all the bits would scatter them, and one that changed with the bits just above the
     /// mask would move each new run of ids onto the live one and make long probe runs.) Ids that
-    /// differ only in their high half still spread.
+    /// differ only in their high half still spread. Keys picked to collide under this function
+    /// (multiples of the capacity, say) make the table switch to a seeded hash of all the bits.
     private func home(_ key: UInt64) -> Int {
+        if let seed {
+            let product = (key ^ seed).multipliedFullWidth(by: 0x9E37_79B9_7F4A_7C15 | 1)
+            return Int(truncatingIfNeeded: product.high ^ product.low) & mask
+        }
         let high = ((key >> 32) &* 0x9E37_79B9_7F4A_7C15) >> 32
         return Int(truncatingIfNeeded: key ^ high) & mask
     }
@@ -106,17 +122,25 @@ struct IntegerKeyTable {
         precondition(value >= 0, "IntegerKeyTable values are non-negative")
         if count > 0, find(key) != nil { return false }
         if (count + 1) * 2 > buckets.count { resize(to: max(Self.minimumCapacity, buckets.count * 2)) }
-        place(Bucket(key: key, value: value))
+        let probed = place(Bucket(key: key, value: value))
         count += 1
+        if probed > Self.longestProbeAllowed && seed == nil {
+            var random = SystemRandomNumberGenerator()
+            seed = random.next()
+            resize(to: buckets.count)
+        }
         return true
     }
 
     /// Robin Hood insertion: an entry farther from its home takes the bucket of one nearer its
-    /// own, which then moves on. Keeps every probe run ordered by home.
-    private mutating func place(_ entry: Bucket) {
+    /// own, which then moves on. Keeps every probe run ordered by home. Returns the longest
+    /// distance probed.
+    @discardableResult
+    private mutating func place(_ entry: Bucket) -> Int {
         var carried = entry
         var i = home(carried.key)
         var probed = 0
+        var longest = 0
         while buckets[i].value >= 0 {
             let resident = distance(i)
             if resident < probed {
@@ -125,8 +149,10 @@ struct IntegerKeyTable {
             }
             i = (i + 1) & mask
             probed += 1
+            longest = max(longest, probed)
         }
         buckets[i] = carried
+        return longest
     }
 
     /// Removes `key` and returns its value; nil when it was not present.
