@@ -218,7 +218,7 @@ private let directSink = """
         let unset = Topology.Worker(bind: "tcp://*:0", concurrency: 4)
         #expect(unset.prefetch(concurrency: 4, mode: .direct) == 32)
         #expect(unset.prefetch(concurrency: 64, mode: .local) == 64)
-        #expect(unset.prefetch(concurrency: 4, mode: .reliable) == 0, "reliable credit is the free slots unless asked")
+        #expect(unset.prefetch(concurrency: 4, mode: .reliable) == 0, "reliable credit starts at the free slots (then WorkerCredit sizes it)")
         let set = Topology.Worker(bind: "tcp://*:0", concurrency: 4, prefetch: 0)
         #expect(set.prefetch(concurrency: 4, mode: .direct) == 0)
         let reliable = try Topology.parse(yaml: "mode: reliable\nbroker:\n  clients: { bind: \"tcp://127.0.0.1:0\" }\n  workers: { bind: \"tcp://127.0.0.1:0\" }\nworker:\n  prefetch: 60\n")

@@ -95,7 +95,9 @@ final class BrokerLoop {
                 // What was decided for this worker's old connection leaves first: READY moves its
                 // running jobs to the new one, and a send that fails then must still find them.
                 flushOutputs()
-                logger.info("worker ready", metadata: ["worker": "\(JobID(bytes: ready.workerID))", "concurrency": "\(ready.concurrency)"])
+                // A known connection says READY again when its credit changes: not news.
+                let level: Logger.Level = state.workers[routingID] == nil ? .info : .debug
+                logger.log(level: level, "worker ready", metadata: ["worker": "\(JobID(bytes: ready.workerID))", "concurrency": "\(ready.concurrency)"])
                 state.ready(ready, from: routingID, now: now)
                 sendHeartbeat(toWorker: routingID)
                 continue

@@ -81,9 +81,11 @@ public struct Topology: Sendable, Equatable {
         /// How many jobs a worker runs at once.
         public var concurrency: Int
         /// How many jobs a worker takes beyond those it runs, so that it never waits for the
-        /// network between jobs; nil: the mode's default (`defaultPrefetch`). In reliable mode
-        /// this is credit beyond `concurrency`: a prefetched job's lease runs while it waits, and
-        /// a slow worker holds up to this many jobs that an idle one could run.
+        /// network between jobs; nil: the mode's default. In reliable mode this is credit beyond
+        /// `concurrency`: a prefetched job's lease runs while it waits, and a slow worker holds
+        /// up to this many jobs that an idle one could run. Unset in reliable mode, a worker
+        /// sizes it from how long its jobs take: about 2 ms of work, at most 1024 jobs (none for
+        /// jobs of milliseconds).
         public var prefetch: Int?
         /// How long a stopping worker waits for running jobs before it exits.
         public var drainTimeout: Duration
@@ -102,8 +104,9 @@ public struct Topology: Sendable, Equatable {
 
         /// `prefetch` when set, else the default for `mode`: in direct and local mode
         /// `max(32, concurrency)` (clients push round robin whatever a worker holds, so reading
-        /// ahead costs no balance); in reliable mode 0, so the broker's credit is exactly the
-        /// free slots and a slow worker collects no backlog.
+        /// ahead costs no balance); in reliable mode 0 before the worker has timed its jobs,
+        /// after which it sizes its credit from their mean time (about 2 ms of work, none for
+        /// jobs of milliseconds), so a slow worker collects no backlog.
         public func prefetch(concurrency: Int, mode: Mode) -> Int {
             prefetch ?? (mode == .reliable ? 0 : max(32, concurrency))
         }

@@ -25,9 +25,21 @@ struct HandlerTimings {
     /// from one handler in a row, and comparing its name costs less than hashing it per job.
     private var latest: (handler: String, timing: Timing)?
 
+    /// Jobs recorded, of any handler, and their exponentially weighted mean time in nanoseconds
+    /// (recent jobs weigh 1/64): what a reliable-mode worker sizes its credit by.
+    private(set) var jobsRecorded = 0
+    private var overallMeanNanoseconds: Double = 0
+
+    /// The mean time of recent jobs of any handler; nil until `samplesNeeded` jobs ended.
+    var meanJobDuration: Duration? {
+        jobsRecorded >= Self.samplesNeeded ? .nanoseconds(Int64(overallMeanNanoseconds.rounded())) : nil
+    }
+
     /// Records that a job of `handler` ran for `elapsed` (suspensions included).
     mutating func record(_ handler: String, _ elapsed: Duration) {
         let nanoseconds = Double(elapsed.components.seconds) * 1e9 + Double(elapsed.components.attoseconds) / 1e9
+        overallMeanNanoseconds = jobsRecorded == 0 ? nanoseconds : overallMeanNanoseconds + (nanoseconds - overallMeanNanoseconds) / 64
+        jobsRecorded += 1
         if latest?.handler != handler {
             if let latest { timings[latest.handler] = latest.timing }
             latest = (handler, timings.removeValue(forKey: handler) ?? Timing())

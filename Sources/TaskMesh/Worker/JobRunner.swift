@@ -114,6 +114,10 @@ final class JobRunner {
 
     var hasResultsToSend: Bool { !pendingResults.isEmpty }
 
+    /// Jobs ended so far, and their recent mean time (nil until a few ended).
+    var jobsTimed: Int { timings.jobsRecorded }
+    var meanJobDuration: Duration? { timings.meanJobDuration }
+
     /// Jobs accepted and not yet answered on the wire: running, waiting for a runner, or done
     /// with a result the socket has not taken yet. A loop that bounds this bounds the worker's
     /// memory, and passes back-pressure from a slow sink on to the clients.

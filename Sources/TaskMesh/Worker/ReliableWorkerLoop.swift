@@ -14,7 +14,6 @@ final class ReliableWorkerLoop {
     static let maximumBackoff = Duration.seconds(32)
 
     private let topology: Topology
-    private let concurrency: Int
     private let workerID: [UInt8]
     private let sockets: SocketFactory
     private let thread: LoopThread
@@ -27,16 +26,23 @@ final class ReliableWorkerLoop {
     private var backoff = initialBackoff
     private var nextHeartbeat: Instant = .current
     private var draining: Instant?
+    private let credit: WorkerCredit
+    /// The credit of the last READY, and the count of timed jobs when it was last reconsidered.
+    private var announcedCredit = 0
+    private var creditCheckedAt = 0
+    /// Timed jobs between reconsiderations of the credit.
+    static let creditCheckInterval = 64
 
     init(topology: Topology, runner: JobRunner, concurrency: Int, workerID: [UInt8], sockets: SocketFactory,
          thread: LoopThread, logger: Logger) throws {
         self.topology = topology
         self.runner = runner
-        self.concurrency = concurrency
         self.workerID = workerID
         self.sockets = sockets
         self.thread = thread
         self.logger = logger
+        credit = WorkerCredit(concurrency: concurrency, prefetch: topology.worker.prefetch,
+                              sendHighWaterMark: topology.limits.sendHighWaterMark)
         broker = try Self.connect(sockets, topology)
     }
 
@@ -68,6 +74,7 @@ final class ReliableWorkerLoop {
             }
             thread.signal.drain()
             runner.collectCompletions()
+            if runner.jobsTimed >= creditCheckedAt + Self.creditCheckInterval { reconsiderCredit() }
             if poller.events(at: brokerIndex).contains(.readable) { readBroker() }
             runner.startAccepted()
             runner.flush(to: broker)
@@ -138,14 +145,18 @@ final class ReliableWorkerLoop {
         sendReady()
     }
 
+    /// READY with the credit for the jobs timed so far (`WorkerCredit`); 0 while draining.
     private func sendReady() {
-        // Credit: the free slots, plus the jobs it may hold waiting for one; the waiting part at
-        // most half the broker's queue to this worker, which must never fill (the broker takes a
-        // full queue for a lost worker).
-        var credit = concurrency + topology.worker.prefetch(concurrency: concurrency, mode: .reliable)
-        if topology.limits.sendHighWaterMark > 0 { credit = min(credit, max(concurrency, topology.limits.sendHighWaterMark / 2)) }
-        let ready = ReadyMessage(workerID: workerID, concurrency: draining == nil ? UInt16(clamping: credit) : 0)
+        announcedCredit = credit.credit(meanJob: runner.meanJobDuration)
+        let ready = ReadyMessage(workerID: workerID, concurrency: draining == nil ? UInt16(clamping: announcedCredit) : 0)
         _ = try? broker.trySend(multipart: ready.encode())
+    }
+
+    /// Announces READY again when the jobs' mean time moved the credit by a quarter or more.
+    private func reconsiderCredit() {
+        creditCheckedAt = runner.jobsTimed
+        guard draining == nil, WorkerCredit.worthAnnouncing(credit.credit(meanJob: runner.meanJobDuration), over: announcedCredit) else { return }
+        sendReady()
     }
 
     /// BYE: the broker sends no more jobs; running ones finish within the drain timeout.

@@ -1,0 +1,46 @@
+/// How many jobs a reliable-mode worker tells the broker it may hold at once (the `concurrency`
+/// field of its READY).
+///
+/// With `worker.prefetch` set, that is `concurrency + prefetch`. Unset, the worker sizes the
+/// part beyond `concurrency` from how long its jobs take: enough to keep its runners busy for
+/// `window` while results travel to the broker and new jobs back (one message round trip,
+/// with room for the broker's batching), at most `maximumPrefetch`. Jobs of milliseconds get a
+/// few (none once the mean passes `window × concurrency`), so a slow worker collects no backlog
+/// that an idle one could run, and a prefetched job's lease runs about `window` before it
+/// starts; jobs of microseconds get hundreds, so the worker never idles waiting for the network. Before it has timed a few jobs
+/// a worker asks for `concurrency` alone.
+///
+/// Either way the credit stays within half the send high-water mark (or `concurrency`, if that
+/// is more), so the broker's queue to the worker never fills (a full one is taken for a lost
+/// worker). A worker announces a new credit in another READY on the same connection.
+struct WorkerCredit: Equatable {
+    static let window: Duration = .milliseconds(2)
+    static let maximumPrefetch = 1024
+
+    let concurrency: Int
+    /// `worker.prefetch`; nil: sized from the jobs' mean time.
+    let prefetch: Int?
+    /// `limits.send_hwm`; 0: none.
+    let sendHighWaterMark: Int
+
+    /// The credit to announce, given the recent mean job time (nil: none measured yet).
+    func credit(meanJob: Duration?) -> Int {
+        var extra = prefetch ?? autoPrefetch(meanJob: meanJob)
+        if sendHighWaterMark > 0 { extra = min(extra, max(0, sendHighWaterMark / 2 - concurrency)) }
+        return concurrency + extra
+    }
+
+    private func autoPrefetch(meanJob: Duration?) -> Int {
+        guard let meanJob else { return 0 }
+        let nanoseconds = max(1, Double(meanJob.components.seconds) * 1e9 + Double(meanJob.components.attoseconds) / 1e9)
+        let windowNanoseconds = Double(Self.window.components.seconds) * 1e9 + Double(Self.window.components.attoseconds) / 1e9
+        let jobs = windowNanoseconds * Double(concurrency) / nanoseconds
+        return jobs >= Double(Self.maximumPrefetch) ? Self.maximumPrefetch : Int(jobs)
+    }
+
+    /// Whether a worker that announced `announced` should announce `next` instead: only for a
+    /// change of a quarter or more, so credit settles instead of chasing every measurement.
+    static func worthAnnouncing(_ next: Int, over announced: Int) -> Bool {
+        next * 4 >= announced * 5 || next * 5 <= announced * 4
+    }
+}
