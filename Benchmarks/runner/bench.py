@@ -389,8 +389,7 @@ broker:
     bind: tcp://127.0.0.1:0
 worker:
   concurrency: {env.args.concurrency}
-  prefetch: {env.args.reliable_prefetch}
-""")
+""" + ("" if env.args.reliable_prefetch is None else f"  prefetch: {env.args.reliable_prefetch}\n"))
         taskmesh = str(env.swiftbin / "taskmesh")
         broker, info = env.processes.spawn(env.name("taskmesh-broker"), [taskmesh, "broker", "-t", topology, "--log-level", "warning"])
         procs, watch = [broker], {"broker": broker.pid}
@@ -881,9 +880,11 @@ def publish(results, out, docs, update_docs):
             shutil.copyfile(png, docs / "benchmarks.png")
         scale = "" if results["scale"] == 1 else f" Job counts scaled by {results['scale']}."
         load = results["load_average"]
+        prefetch = results.get('taskmesh_reliable_prefetch')
+        prefetch_text = (f"also with `worker.prefetch: {prefetch}`" if prefetch is not None
+                         else "with `worker.prefetch` unset (each sizes its credit from its jobs' mean time)")
         header = (f"Measured {results['date']} in full mode ({minutes:.1f} minutes).{scale} TaskMesh workers ran with "
-                  f"`worker.concurrency: {results['taskmesh_worker_concurrency']}`, reliable-mode workers also with "
-                  f"`worker.prefetch: {results.get('taskmesh_reliable_prefetch', 0)}`.\n\n"
+                  f"`worker.concurrency: {results['taskmesh_worker_concurrency']}`, reliable-mode workers {prefetch_text}.\n\n"
                   f"Machine: {machine_text(results['machine'], (load['start'], load['end']))}.\n\n"
                   "Ratios are this system's figure divided by the reference's: raw libzmq shape (b) for TaskMesh "
                   "direct and reliable, shape (a) for the others; above 100% (or 1x) is faster for throughput, "
@@ -903,9 +904,9 @@ def main():
     p.add_argument("--scale", type=float, default=1.0, help="multiply every job count (default 1)")
     p.add_argument("--only", default="", help="comma-separated system keys to run (default: all)")
     p.add_argument("--concurrency", type=int, default=4, help="worker.concurrency of TaskMesh workers (default 4)")
-    p.add_argument("--reliable-prefetch", type=int, default=64,
-                   help="worker.prefetch of TaskMesh reliable-mode workers: credit beyond concurrency (default 64; "
-                        "the topology default is 0, which suits long jobs)")
+    p.add_argument("--reliable-prefetch", type=int, default=None,
+                   help="worker.prefetch of TaskMesh reliable-mode workers: credit beyond concurrency (default: unset, "
+                        "so each worker sizes it from its jobs' mean time, as the topology default does)")
     p.add_argument("--cbin", help="folder of raw_worker, raw_sink, raw_client")
     p.add_argument("--swiftbin", help="folder of tmbench and taskmesh (release)")
     p.add_argument("--python", help="the virtualenv's python")

@@ -74,9 +74,8 @@ struct BrokerJobs {
     mutating func finish(_ slot: Int32, outcome: ResultMessage, expires: Instant) {
         let index = Int(slot)
         assert(slots[index].phase == .queued || slots[index].phase == .running)
-        let message = slots[index].message
-        slots[index].message = JobMessage(clientID: message.clientID, jobID: message.jobID, handler: "", deadline: 0,
-                                          attempt: 0, payload: [])
+        slots[index].message.payload = []
+        slots[index].message.handler = ""
         slots[index].phase = .finished
         slots[index].holder = 0
         slots[index].leaseUntil = nil
