@@ -692,7 +692,7 @@ def build_report(runs, unavailable):
 
     targets = compute_targets(runs)
     rows = [[t["name"], t["goal"], t["measured"], t["result"]] for t in targets]
-    parts.append("### Targets (TaskMesh direct, no-op 16 B, 1 worker)\n\n" + md_table(
+    parts.append("### Targets (TaskMesh direct unless named, no-op 16 B, 1 worker)\n\n" + md_table(
         ["target", "goal", "measured", "result"], rows))
     return "\n\n".join(parts), targets
 
@@ -720,6 +720,9 @@ def compute_targets(runs):
     add("throughput vs Celery + Redis", ">= 500x", v, lambda x: x >= 500, fmt_ratio(v))
     v = ratio(tm_lat and tm_lat["p50_us"], raw_b_lat and raw_b_lat["p50_us"])
     add("p50 latency vs raw libzmq shape (b)", "<= 1.5x", v, lambda x: x <= 1.5, fmt_ratio(v))
+    reliable = find(runs, "taskmesh-reliable", key, workers, "tput")
+    v = ratio(reliable and reliable["jobs_per_s"], tm and tm["jobs_per_s"])
+    add("reliable mode's throughput vs direct mode's", ">= 50%", v, lambda x: x >= 0.5, fmt_ratio(v, "%"))
     growths = {}
     if tm:
         for name in sorted((tm.get("rss_kib") or {}).get("end", {})):
