@@ -221,6 +221,29 @@ private struct Sent {
         #expect(state.stats.duplicatesAnswered == 1)
     }
 
+    /// A finished job gives up its slot at once while its outcome stays cached: jobs that run
+    /// after it (in the slot it left) must not disturb the answers for it, and the cache holds
+    /// each outcome under its own id until the count limit evicts the oldest.
+    @Test func outcomesStayCachedWhileLaterJobsReuseTheirSlots() throws {
+        var state = BrokerState(config: brokerConfig(), expiry: .seconds(600), finishedLimit: 3)
+        _ = state.ready(readyMessage("w", 1), from: w1, now: t0)
+        var answers: [ResultMessage] = []
+        for n in 1...4 {
+            let sent = try Sent(state.submit(job(n), from: clientA, now: t0))
+            #expect(sent.jobs.map(\.job) == [job(n)])
+            answers.append(resultMessage(for: job(n), attempt: 1, body: "answer \(n)"))
+            _ = state.result(answers[n - 1], from: w1, now: t0)
+        }
+        #expect(state.snapshot.jobs.isEmpty)
+        for n in 2...4 {
+            let again = state.submit(job(n), from: clientA, now: t0 + .seconds(1))
+            #expect(again == [.toClient(clientA, answers[n - 1])], "job \(n)")
+        }
+        let evicted = try Sent(state.submit(job(1), from: clientA, now: t0 + .seconds(1)))
+        #expect(evicted.jobs.map(\.job) == [job(1)], "the oldest of four outcomes was evicted: the job runs again")
+        #expect(state.stats.duplicatesAnswered == 3)
+    }
+
     @Test func theOutcomeCacheIsBoundedInBytes() throws {
         // Room for about two 1,000-byte results: the oldest is forgotten first.
         var state = BrokerState(config: brokerConfig(), expiry: .seconds(600), finishedByteLimit: 2_200)

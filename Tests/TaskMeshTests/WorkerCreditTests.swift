@@ -52,6 +52,9 @@ import ZMQ
         topology.mode = .reliable
         topology.broker.workersEndpoint = endpoint
         topology.worker.concurrency = 4
+        // This stand-in broker sends no heartbeats: keep the worker from reconnecting (under a
+        // new routing id) while a loaded machine runs the test.
+        topology.heartbeat.interval = .seconds(60)
         var handlers = Handlers()
         handlers.register("echo") { $0.payload }
         let worker = try Worker(topology: topology, handlers: handlers)

@@ -1,16 +1,21 @@
-/// Every job the broker knows, queued, running or finished (its outcome cached for resubmissions),
-/// each in a numbered slot of one array, found by its client and job id through a `JobIndex` per
-/// client. A client's ids are mostly a counter, so finding, adding and removing one hashes no
-/// bytes and stays in cache; a slot's number is stable while the job is known, so the queue and
-/// the outcome cache hold four-byte numbers instead of keys.
+import DequeModule
+
+/// Every job the broker knows: live ones (queued or running) in numbered slots of one array,
+/// finished ones as cached outcomes in a queue, oldest first, until they expire or the cache is
+/// full. Both are found by client and job id through a `JobIndex` per client: a client's ids
+/// are mostly a counter, so finding, adding and removing one hashes no bytes and stays in cache.
+///
+/// A slot is freed as soon as its job finishes and reused first, so the few slots in use stay
+/// in cache however many outcomes are remembered; the outcome cache is written in order and
+/// read (for eviction) in order.
 struct BrokerJobs {
     enum Phase: UInt8 {
-        case free, queued, running, finished
+        case free, queued, running
     }
 
     struct Slot {
         var phase: Phase = .free
-        /// The job as submitted; once finished only its client and job id are kept.
+        /// The job as submitted.
         var message: JobMessage
         /// The number of the current attempt, from 1. Results carrying another number are stale.
         var attempt: UInt16 = 1
@@ -18,11 +23,20 @@ struct BrokerJobs {
         /// 0 when none does.
         var holder: UInt32 = 0
         var leaseUntil: Instant?
-        /// The outcome of a finished job, and when the cache forgets it.
-        var outcome: ResultMessage?
-        var expires: Instant?
         /// The owning client's record.
         var client: Int32 = -1
+    }
+
+    /// What a job id names.
+    enum Found {
+        case live(Int32)
+        case finished(ResultMessage)
+    }
+
+    private struct Outcome {
+        let client: Int32
+        let result: ResultMessage
+        let expires: Instant
     }
 
     private struct ClientRecord {
@@ -32,6 +46,10 @@ struct BrokerJobs {
 
     private(set) var slots: [Slot] = []
     private var freeSlots: [Int32] = []
+    private var outcomes = Deque<Outcome>()
+    /// The sequence number of `outcomes.first`; each outcome's number, modulo `sequenceSpan`,
+    /// is what the index holds for it, above `sequenceSpan`.
+    private var firstSequence: UInt64 = 0
     private var clients: [ClientRecord] = []
     private var freeClients: [Int32] = []
     private var clientsByID: [[UInt8]: Int32] = [:]
@@ -39,18 +57,28 @@ struct BrokerJobs {
     private var lastClient: (id: [UInt8], record: Int32)?
     /// Jobs queued or running.
     private(set) var liveCount = 0
+    /// The bytes the cached outcomes hold, about as on the wire.
+    private(set) var outcomeBytes = 0
 
+    /// Index values below this are live slots; from it up, cached outcomes.
+    private static let sequenceSpan: Int32 = 1 << 30
     private static let emptyMessage = JobMessage(clientID: [], jobID: [], handler: "", deadline: 0, attempt: 0, payload: [])
+
+    var outcomeCount: Int { outcomes.count }
+    /// When the oldest cached outcome expires.
+    var oldestOutcomeExpiry: Instant? { outcomes.first?.expires }
 
     subscript(slot: Int32) -> Slot {
         get { slots[Int(slot)] }
         _modify { yield &slots[Int(slot)] }
     }
 
-    /// The slot of the job `jobID` of client `clientID`, in any phase but free.
-    mutating func find(clientID: [UInt8], jobID: [UInt8]) -> Int32? {
-        guard let record = record(of: clientID) else { return nil }
-        return clients[Int(record)].jobs[jobID]
+    /// The live job or the cached outcome named by `jobID` of client `clientID`.
+    mutating func find(clientID: [UInt8], jobID: [UInt8]) -> Found? {
+        guard let record = record(of: clientID), let value = clients[Int(record)].jobs[jobID] else { return nil }
+        if value < Self.sequenceSpan { return .live(value) }
+        let offset = (UInt64(value - Self.sequenceSpan) &- firstSequence) & UInt64(Self.sequenceSpan - 1)
+        return .finished(outcomes[Int(offset)].result)
     }
 
     /// Adds `message` as a queued job, attempt 1. The caller has checked that its id is not known.
@@ -62,6 +90,7 @@ struct BrokerJobs {
             slots[Int(slot)] = Slot(phase: .queued, message: message, client: record)
         } else {
             slot = Int32(slots.count)
+            precondition(slot < Self.sequenceSpan, "more live jobs than the broker can number")
             slots.append(Slot(phase: .queued, message: message, client: record))
         }
         let inserted = clients[Int(record)].jobs.insert(message.jobID, slot: slot)
@@ -70,41 +99,45 @@ struct BrokerJobs {
         return slot
     }
 
-    /// Ends a live job: it keeps only its ids and `outcome` until `remove(_:)`.
+    /// Ends a live job: its slot is freed and `outcome` is cached under its id, newest last,
+    /// until `forgetOldest()`.
     mutating func finish(_ slot: Int32, outcome: ResultMessage, expires: Instant) {
         let index = Int(slot)
-        assert(slots[index].phase == .queued || slots[index].phase == .running)
-        slots[index].message.payload = []
-        slots[index].message.handler = ""
-        slots[index].phase = .finished
-        slots[index].holder = 0
-        slots[index].leaseUntil = nil
-        slots[index].outcome = outcome
-        slots[index].expires = expires
-        liveCount -= 1
-    }
-
-    /// Forgets a finished job: its id may run again.
-    mutating func remove(_ slot: Int32) {
-        let index = Int(slot)
-        assert(slots[index].phase == .finished, "only finished jobs are forgotten")
+        assert(slots[index].phase != .free)
         let record = slots[index].client
-        let removed = clients[Int(record)].jobs.remove(slots[index].message.jobID)
-        assert(removed == slot)
+        let sequence = firstSequence &+ UInt64(outcomes.count)
+        let code = Self.sequenceSpan + Int32(truncatingIfNeeded: sequence & UInt64(Self.sequenceSpan - 1))
+        let replaced = clients[Int(record)].jobs.replace(slots[index].message.jobID, with: code)
+        assert(replaced == slot)
+        outcomes.append(Outcome(client: record, result: outcome, expires: expires))
+        outcomeBytes += Self.size(outcome)
         slots[index] = Slot(message: Self.emptyMessage)
         freeSlots.append(slot)
-        if clients[Int(record)].jobs.isEmpty { dropRecord(record) }
-        if freeSlots.count == slots.count && slots.count > 1024 {
-            // Nothing is held: give the memory back.
+        liveCount -= 1
+        if liveCount == 0 && slots.count > 1024 {
+            // Nothing is live: give the slots' memory back.
             slots = []
             freeSlots = []
         }
+    }
+
+    /// Forgets the oldest cached outcome: its job id may run again.
+    mutating func forgetOldest() {
+        guard let oldest = outcomes.popFirst() else { return }
+        let removed = clients[Int(oldest.client)].jobs.remove(oldest.result.jobID)
+        assert(removed.map { $0 >= Self.sequenceSpan } ?? false, "a cached outcome's id named a live job")
+        firstSequence &+= 1
+        outcomeBytes -= Self.size(oldest.result)
+        if clients[Int(oldest.client)].jobs.isEmpty { dropRecord(oldest.client) }
     }
 
     /// Every slot in `phase`, in slot order.
     func slots(in phase: Phase) -> [Int32] {
         slots.indices.lazy.filter { self.slots[$0].phase == phase }.map { Int32($0) }
     }
+
+    /// The bytes a cached outcome holds, about as on the wire.
+    private static func size(_ result: ResultMessage) -> Int { 16 + result.clientID.count + result.jobID.count + result.body.count }
 
     private mutating func record(of clientID: [UInt8]) -> Int32? {
         if let lastClient, lastClient.id == clientID { return lastClient.record }

@@ -60,12 +60,9 @@ struct BrokerState {
     private var queue = Deque<Int32>()
     private(set) var workers: [[UInt8]: WorkerSlot] = [:]
     private var lastHolder: UInt32 = 0
-    /// Finished jobs' slots, oldest first, with when each outcome expires.
-    private var finishedOrder = Deque<(slot: Int32, expires: Instant)>()
     /// Most outcomes remembered at once, whatever their age, and most bytes they may hold.
     let finishedLimit: Int
     let finishedByteLimit: Int
-    private var finishedBytes = 0
     var stats = BrokerStats()
     /// What to send, in order, since the loop last took it.
     private(set) var outbox: [BrokerOutput] = []
@@ -73,6 +70,7 @@ struct BrokerState {
     init(config: Topology.Broker, expiry: Duration, finishedLimit: Int = 100_000, finishedByteLimit: Int = 256 << 20) {
         self.config = config
         self.expiry = expiry
+        precondition(finishedLimit < 1 << 29, "an outcome cache of \(finishedLimit) entries")
         self.finishedLimit = finishedLimit
         self.finishedByteLimit = finishedByteLimit
     }
@@ -104,14 +102,16 @@ struct BrokerState {
             stats.malformed += 1  // a client may only submit under its own id
             return outbox[start...]
         }
-        if let slot = jobs.find(clientID: message.clientID, jobID: message.jobID) {
-            if let done = jobs[slot].outcome {
-                stats.duplicatesAnswered += 1
-                outbox.append(.toClient(client, done))
-            } else {
-                stats.duplicatesInFlight += 1
-            }
+        switch jobs.find(clientID: message.clientID, jobID: message.jobID) {
+        case .finished(let outcome):
+            stats.duplicatesAnswered += 1
+            outbox.append(.toClient(client, outcome))
             return outbox[start...]
+        case .live:
+            stats.duplicatesInFlight += 1
+            return outbox[start...]
+        case nil:
+            break
         }
         guard jobs.liveCount < config.queueLimit else {
             stats.rejectedOverloaded += 1
@@ -168,7 +168,7 @@ struct BrokerState {
         let connection = workers.index(forKey: worker)
         // Only the connection that holds the current attempt may end it: a late answer from a
         // superseded attempt (or from an earlier run of a resubmitted id) is stale.
-        guard let connection, let slot = jobs.find(clientID: message.clientID, jobID: message.jobID),
+        guard let connection, case .live(let slot) = jobs.find(clientID: message.clientID, jobID: message.jobID),
               jobs[slot].phase == .running, jobs[slot].attempt == message.attempt,
               jobs[slot].holder == workers.values[connection].holder else {
             stats.staleResults += 1
@@ -228,10 +228,7 @@ struct BrokerState {
             }
             requeue(slot, cause: "it overran its lease of \(config.lease)", now: now)
         }
-        while let oldest = finishedOrder.first, oldest.expires <= now {
-            finishedOrder.removeFirst()
-            forget(oldest.slot)
-        }
+        while let oldest = jobs.oldestOutcomeExpiry, oldest <= now { jobs.forgetOldest() }
         dispatch(now: now)
         return outbox[start...]
     }
@@ -310,22 +307,11 @@ struct BrokerState {
         stats.completed += 1
         let expires = now + config.resultTTL
         jobs.finish(slot, outcome: result, expires: expires)
-        finishedBytes += Self.size(result)
-        finishedOrder.append((slot, expires))
-        while finishedOrder.count > finishedLimit || finishedBytes > finishedByteLimit, let oldest = finishedOrder.popFirst() {
-            forget(oldest.slot)
+        while jobs.outcomeCount > finishedLimit || (jobs.outcomeBytes > finishedByteLimit && jobs.outcomeCount > 0) {
+            jobs.forgetOldest()
         }
         outbox.append(.toClient(client, result))
     }
-
-    /// Drops a cached outcome: the job id may run again.
-    private mutating func forget(_ slot: Int32) {
-        if let outcome = jobs[slot].outcome { finishedBytes -= Self.size(outcome) }
-        jobs.remove(slot)
-    }
-
-    /// The bytes a cached outcome holds, about as on the wire.
-    private static func size(_ result: ResultMessage) -> Int { 16 + result.clientID.count + result.jobID.count + result.body.count }
 
     /// The job gauges; after every dispatch, so cheap.
     private mutating func updateGauges() {

@@ -25,6 +25,16 @@ struct JobIndex {
         return true
     }
 
+    /// Gives the present `id` the slot `slot` and returns its old one; nil (and no change) when
+    /// it was not present.
+    mutating func replace(_ id: [UInt8], with slot: Int32) -> Int32? {
+        if let key = Self.integerKey(id) { return table.replace(key, with: slot) }
+        let key = CompactJobID(id)
+        guard let old = others[key] else { return nil }
+        others[key] = slot
+        return old
+    }
+
     /// Removes `id` and returns its slot; nil when it was not present.
     mutating func remove(_ id: [UInt8]) -> Int32? {
         if let key = Self.integerKey(id) { return table.remove(key) }
@@ -153,6 +163,16 @@ struct IntegerKeyTable {
         }
         buckets[i] = carried
         return longest
+    }
+
+    /// Gives the present `key` the value `value` (≥ 0) and returns its old one; nil (and no
+    /// change) when it was not present.
+    mutating func replace(_ key: UInt64, with value: Int32) -> Int32? {
+        precondition(value >= 0, "IntegerKeyTable values are non-negative")
+        guard count > 0, let i = find(key) else { return nil }
+        let old = buckets[i].value
+        buckets[i].value = value
+        return old
     }
 
     /// Removes `key` and returns its value; nil when it was not present.
