@@ -104,6 +104,35 @@ private struct Sent {
         #expect(state.stats.workers == 2)
     }
 
+    /// Within a batch (one JOBS, or one wake-up of the loop) dispatch waits for the batch's
+    /// end and then hands jobs out in runs, by the same rule: each job to the worker with the
+    /// most free slots at that moment.
+    @Test func aBatchIsDispatchedAtItsEndByTheSameRule() throws {
+        var state = BrokerState(config: brokerConfig(), expiry: .seconds(3))
+        _ = state.ready(readyMessage("first", 3), from: w1, now: t0)
+        _ = state.ready(readyMessage("second", 3), from: w2, now: t0)
+        state.beginBatch()
+        for n in 1...4 {
+            let sent = try Sent(state.submit(job(n), from: clientA, now: t0))
+            #expect(sent.isEmpty, "nothing is dispatched inside the batch")
+        }
+        let dispatched = try Sent(state.endBatch(now: t0))
+        #expect(dispatched.jobs.map(\.job.jobID) == [[1], [2], [3], [4]], "in queue order")
+        #expect(dispatched.jobs.filter { $0.worker == w1 }.count == 2, "equal free slots share the batch")
+        #expect(dispatched.jobs.filter { $0.worker == w2 }.count == 2)
+
+        // 4 and 2 free: two jobs to the bigger, then one each, whichever of equals goes first.
+        var unequal = BrokerState(config: brokerConfig(), expiry: .seconds(3))
+        _ = unequal.ready(readyMessage("big", 4), from: big, now: t0)
+        _ = unequal.ready(readyMessage("small", 2), from: small, now: t0)
+        unequal.beginBatch()
+        for n in 1...4 { _ = unequal.submit(job(n), from: clientA, now: t0) }
+        let runs = try Sent(unequal.endBatch(now: t0))
+        #expect(runs.jobs.count == 4)
+        #expect(runs.jobs.filter { $0.worker == big }.count == 3)
+        #expect(runs.jobs.filter { $0.worker == small }.count == 1)
+    }
+
     @Test func aWorkerNeverHoldsMoreJobsThanItsConcurrency() throws {
         var state = BrokerState(config: brokerConfig(), expiry: .seconds(3))
         _ = state.ready(readyMessage("one", 1), from: w1, now: t0)
@@ -667,10 +696,17 @@ private final class BrokerSimulation {
         failures.append(text)
     }
 
+    /// Steps left in the open batch (as the loop opens one per wake-up); 0: none is open.
+    var batchSteps = 0
+
     func run(steps: Int) {
         for _ in 0..<steps where failures.isEmpty {
             step += 1
             let roll = random.below(100)
+            if batchSteps == 0 && roll < 77 && random.chance(15) {
+                state.beginBatch()
+                batchSteps = 1 + random.below(6)
+            }
             switch roll {
             case 0..<30: submit()
             case 30..<58: answer()
@@ -679,11 +715,26 @@ private final class BrokerSimulation {
             case 68..<70: bye()
             case 70..<73: leave()
             case 73..<77: freezeOrThaw()
-            default: advance()
+            default:
+                closeBatch()  // the loop ticks after the wake-up's batch
+                advance()
+            }
+            if batchSteps == 1 {
+                closeBatch()
+            } else if batchSteps > 1 {
+                batchSteps -= 1
             }
             checkInvariants()
         }
+        closeBatch()
         if failures.isEmpty { drain() }
+    }
+
+    func closeBatch() {
+        guard batchSteps > 0 else { return }
+        batchSteps = 0
+        action = "end of batch"
+        apply(state.endBatch(now: now))
     }
 
     // MARK: Clients
@@ -978,8 +1029,8 @@ private final class BrokerSimulation {
         for (_, job) in snapshot.jobs {
             check(job.attempt >= 1 && Int(job.attempt) <= maxAttempts, "a job at attempt \(job.attempt)")
         }
-        check(snapshot.queue.isEmpty || snapshot.workers.values.allSatisfy { $0.free == 0 },
-              "jobs wait while a worker has free slots")
+        check(batchSteps > 0 || snapshot.queue.isEmpty || snapshot.workers.values.allSatisfy { $0.free == 0 },
+              "jobs wait while a worker has free slots (outside a batch)")
     }
 
     /// Lets every worker wake up and answer until no job is left: every accepted run must end

@@ -58,8 +58,12 @@ final class BrokerLoop {
             }
             thread.signal.drain()
             if !backlog.isEmpty { deliverBacklog() }
+            // Everything read in one wake-up is one batch: jobs are handed out once, at its end,
+            // in runs per worker, instead of one dispatch per result and per submission.
+            state.beginBatch()
             if poller.events(at: workersIndex).contains(.readable) { readWorkers() }
             if poller.events(at: clientsIndex).contains(.readable) { readClients() }
+            state.endBatch(now: .current)
             if Instant.current >= nextTick { tick() }
             flushOutputs()
             published.publish(state.stats)

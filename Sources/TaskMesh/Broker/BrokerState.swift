@@ -66,6 +66,7 @@ struct BrokerState {
     var stats = BrokerStats()
     /// What to send, in order, since the loop last took it.
     private(set) var outbox: [BrokerOutput] = []
+    private var batchOpen = false
 
     init(config: Topology.Broker, expiry: Duration, finishedLimit: Int = 100_000, finishedByteLimit: Int = 256 << 20) {
         self.config = config
@@ -79,6 +80,22 @@ struct BrokerState {
         var count = 0
         for index in workers.indices where !workers.values[index].draining { count += 1 }
         return count
+    }
+
+    /// Opens a batch: the events until `endBatch(now:)` (the entries of one JOBS or RESULTS)
+    /// leave dispatching to its end, which hands the freed slots and new jobs out in runs.
+    /// Between the two, jobs may wait while a worker has a free slot.
+    mutating func beginBatch() {
+        batchOpen = true
+    }
+
+    /// Closes the batch `beginBatch()` opened and dispatches; returns what it added to send.
+    @discardableResult
+    mutating func endBatch(now: Instant) -> ArraySlice<BrokerOutput> {
+        let start = outbox.count
+        batchOpen = false
+        dispatch(now: now)
+        return outbox[start...]
     }
 
     /// Hands the outbox to the loop, leaving `spare` (emptied, its capacity kept) in its place.
@@ -122,7 +139,7 @@ struct BrokerState {
         }
         stats.accepted += 1
         queue.append(jobs.add(message))
-        dispatch(now: now)
+        dispatchUnlessHeld(now: now)
         return outbox[start...]
     }
 
@@ -150,7 +167,7 @@ struct BrokerState {
         slot.lastSeen = now
         workers[worker] = slot
         updateWorkerGauge()
-        dispatch(now: now)
+        dispatchUnlessHeld(now: now)
         return outbox[start...]
     }
 
@@ -173,7 +190,7 @@ struct BrokerState {
               jobs[slot].holder == workers.values[connection].holder else {
             stats.staleResults += 1
             if let connection, workers.values[connection].stuck > 0 { workers.values[connection].stuck -= 1 }
-            dispatch(now: now)
+            dispatchUnlessHeld(now: now)
             return outbox[start...]
         }
         workers.values[connection].running -= 1
@@ -185,7 +202,7 @@ struct BrokerState {
         } else {
             finish(slot, with: message, now: now)
         }
-        dispatch(now: now)
+        dispatchUnlessHeld(now: now)
         return outbox[start...]
     }
 
@@ -202,7 +219,7 @@ struct BrokerState {
         guard let slot = workers.removeValue(forKey: worker) else { return outbox[start...] }
         updateWorkerGauge()
         requeueAll(heldBy: [slot.holder], cause: "its worker left", now: now)
-        dispatch(now: now)
+        dispatchUnlessHeld(now: now)
         return outbox[start...]
     }
 
@@ -229,44 +246,63 @@ struct BrokerState {
             requeue(slot, cause: "it overran its lease of \(config.lease)", now: now)
         }
         while let oldest = jobs.oldestOutcomeExpiry, oldest <= now { jobs.forgetOldest() }
-        dispatch(now: now)
+        dispatchUnlessHeld(now: now)
         return outbox[start...]
     }
 
     // MARK: Internals
 
-    /// Hands queued jobs to the workers with the most free slots.
-    private mutating func dispatch(now: Instant) {
-        while let slot = queue.first {
-            guard let connection = mostFreeWorker() else { break }
-            queue.removeFirst()
-            guard jobs[slot].phase == .queued else { continue }
-            workers.values[connection].running += 1
-            let lease = now + config.lease
-            let holder = workers.values[connection].holder
-            let message: JobMessage = {
-                $0.phase = .running
-                $0.holder = holder
-                $0.leaseUntil = lease
-                var message = $0.message
-                message.attempt = $0.attempt
-                return message
-            }(&jobs[slot])
-            stats.dispatched += 1
-            outbox.append(.toWorker(workers.keys[connection], message))
-        }
-        updateGauges()
+    /// Hands queued jobs to the workers with the most free slots, unless a batch holds
+    /// dispatch back (`endBatch` then dispatches).
+    private mutating func dispatchUnlessHeld(now: Instant) {
+        if !batchOpen { dispatch(now: now) }
     }
 
-    /// The worker with the most free slots, if any has one.
-    private func mostFreeWorker() -> Dictionary<[UInt8], WorkerSlot>.Index? {
+    /// Hands queued jobs to the workers with the most free slots: each job goes to the worker
+    /// with the most (the first of equals), given in runs of as many as keep it ahead.
+    private mutating func dispatch(now: Instant) {
+        defer { updateGauges() }
+        guard !queue.isEmpty else { return }
+        let lease = now + config.lease
+        while !queue.isEmpty, let (connection, share) = nextShare() {
+            let routing = workers.keys[connection]
+            let holder = workers.values[connection].holder
+            var given = 0
+            while given < share, let slot = queue.popFirst() {
+                guard jobs[slot].phase == .queued else { continue }
+                let message: JobMessage = {
+                    $0.phase = .running
+                    $0.holder = holder
+                    $0.leaseUntil = lease
+                    var message = $0.message
+                    message.attempt = $0.attempt
+                    return message
+                }(&jobs[slot])
+                outbox.append(.toWorker(routing, message))
+                given += 1
+            }
+            workers.values[connection].running += given
+            stats.dispatched += UInt64(given)
+        }
+    }
+
+    /// The worker with the most free slots (the first of equals), and how many jobs it takes
+    /// before another has as many free (at least one); nil when none has a free slot.
+    private func nextShare() -> (Dictionary<[UInt8], WorkerSlot>.Index, Int)? {
         var best: Dictionary<[UInt8], WorkerSlot>.Index?
         var bestFree = 0
+        var secondFree = 0
         for index in workers.indices {
             let free = workers.values[index].free
-            if free > bestFree { (best, bestFree) = (index, free) }
+            if free > bestFree {
+                secondFree = bestFree
+                (best, bestFree) = (index, free)
+            } else if free > secondFree {
+                secondFree = free
+            }
         }
-        return best
+        guard let best else { return nil }
+        return (best, max(1, bestFree - secondFree))
     }
 
     private mutating func nextHolder() -> UInt32 {
