@@ -18,10 +18,21 @@ import ZMQ
         let credit = WorkerCredit(concurrency: 4, prefetch: nil, sendHighWaterMark: 0)
         #expect(credit.credit(meanJob: nil) == 4, "nothing timed yet: the free slots alone")
         #expect(credit.credit(meanJob: .microseconds(20)) == 4 + 400)  // 2 ms × 4 runners / 20 µs
+        #expect(credit.credit(meanJob: .microseconds(4)) == 4 + 2000)
         #expect(credit.credit(meanJob: .microseconds(1)) == 4 + WorkerCredit.maximumPrefetch)
         #expect(credit.credit(meanJob: .zero) == 4 + WorkerCredit.maximumPrefetch)
         #expect(credit.credit(meanJob: .milliseconds(50)) == 4, "slow jobs wait for no one at the worker")
         #expect(credit.credit(meanJob: .seconds(3600)) == 4)
+    }
+
+    @Test func anUnsetPrefetchHoldsAtMostSixteenMebibytesOfPayload() {
+        let credit = WorkerCredit(concurrency: 4, prefetch: nil, sendHighWaterMark: 0)
+        #expect(credit.credit(meanJob: .microseconds(1), meanPayloadBytes: 16) == 4 + WorkerCredit.maximumPrefetch)
+        // 64 KiB jobs: 16 MiB / (64 KiB + 64 B) is 255 of them.
+        #expect(credit.credit(meanJob: .microseconds(1), meanPayloadBytes: 65_536) == 4 + 255)
+        #expect(credit.credit(meanJob: .microseconds(1), meanPayloadBytes: 16_777_216) == 4, "payloads of 16 MiB: none waiting")
+        #expect(WorkerCredit(concurrency: 4, prefetch: 1000, sendHighWaterMark: 0).credit(meanJob: nil, meanPayloadBytes: 65_536) == 1004,
+                "a set prefetch is not sized")
     }
 
     @Test func theCreditStaysWithinHalfTheSendHighWaterMark() {

@@ -84,8 +84,8 @@ public struct Topology: Sendable, Equatable {
         /// network between jobs; nil: the mode's default. In reliable mode this is credit beyond
         /// `concurrency`: a prefetched job's lease runs while it waits, and a slow worker holds
         /// up to this many jobs that an idle one could run. Unset in reliable mode, a worker
-        /// sizes it from how long its jobs take: about 2 ms of work, at most 1024 jobs (none for
-        /// jobs of milliseconds).
+        /// sizes it from how long its jobs take and how big they are: about 2 ms of work, at most
+        /// 4096 jobs and 16 MiB of payload (`WorkerCredit`).
         public var prefetch: Int?
         /// How long a stopping worker waits for running jobs before it exits.
         public var drainTimeout: Duration

@@ -117,6 +117,8 @@ final class JobRunner {
     /// Jobs ended so far, and their recent mean time (nil until a few ended).
     var jobsTimed: Int { timings.jobsRecorded }
     var meanJobDuration: Duration? { timings.meanJobDuration }
+    /// The payload size of recently accepted jobs, exponentially weighted (recent jobs weigh 1/64).
+    private(set) var meanPayloadBytes: Double = 0
 
     /// Jobs accepted and not yet answered on the wire: running, waiting for a runner, or done
     /// with a result the socket has not taken yet. A loop that bounds this bounds the worker's
@@ -194,6 +196,7 @@ final class JobRunner {
         }
         lastFound = (job.handler, run)
         inFlight += 1
+        meanPayloadBytes += (Double(job.payload.count) - meanPayloadBytes) / 64
         accepted.append(Accepted(job: job, run: run))
     }
 

@@ -147,7 +147,7 @@ final class ReliableWorkerLoop {
 
     /// READY with the credit for the jobs timed so far (`WorkerCredit`); 0 while draining.
     private func sendReady() {
-        announcedCredit = credit.credit(meanJob: runner.meanJobDuration)
+        announcedCredit = credit.credit(meanJob: runner.meanJobDuration, meanPayloadBytes: runner.meanPayloadBytes)
         let ready = ReadyMessage(workerID: workerID, concurrency: draining == nil ? UInt16(clamping: announcedCredit) : 0)
         _ = try? broker.trySend(multipart: ready.encode())
     }
@@ -155,7 +155,7 @@ final class ReliableWorkerLoop {
     /// Announces READY again when the jobs' mean time moved the credit by a quarter or more.
     private func reconsiderCredit() {
         creditCheckedAt = runner.jobsTimed
-        guard draining == nil, WorkerCredit.worthAnnouncing(credit.credit(meanJob: runner.meanJobDuration), over: announcedCredit) else { return }
+        guard draining == nil, WorkerCredit.worthAnnouncing(credit.credit(meanJob: runner.meanJobDuration, meanPayloadBytes: runner.meanPayloadBytes), over: announcedCredit) else { return }
         sendReady()
     }
 

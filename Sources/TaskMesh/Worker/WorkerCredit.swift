@@ -4,7 +4,8 @@
 /// With `worker.prefetch` set, that is `concurrency + prefetch`. Unset, the worker sizes the
 /// part beyond `concurrency` from how long its jobs take: enough to keep its runners busy for
 /// `window` while results travel to the broker and new jobs back (one message round trip,
-/// with room for the broker's batching), at most `maximumPrefetch`. Jobs of milliseconds get a
+/// with room for the broker's batching), at most `maximumPrefetch` jobs and at most
+/// `maximumPrefetchBytes` of payload at the jobs' recent mean size. Jobs of milliseconds get a
 /// few (none once the mean passes `window × concurrency`), so a slow worker collects no backlog
 /// that an idle one could run, and a prefetched job's lease runs about `window` before it
 /// starts; jobs of microseconds get hundreds, so the worker never idles waiting for the network. Before it has timed a few jobs
@@ -15,7 +16,10 @@
 /// worker). A worker announces a new credit in another READY on the same connection.
 struct WorkerCredit: Equatable {
     static let window: Duration = .milliseconds(2)
-    static let maximumPrefetch = 1024
+    static let maximumPrefetch = 4096
+    static let maximumPrefetchBytes = 16 << 20
+    /// What a job counts for against `maximumPrefetchBytes` beyond its payload.
+    static let bytesPerJob = 64
 
     let concurrency: Int
     /// `worker.prefetch`; nil: sized from the jobs' mean time.
@@ -23,18 +27,21 @@ struct WorkerCredit: Equatable {
     /// `limits.send_hwm`; 0: none.
     let sendHighWaterMark: Int
 
-    /// The credit to announce, given the recent mean job time (nil: none measured yet).
-    func credit(meanJob: Duration?) -> Int {
-        var extra = prefetch ?? autoPrefetch(meanJob: meanJob)
+    /// The credit to announce, given the recent mean job time (nil: none measured yet) and
+    /// payload size.
+    func credit(meanJob: Duration?, meanPayloadBytes: Double = 0) -> Int {
+        var extra = prefetch ?? autoPrefetch(meanJob: meanJob, meanPayloadBytes: meanPayloadBytes)
         if sendHighWaterMark > 0 { extra = min(extra, max(0, sendHighWaterMark / 2 - concurrency)) }
         return concurrency + extra
     }
 
-    private func autoPrefetch(meanJob: Duration?) -> Int {
+    private func autoPrefetch(meanJob: Duration?, meanPayloadBytes: Double) -> Int {
         guard let meanJob else { return 0 }
         let nanoseconds = max(1, Double(meanJob.components.seconds) * 1e9 + Double(meanJob.components.attoseconds) / 1e9)
         let windowNanoseconds = Double(Self.window.components.seconds) * 1e9 + Double(Self.window.components.attoseconds) / 1e9
-        let jobs = windowNanoseconds * Double(concurrency) / nanoseconds
+        let byTime = windowNanoseconds * Double(concurrency) / nanoseconds
+        let bySize = Double(Self.maximumPrefetchBytes) / (max(0, meanPayloadBytes) + Double(Self.bytesPerJob))
+        let jobs = min(byTime, bySize)
         return jobs >= Double(Self.maximumPrefetch) ? Self.maximumPrefetch : Int(jobs)
     }
 
