@@ -157,8 +157,8 @@ struct PendingJobs {
 
     /// Empties a slot for reuse; every ticket to it goes stale.
     private mutating func release(_ slot: Int32) -> Entry {
-        let entry = entry(at: Int(slot))
-        submissions[Int(slot)] = nil
+        // Moved out, not copied: no reference count is touched.
+        let entry = Entry(submission: submissions[Int(slot)].take()!, sent: states[Int(slot)].sent, worker: states[Int(slot)].worker)
         states[Int(slot)] = SlotState(generation: states[Int(slot)].generation &+ 1)
         freeSlots.append(slot)
         return entry
