@@ -1,0 +1,46 @@
+// A view of everything a `BrokerState` holds, for tests and diagnostics.
+
+extension BrokerState {
+    /// A live job as tests and diagnostics see it.
+    struct JobView: Equatable {
+        var attempt: UInt16
+        /// The routing id of the worker connection running the current attempt; nil while queued.
+        var worker: [UInt8]?
+        var leaseUntil: Instant?
+    }
+
+    /// A worker connection as tests and diagnostics see it.
+    struct WorkerView {
+        var workerID: [UInt8]
+        var running: Set<JobKey>
+        var stuck: Int
+        var free: Int
+        var draining: Bool
+    }
+
+    /// Everything the broker holds, built anew on each call (it walks every job: not for the
+    /// loop's hot path).
+    struct Snapshot {
+        var jobs: [JobKey: JobView] = [:]
+        var queue: [JobKey] = []
+        var workers: [[UInt8]: WorkerView] = [:]
+    }
+
+    var snapshot: Snapshot {
+        var snapshot = Snapshot()
+        var routing: [UInt32: [UInt8]] = [:]
+        for (id, slot) in workers {
+            routing[slot.holder] = id
+            snapshot.workers[id] = WorkerView(workerID: slot.workerID, running: [], stuck: slot.stuck, free: slot.free,
+                                              draining: slot.draining)
+        }
+        func key(_ slot: BrokerJobs.Slot) -> JobKey { JobKey(clientID: slot.message.clientID, jobID: slot.message.jobID) }
+        for slot in jobs.slots where slot.phase == .queued || slot.phase == .running {
+            let holder = slot.phase == .running ? routing[slot.holder] : nil
+            snapshot.jobs[key(slot)] = JobView(attempt: slot.attempt, worker: holder, leaseUntil: slot.leaseUntil)
+            if let holder { snapshot.workers[holder]?.running.insert(key(slot)) }
+        }
+        snapshot.queue = queue.map { key(jobs[$0]) }
+        return snapshot
+    }
+}
