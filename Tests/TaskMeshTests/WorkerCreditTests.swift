@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 import ZMQ
 @testable import TaskMesh
@@ -55,6 +56,25 @@ import ZMQ
     /// hundred jobs of microseconds it says READY again on the same connection with room for
     /// hundreds more, and has answered every job.
     @Test func aReliableWorkerRaisesItsCreditOnceItHasTimedFastJobs() async throws {
+        let credits = try await creditsAnnounced(jobs: 600, payloadSize: 1)
+        #expect(credits.first == 4)
+        let raised = try #require(credits.last)
+        #expect(raised > 100, "credit \(raised) after 600 jobs of microseconds")
+    }
+
+    /// Jobs of 64 KiB: however fast, the worker never asks for more than 16 MiB of them waiting
+    /// (255 beyond its concurrency), from its first new READY on.
+    @Test func aReliableWorkerOfLargeJobsBoundsItsCreditByTheirSize() async throws {
+        let credits = try await creditsAnnounced(jobs: 300, payloadSize: 65_536)
+        #expect(credits.first == 4)
+        #expect(credits.count >= 2, "the credit was raised: \(credits)")
+        #expect(credits.allSatisfy { $0 <= 4 + 255 }, "\(credits)")
+    }
+
+    /// Runs `jobs` echo jobs of `payloadSize` bytes through a real worker (concurrency 4, no
+    /// prefetch) from a raw ROUTER standing in for the broker, and returns every credit the
+    /// worker announced until it had answered them all and said READY again.
+    private func creditsAnnounced(jobs count: Int, payloadSize: Int) async throws -> [UInt16] {
         let context = try Context()
         let broker = try Socket(context, .router)
         let endpoint = try broker.bind("tcp://127.0.0.1:0")
@@ -70,41 +90,66 @@ import ZMQ
         handlers.register("echo") { $0.payload }
         let worker = try Worker(topology: topology, handlers: handlers)
         try await worker.start()
-        defer { broker.close() }
 
-        func nextReady() throws -> (routing: [UInt8], credit: UInt16)? {
-            while true {
-                let frames = try broker.receive()
-                guard frames.count >= 2 else { continue }
-                if case .ready(let ready)? = try? WorkerToBroker.decode(Array(frames.dropFirst())) { return (frames[0], ready.concurrency) }
-                return nil
+        // The blocking receives run on a thread of their own: on the cooperative pool they
+        // could hold every thread the worker's handlers need.
+        nonisolated(unsafe) let socket = broker
+        let exchange = await withCheckedContinuation { (continuation: CheckedContinuation<Result<Exchange, any Error>, Never>) in
+            Thread.detachNewThread {
+                continuation.resume(returning: Result { try Exchange(socket, jobs: count, payloadSize: payloadSize) })
             }
         }
-        let first = try #require(try nextReady())
-        #expect(first.credit == 4)
+        await worker.stop()
+        broker.close()
+        let result = try exchange.get()
+        #expect(result.answered == count)
+        #expect(result.strangers == 0, "every message came from the worker's one connection")
+        return result.credits
+    }
+}
 
-        let count = 600
+/// What a stand-in broker saw of one worker: READY credits in order, jobs answered, and
+/// messages from any other connection.
+private struct Exchange: Sendable {
+    struct Stalled: Error, CustomStringConvertible {
+        let description: String
+    }
+
+    var credits: [UInt16] = []
+    var answered = 0
+    var strangers = 0
+
+    /// Waits for the worker's READY on `broker`, sends it `count` echo jobs, and reads until
+    /// every one is answered and a second READY came.
+    init(_ broker: Socket, jobs count: Int, payloadSize: Int) throws {
+        var routing: [UInt8] = []
+        while credits.isEmpty {
+            let frames = try broker.receive()
+            guard frames.count >= 2, case .ready(let ready)? = try? WorkerToBroker.decode(Array(frames.dropFirst())) else { continue }
+            (routing, credits) = (frames[0], [ready.concurrency])
+        }
         let clientID = Array("client".utf8)
         for n in 0..<count {
             let job = JobMessage(clientID: clientID, jobID: withUnsafeBytes(of: UInt64(n).bigEndian) { Array($0) }, handler: "echo",
-                                 deadline: 0, attempt: 1, payload: [UInt8(truncatingIfNeeded: n)])
-            try broker.send(multipart: [first.routing] + job.encode())
+                                 deadline: 0, attempt: 1, payload: [UInt8](repeating: UInt8(truncatingIfNeeded: n), count: payloadSize))
+            try broker.send(multipart: [routing] + job.encode())
         }
         var answered = Set<[UInt8]>()
-        var raisedTo: UInt16?
-        while answered.count < count || raisedTo == nil {
-            let frames = try broker.receive()
-            #expect(frames.first == first.routing, "the same connection")
+        while answered.count < count || credits.count < 2 {
+            guard let frames = try? broker.receive() else {
+                throw Stalled(description: "no message for 10 s: \(answered.count) of \(count) answered, credits \(credits)")
+            }
+            guard frames.first == routing else {
+                strangers += 1
+                continue
+            }
             switch try WorkerToBroker.decode(Array(frames.dropFirst())) {
-            case .ready(let ready): raisedTo = ready.concurrency
+            case .ready(let ready): credits.append(ready.concurrency)
             case .result(let result): answered.insert(result.jobID)
             case .results(let batch): try batch.forEach { answered.insert($0.jobID) }
             default: break
             }
         }
-        #expect(answered.count == count)
-        let credit = try #require(raisedTo)
-        #expect(credit > 100, "credit \(credit) after \(count) jobs of microseconds")
-        await worker.stop()
+        self.answered = answered.count
     }
 }

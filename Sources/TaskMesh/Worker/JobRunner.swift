@@ -117,8 +117,10 @@ final class JobRunner {
     /// Jobs ended so far, and their recent mean time (nil until a few ended).
     var jobsTimed: Int { timings.jobsRecorded }
     var meanJobDuration: Duration? { timings.meanJobDuration }
-    /// The payload size of recently accepted jobs, exponentially weighted (recent jobs weigh 1/64).
+    /// The payload size of recently accepted jobs: their plain mean over the first 64, then
+    /// exponentially weighted (recent jobs weigh 1/64).
     private(set) var meanPayloadBytes: Double = 0
+    private var payloadsSeen = 0
 
     /// Jobs accepted and not yet answered on the wire: running, waiting for a runner, or done
     /// with a result the socket has not taken yet. A loop that bounds this bounds the worker's
@@ -196,7 +198,9 @@ final class JobRunner {
         }
         lastFound = (job.handler, run)
         inFlight += 1
-        meanPayloadBytes += (Double(job.payload.count) - meanPayloadBytes) / 64
+        // The first job sets the mean, so a run of large jobs never starts from a mean of 0.
+        meanPayloadBytes += (Double(job.payload.count) - meanPayloadBytes) / (payloadsSeen < 64 ? Double(payloadsSeen + 1) : 64)
+        payloadsSeen += 1
         accepted.append(Accepted(job: job, run: run))
     }
 
