@@ -56,7 +56,10 @@ import ZMQ
     /// hundred jobs of microseconds it says READY again on the same connection with room for
     /// hundreds more, and has answered every job.
     @Test func aReliableWorkerRaisesItsCreditOnceItHasTimedFastJobs() async throws {
-        let credits = try await creditsAnnounced(jobs: 600, payloadSize: 1)
+        let credits = try await withStandInBroker { broker in
+            try broker.runFastJobs(600, payloadSize: 1)
+            return broker.credits
+        }
         #expect(credits.first == 4)
         let raised = try #require(credits.last)
         #expect(raised > 100, "credit \(raised) after 600 jobs of microseconds")
@@ -65,91 +68,125 @@ import ZMQ
     /// Jobs of 64 KiB: however fast, the worker never asks for more than 16 MiB of them waiting
     /// (255 beyond its concurrency), from its first new READY on.
     @Test func aReliableWorkerOfLargeJobsBoundsItsCreditByTheirSize() async throws {
-        let credits = try await creditsAnnounced(jobs: 300, payloadSize: 65_536)
+        let credits = try await withStandInBroker { broker in
+            try broker.runFastJobs(300, payloadSize: 65_536)
+            return broker.credits
+        }
         #expect(credits.first == 4)
         #expect(credits.count >= 2, "the credit was raised: \(credits)")
         #expect(credits.allSatisfy { $0 <= 4 + 255 }, "\(credits)")
     }
 
-    /// Runs `jobs` echo jobs of `payloadSize` bytes through a real worker (concurrency 4, no
-    /// prefetch) from a raw ROUTER standing in for the broker, and returns every credit the
-    /// worker announced until it had answered them all and said READY again.
-    private func creditsAnnounced(jobs count: Int, payloadSize: Int) async throws -> [UInt16] {
+    /// A worker that took hundreds of jobs while its jobs were fast, and then finds them slow,
+    /// lowers its credit at the first slow job and hands back what waits beyond it (`declined`),
+    /// so the broker can give those jobs to idle workers instead of leaving them queued there.
+    @Test func aWorkerWhoseJobsTurnSlowHandsBackWhatItHeld() async throws {
+        let (credits, declined, slowDone) = try await withStandInBroker { broker in
+            try broker.runFastJobs(600, payloadSize: 1)
+            let raised = broker.credits.count
+            try broker.send(200, handler: "slow", payloadSize: 1, firstID: 600)
+            try broker.read { $0.declined.count >= 150 && $0.credits.count > raised && $0.credits.last! < 100 }
+            return (broker.credits, broker.declined.count, broker.answered.count - 600)
+        }
+        #expect(credits.count >= 3 && credits[1] > 100, "\(credits)")
+        #expect(declined >= 150)
+        // At the first slow jobs, not after the next 64 (which four runners need half a second for).
+        #expect(slowDone <= 16, "\(slowDone) slow jobs had ended before the worker handed the rest back")
+    }
+
+    /// Starts a worker (concurrency 4, no prefetch, handlers `echo` and `slow`, 30 ms) for a raw
+    /// ROUTER standing in for the broker, and runs `talk` with that ROUTER on a thread of its
+    /// own: its blocking receives must not hold the cooperative threads the handlers need.
+    private func withStandInBroker<T: Sendable>(_ talk: @escaping @Sendable (StandInBroker) throws -> T) async throws -> T {
         let context = try Context()
-        let broker = try Socket(context, .router)
-        let endpoint = try broker.bind("tcp://127.0.0.1:0")
-        try broker.set(.receiveTimeout, .seconds(10))
+        let socket = try Socket(context, .router)
+        let endpoint = try socket.bind("tcp://127.0.0.1:0")
+        try socket.set(.receiveTimeout, .seconds(10))
         var topology = Topology.loopback(port: 0)
         topology.mode = .reliable
         topology.broker.workersEndpoint = endpoint
         topology.worker.concurrency = 4
-        // This stand-in broker sends no heartbeats: keep the worker from reconnecting (under a
-        // new routing id) while a loaded machine runs the test.
+        // The stand-in sends no heartbeats: keep the worker from reconnecting (under a new
+        // routing id) while a loaded machine runs the test.
         topology.heartbeat.interval = .seconds(60)
         var handlers = Handlers()
         handlers.register("echo") { $0.payload }
+        handlers.register("slow") { job in
+            try await Task.sleep(for: .milliseconds(30))
+            return job.payload
+        }
         let worker = try Worker(topology: topology, handlers: handlers)
         try await worker.start()
 
-        // The blocking receives run on a thread of their own: on the cooperative pool they
-        // could hold every thread the worker's handlers need.
-        nonisolated(unsafe) let socket = broker
-        let exchange = await withCheckedContinuation { (continuation: CheckedContinuation<Result<Exchange, any Error>, Never>) in
+        nonisolated(unsafe) let broker = StandInBroker(socket)
+        let outcome = await withCheckedContinuation { (continuation: CheckedContinuation<Result<T, any Error>, Never>) in
             Thread.detachNewThread {
-                continuation.resume(returning: Result { try Exchange(socket, jobs: count, payloadSize: payloadSize) })
+                continuation.resume(returning: Result { try talk(broker) })
             }
         }
         await worker.stop()
-        broker.close()
-        let result = try exchange.get()
-        #expect(result.answered == count)
-        #expect(result.strangers == 0, "every message came from the worker's one connection")
-        return result.credits
+        socket.close()
+        #expect(broker.strangers == 0, "every message came from the worker's one connection")
+        return try outcome.get()
     }
 }
 
-/// What a stand-in broker saw of one worker: READY credits in order, jobs answered, and
-/// messages from any other connection.
-private struct Exchange: Sendable {
+/// A raw ROUTER playing broker to one worker: it records the worker's READY credits and its
+/// answers, by status.
+private final class StandInBroker {
     struct Stalled: Error, CustomStringConvertible {
         let description: String
     }
 
-    var credits: [UInt16] = []
-    var answered = 0
-    var strangers = 0
+    let socket: Socket
+    private var routing: [UInt8] = []
+    private(set) var credits: [UInt16] = []
+    private(set) var answered = Set<[UInt8]>()
+    private(set) var declined = Set<[UInt8]>()
+    /// Messages from any other connection.
+    private(set) var strangers = 0
 
-    /// Waits for the worker's READY on `broker`, sends it `count` echo jobs, and reads until
+    init(_ socket: Socket) {
+        self.socket = socket
+    }
+
+    /// Waits for the first READY, sends `count` echo jobs of `payloadSize` bytes, and reads until
     /// every one is answered and a second READY came.
-    init(_ broker: Socket, jobs count: Int, payloadSize: Int) throws {
-        var routing: [UInt8] = []
-        while credits.isEmpty {
-            let frames = try broker.receive()
-            guard frames.count >= 2, case .ready(let ready)? = try? WorkerToBroker.decode(Array(frames.dropFirst())) else { continue }
-            (routing, credits) = (frames[0], [ready.concurrency])
+    func runFastJobs(_ count: Int, payloadSize: Int) throws {
+        try read { !$0.credits.isEmpty }
+        try send(count, handler: "echo", payloadSize: payloadSize, firstID: 0)
+        try read { $0.answered.count >= count && $0.credits.count >= 2 }
+    }
+
+    func send(_ count: Int, handler: String, payloadSize: Int, firstID: Int) throws {
+        for n in firstID..<(firstID + count) {
+            let job = JobMessage(clientID: Array("client".utf8), jobID: withUnsafeBytes(of: UInt64(n).bigEndian) { Array($0) },
+                                 handler: handler, deadline: 0, attempt: 1,
+                                 payload: [UInt8](repeating: UInt8(truncatingIfNeeded: n), count: payloadSize))
+            try socket.send(multipart: [routing] + job.encode())
         }
-        let clientID = Array("client".utf8)
-        for n in 0..<count {
-            let job = JobMessage(clientID: clientID, jobID: withUnsafeBytes(of: UInt64(n).bigEndian) { Array($0) }, handler: "echo",
-                                 deadline: 0, attempt: 1, payload: [UInt8](repeating: UInt8(truncatingIfNeeded: n), count: payloadSize))
-            try broker.send(multipart: [routing] + job.encode())
-        }
-        var answered = Set<[UInt8]>()
-        while answered.count < count || credits.count < 2 {
-            guard let frames = try? broker.receive() else {
-                throw Stalled(description: "no message for 10 s: \(answered.count) of \(count) answered, credits \(credits)")
+    }
+
+    /// Reads the worker's messages until `done`; throws after 10 s without one.
+    func read(until done: (StandInBroker) -> Bool) throws {
+        while !done(self) {
+            guard let frames = try? socket.receive(), frames.count >= 2 else {
+                throw Stalled(description: "no message for 10 s: \(answered.count) answered, \(declined.count) declined, credits \(credits)")
             }
-            guard frames.first == routing else {
+            if routing.isEmpty { routing = frames[0] }
+            guard frames[0] == routing else {
                 strangers += 1
                 continue
             }
+            func record(_ result: ResultMessage) {
+                if result.status == .declined { declined.insert(result.jobID) } else { answered.insert(result.jobID) }
+            }
             switch try WorkerToBroker.decode(Array(frames.dropFirst())) {
             case .ready(let ready): credits.append(ready.concurrency)
-            case .result(let result): answered.insert(result.jobID)
-            case .results(let batch): try batch.forEach { answered.insert($0.jobID) }
+            case .result(let result): record(result)
+            case .results(let batch): try batch.forEach(record)
             default: break
             }
         }
-        self.answered = answered.count
     }
 }

@@ -28,6 +28,8 @@ struct HandlerTimings {
     /// Jobs recorded, of any handler, and their exponentially weighted mean time in nanoseconds
     /// (recent jobs weigh 1/64): what a reliable-mode worker sizes its credit by.
     private(set) var jobsRecorded = 0
+    /// Jobs recorded that ran longer than `slowJob`.
+    private(set) var slowJobsRecorded = 0
     private var overallMeanNanoseconds: Double = 0
 
     /// The mean time of recent jobs of any handler; nil until `samplesNeeded` jobs ended.
@@ -40,6 +42,7 @@ struct HandlerTimings {
         let nanoseconds = Double(elapsed.components.seconds) * 1e9 + Double(elapsed.components.attoseconds) / 1e9
         overallMeanNanoseconds = jobsRecorded == 0 ? nanoseconds : overallMeanNanoseconds + (nanoseconds - overallMeanNanoseconds) / 64
         jobsRecorded += 1
+        if elapsed > Self.slowJob { slowJobsRecorded += 1 }
         if latest?.handler != handler {
             if let latest { timings[latest.handler] = latest.timing }
             latest = (handler, timings.removeValue(forKey: handler) ?? Timing())

@@ -116,6 +116,8 @@ final class JobRunner {
 
     /// Jobs ended so far, and their recent mean time (nil until a few ended).
     var jobsTimed: Int { timings.jobsRecorded }
+    /// Jobs ended so far that ran longer than `HandlerTimings.slowJob`.
+    var slowJobs: Int { timings.slowJobsRecorded }
     var meanJobDuration: Duration? { timings.meanJobDuration }
     /// The payload size of recently accepted jobs: their plain mean over the first 64, then
     /// exponentially weighted (recent jobs weigh 1/64).
@@ -269,6 +271,22 @@ final class JobRunner {
         accepted.removeAll()
         inFlight -= queued.count
         for waiting in queued { decline(waiting.job) }
+    }
+
+    /// Hands back the newest accepted jobs no runner has started, leaving the oldest `keep`
+    /// waiting: each is answered `declined`, so the broker gives it to a worker with room (this
+    /// one too, once it has some). Returns how many it handed back.
+    @discardableResult
+    func declineWaiting(leaving keep: Int) -> Int {
+        // Jobs not handed to the run queue yet are newer than those in it.
+        let queued = queue.takeNewest(leaving: keep)
+        let room = queued.isEmpty ? max(0, keep - queue.count) : 0
+        let newest = accepted.count > room ? Array(accepted[room...]) : []
+        accepted.removeLast(newest.count)
+        let handedBack = queued + newest
+        inFlight -= handedBack.count
+        for waiting in handedBack { decline(waiting.job) }
+        return handedBack.count
     }
 
     /// Stops the runners once their current job ends; queued jobs are handed back first.

@@ -27,9 +27,11 @@ final class ReliableWorkerLoop {
     private var nextHeartbeat: Instant = .current
     private var draining: Instant?
     private let credit: WorkerCredit
-    /// The credit of the last READY, and the count of timed jobs when it was last reconsidered.
+    /// The credit of the last READY, and the counts of timed and slow jobs when it was last
+    /// reconsidered.
     private var announcedCredit = 0
     private var creditCheckedAt = 0
+    private var slowJobsCheckedAt = 0
     /// Timed jobs between reconsiderations of the credit.
     static let creditCheckInterval = 64
 
@@ -74,7 +76,7 @@ final class ReliableWorkerLoop {
             }
             thread.signal.drain()
             runner.collectCompletions()
-            if runner.jobsTimed >= creditCheckedAt + Self.creditCheckInterval { reconsiderCredit() }
+            if runner.jobsTimed >= creditCheckedAt + Self.creditCheckInterval || runner.slowJobs != slowJobsCheckedAt { reconsiderCredit() }
             if poller.events(at: brokerIndex).contains(.readable) { readBroker() }
             runner.startAccepted()
             runner.flush(to: broker)
@@ -152,11 +154,19 @@ final class ReliableWorkerLoop {
         _ = try? broker.trySend(multipart: ready.encode())
     }
 
-    /// Announces READY again when the jobs' mean time moved the credit by a quarter or more.
+    /// Announces READY again when the jobs' mean time moved the credit by a quarter or more
+    /// (checked every `creditCheckInterval` jobs, and after every slow one, which can turn a
+    /// worker of fast jobs into one of slow jobs at once). A smaller credit also hands back the
+    /// waiting jobs it no longer covers: jobs prefetched while they looked fast must not wait
+    /// behind slow ones while another worker is idle.
     private func reconsiderCredit() {
         creditCheckedAt = runner.jobsTimed
-        guard draining == nil, WorkerCredit.worthAnnouncing(credit.credit(meanJob: runner.meanJobDuration, meanPayloadBytes: runner.meanPayloadBytes), over: announcedCredit) else { return }
+        slowJobsCheckedAt = runner.slowJobs
+        let next = credit.credit(meanJob: runner.meanJobDuration, meanPayloadBytes: runner.meanPayloadBytes)
+        guard draining == nil, WorkerCredit.worthAnnouncing(next, over: announcedCredit) else { return }
+        let shrinking = next < announcedCredit
         sendReady()
+        if shrinking { runner.declineWaiting(leaving: max(0, next - credit.concurrency)) }
     }
 
     /// BYE: the broker sends no more jobs; running ones finish within the drain timeout.

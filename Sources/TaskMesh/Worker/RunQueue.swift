@@ -78,6 +78,20 @@ final class RunQueue<Item: Sendable>: Sendable {
         if let item { borrowed.runner.resume(returning: item) }
     }
 
+    /// Items no runner has taken yet.
+    var count: Int { state.withLock { $0.items.count } }
+
+    /// Removes and returns the newest items no runner has taken yet, oldest first, leaving the
+    /// oldest `keep`.
+    func takeNewest(leaving keep: Int) -> [Item] {
+        state.withLock { state in
+            guard state.items.count > keep else { return [] }
+            let newest = Array(state.items.suffix(state.items.count - keep))
+            state.items.removeLast(newest.count)
+            return newest
+        }
+    }
+
     /// Removes and returns every item no runner has taken yet, oldest first.
     func takeAll() -> [Item] {
         state.withLock { state in

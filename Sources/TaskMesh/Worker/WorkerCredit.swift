@@ -13,7 +13,8 @@
 ///
 /// Either way the credit stays within half the send high-water mark (or `concurrency`, if that
 /// is more), so the broker's queue to the worker never fills (a full one is taken for a lost
-/// worker). A worker announces a new credit in another READY on the same connection.
+/// worker). A worker announces a new credit in another READY on the same connection, and when
+/// it shrinks hands back (`declined`) the waiting jobs beyond it.
 struct WorkerCredit: Equatable {
     static let window: Duration = .milliseconds(2)
     static let maximumPrefetch = 4096
