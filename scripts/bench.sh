@@ -3,7 +3,7 @@
 # runs every system on this machine in one run and prints each figure with its ratio to raw
 # libzmq and to Celery (docs/BENCHMARKS.md).
 #
-#   bash scripts/bench.sh            full mode: the figures of docs/BENCHMARKS.md (about 15 minutes)
+#   bash scripts/bench.sh            full mode: the figures of docs/BENCHMARKS.md (about 7 minutes on 2 cores)
 #   bash scripts/bench.sh --quick    small N, every system, sanity checks only (a few minutes)
 #
 # Other options go to the runner (Benchmarks/runner/bench.py --help), e.g. --scale 0.5 or
