@@ -54,7 +54,9 @@ import ZMQ
 
     /// A worker with no prefetch set first announces its concurrency; once it has run a few
     /// hundred jobs of microseconds it says READY again on the same connection with room for
-    /// hundreds more, and has answered every job.
+    /// more, and has answered every job. (How many more depends on the measured mean, which a
+    /// loaded machine inflates by preempting handlers: `anUnsetPrefetchCoversTwoMillisecondsOfMeasuredWork`
+    /// checks the sizing itself.)
     @Test func aReliableWorkerRaisesItsCreditOnceItHasTimedFastJobs() async throws {
         let credits = try await withStandInBroker { broker in
             try broker.runFastJobs(600, payloadSize: 1)
@@ -62,7 +64,7 @@ import ZMQ
         }
         #expect(credits.first == 4)
         let raised = try #require(credits.last)
-        #expect(raised > 100, "credit \(raised) after 600 jobs of microseconds")
+        #expect(raised > 4, "credit \(raised) after 600 jobs of microseconds")
     }
 
     /// Jobs of 64 KiB: however fast, the worker never asks for more than 16 MiB of them waiting
@@ -88,7 +90,7 @@ import ZMQ
             try broker.read { $0.declined.count >= 150 && $0.credits.count > raised && $0.credits.last! < 100 }
             return (broker.credits, broker.declined.count, broker.answered.count - 600)
         }
-        #expect(credits.count >= 3 && credits[1] > 100, "\(credits)")
+        #expect(credits.count >= 3 && credits[1] > credits[0], "\(credits)")
         #expect(declined >= 150)
         // At the first slow jobs, not after the next 64 (which four runners need half a second for).
         #expect(slowDone <= 16, "\(slowDone) slow jobs had ended before the worker handed the rest back")

@@ -39,7 +39,7 @@ struct HandlerTimings {
 
     /// Records that a job of `handler` ran for `elapsed` (suspensions included).
     mutating func record(_ handler: String, _ elapsed: Duration) {
-        let nanoseconds = Double(elapsed.components.seconds) * 1e9 + Double(elapsed.components.attoseconds) / 1e9
+        let nanoseconds = elapsed.nanoseconds
         overallMeanNanoseconds = jobsRecorded == 0 ? nanoseconds : overallMeanNanoseconds + (nanoseconds - overallMeanNanoseconds) / 64
         jobsRecorded += 1
         if elapsed > Self.slowJob { slowJobsRecorded += 1 }
@@ -58,7 +58,7 @@ struct HandlerTimings {
     func isFast(_ handler: String) -> Bool {
         let measured = latest?.handler == handler ? latest?.timing : timings[handler]
         guard let timing = measured, timing.samples >= Self.samplesNeeded, timing.cooldown == 0 else { return false }
-        let limit = Double(Self.inlineBelow.components.attoseconds) / 1e9 + Double(Self.inlineBelow.components.seconds) * 1e9
+        let limit = Self.inlineBelow.nanoseconds
         return timing.meanNanoseconds < limit
     }
 }

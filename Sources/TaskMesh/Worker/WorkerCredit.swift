@@ -8,8 +8,8 @@
 /// `maximumPrefetchBytes` of payload at the jobs' recent mean size. Jobs of milliseconds get a
 /// few (none once the mean passes `window × concurrency`), so a slow worker collects no backlog
 /// that an idle one could run, and a prefetched job's lease runs about `window` before it
-/// starts; jobs of microseconds get hundreds, so the worker never idles waiting for the network. Before it has timed a few jobs
-/// a worker asks for `concurrency` alone.
+/// starts; jobs of microseconds get hundreds, so the worker never idles waiting for the network.
+/// Before it has timed a few jobs a worker asks for `concurrency` alone.
 ///
 /// Either way the credit stays within half the send high-water mark (or `concurrency`, if that
 /// is more), so the broker's queue to the worker never fills (a full one is taken for a lost
@@ -38,9 +38,7 @@ struct WorkerCredit: Equatable {
 
     private func autoPrefetch(meanJob: Duration?, meanPayloadBytes: Double) -> Int {
         guard let meanJob else { return 0 }
-        let nanoseconds = max(1, Double(meanJob.components.seconds) * 1e9 + Double(meanJob.components.attoseconds) / 1e9)
-        let windowNanoseconds = Double(Self.window.components.seconds) * 1e9 + Double(Self.window.components.attoseconds) / 1e9
-        let byTime = windowNanoseconds * Double(concurrency) / nanoseconds
+        let byTime = Self.window.nanoseconds * Double(concurrency) / max(1, meanJob.nanoseconds)
         let bySize = Double(Self.maximumPrefetchBytes) / (max(0, meanPayloadBytes) + Double(Self.bytesPerJob))
         let jobs = min(byTime, bySize)
         return jobs >= Double(Self.maximumPrefetch) ? Self.maximumPrefetch : Int(jobs)
