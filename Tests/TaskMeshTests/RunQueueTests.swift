@@ -32,6 +32,17 @@ struct RunQueueTests {
         #expect(all.sorted() == Array(0..<1000), "every item went to exactly one runner")
     }
 
+    @Test func takeNewestLeavesTheOldestWaiting() async {
+        let queue = RunQueue<Int>()
+        queue.push([1, 2, 3, 4, 5])
+        #expect(await queue.next() == 1)
+        #expect(queue.takeNewest(leaving: 5).isEmpty, "fewer wait than it may leave")
+        #expect(queue.takeNewest(leaving: 1) == [3, 4, 5], "oldest first")
+        #expect(queue.count == 1)
+        #expect(await queue.next() == 2)
+        queue.close()
+    }
+
     @Test func takeAllReturnsWhatNoRunnerStarted() async {
         let queue = RunQueue<Int>()
         queue.push([1, 2, 3])

@@ -267,17 +267,13 @@ final class JobRunner {
     /// Hands back every accepted job no runner has started (the worker is stopping): each is
     /// answered `declined`, so its client (direct mode) or the broker sends it elsewhere.
     func declineQueued() {
-        let queued = queue.takeAll() + accepted
-        accepted.removeAll()
-        inFlight -= queued.count
-        for waiting in queued { decline(waiting.job) }
+        declineWaiting(leaving: 0)
     }
 
     /// Hands back the newest accepted jobs no runner has started, leaving the oldest `keep`
     /// waiting: each is answered `declined`, so the broker gives it to a worker with room (this
-    /// one too, once it has some). Returns how many it handed back.
-    @discardableResult
-    func declineWaiting(leaving keep: Int) -> Int {
+    /// one too, once it has some).
+    func declineWaiting(leaving keep: Int) {
         // Jobs not handed to the run queue yet are newer than those in it.
         let queued = queue.takeNewest(leaving: keep)
         let room = queued.isEmpty ? max(0, keep - queue.count) : 0
@@ -286,7 +282,6 @@ final class JobRunner {
         let handedBack = queued + newest
         inFlight -= handedBack.count
         for waiting in handedBack { decline(waiting.job) }
-        return handedBack.count
     }
 
     /// Stops the runners once their current job ends; queued jobs are handed back first.

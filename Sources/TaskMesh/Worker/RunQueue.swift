@@ -94,10 +94,7 @@ final class RunQueue<Item: Sendable>: Sendable {
 
     /// Removes and returns every item no runner has taken yet, oldest first.
     func takeAll() -> [Item] {
-        state.withLock { state in
-            defer { state.items.removeAll() }
-            return Array(state.items)
-        }
+        takeNewest(leaving: 0)
     }
 
     /// Ends every runner's `next()` with nil, now or when it next asks; drops what is queued.
