@@ -195,10 +195,7 @@ struct BrokerState {
         }
         workers.values[connection].running -= 1
         if message.status == .declined {  // never started: back to the front, same attempt
-            jobs[slot].phase = .queued
-            jobs[slot].holder = 0
-            jobs[slot].leaseUntil = nil
-            queue.prepend(slot)
+            putBackFirst(slot)
         } else {
             finish(slot, with: message, now: now)
         }
@@ -330,6 +327,11 @@ struct BrokerState {
         }
         stats.requeued += 1
         jobs[slot].attempt += 1
+        putBackFirst(slot)
+    }
+
+    /// Takes a running job off its worker and puts it at the front of the queue.
+    private mutating func putBackFirst(_ slot: Int32) {
         jobs[slot].phase = .queued
         jobs[slot].holder = 0
         jobs[slot].leaseUntil = nil
