@@ -104,9 +104,9 @@ public struct Topology: Sendable, Equatable {
 
         /// `prefetch` when set, else the default for `mode`: in direct and local mode
         /// `max(32, concurrency)` (clients push round robin whatever a worker holds, so reading
-        /// ahead costs no balance); in reliable mode 0 before the worker has timed its jobs,
-        /// after which it sizes its credit from their mean time (about 2 ms of work, none for
-        /// jobs of milliseconds), so a slow worker collects no backlog.
+        /// ahead costs no balance); in reliable mode 0, the part a worker offers before it has
+        /// timed its jobs (then `WorkerCredit` sizes it: about 2 ms of work), so a slow worker
+        /// collects no backlog.
         public func prefetch(concurrency: Int, mode: Mode) -> Int {
             prefetch ?? (mode == .reliable ? 0 : max(32, concurrency))
         }

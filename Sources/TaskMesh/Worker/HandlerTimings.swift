@@ -40,9 +40,10 @@ struct HandlerTimings {
     /// Records that a job of `handler` ran for `elapsed` (suspensions included).
     mutating func record(_ handler: String, _ elapsed: Duration) {
         let nanoseconds = elapsed.nanoseconds
+        let slow = elapsed > Self.slowJob
         overallMeanNanoseconds = jobsRecorded == 0 ? nanoseconds : overallMeanNanoseconds + (nanoseconds - overallMeanNanoseconds) / 64
         jobsRecorded += 1
-        if elapsed > Self.slowJob { slowJobsRecorded += 1 }
+        if slow { slowJobsRecorded += 1 }
         if latest?.handler != handler {
             if let latest { timings[latest.handler] = latest.timing }
             latest = (handler, timings.removeValue(forKey: handler) ?? Timing())
@@ -50,7 +51,7 @@ struct HandlerTimings {
         var timing = latest!.timing
         timing.meanNanoseconds = timing.samples == 0 ? nanoseconds : timing.meanNanoseconds + (nanoseconds - timing.meanNanoseconds) / 8
         timing.samples += 1
-        timing.cooldown = elapsed > Self.slowJob ? Self.cooldown : max(0, timing.cooldown - 1)
+        timing.cooldown = slow ? Self.cooldown : max(0, timing.cooldown - 1)
         latest!.timing = timing
     }
 
