@@ -597,15 +597,22 @@ def run_rounds(env, plan_name, only):
     return records
 
 
+def round_record(rounds, number, system):
+    """`system`'s record in round `number`, if it ran there."""
+    return next((r for r in rounds if r["round"] == number and r["system"] == system), None)
+
+
+def round_ratio(rounds, number, system, baseline):
+    """The ratio of `system`'s throughput to `baseline`'s in round `number`; None unless both ran."""
+    a, b = (round_record(rounds, number, k) for k in (system, baseline))
+    ok = lambda r: r["jobs_per_s"] if r and r["status"] == "ok" else None  # noqa: E731
+    return ratio(ok(a), ok(b))
+
+
 def round_ratios(rounds, system, baseline):
     """The ratio of `system`'s throughput to `baseline`'s in each round where both ran."""
-    out = []
-    for number in sorted({r["round"] for r in rounds}):
-        a, b = (next((r for r in rounds if r["round"] == number and r["system"] == k and r["status"] == "ok"), None)
-                for k in (system, baseline))
-        if a and b:
-            out.append(a["jobs_per_s"] / b["jobs_per_s"])
-    return out
+    values = (round_ratio(rounds, n, system, baseline) for n in sorted({r["round"] for r in rounds}))
+    return [v for v in values if v is not None]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -741,17 +748,13 @@ def build_report(runs, unavailable, rounds=()):
     if rounds:
         rows = []
         keys = [k for k in PAIR_SYSTEMS if any(r["system"] == k for r in rounds)]
-        pairs = [(a, b) for a, b in (("taskmesh-direct", "raw-b"), ("taskmesh-reliable", "taskmesh-direct"))
-                 if a in keys and b in keys]
+        pairs = [(a, b) for a, b in PAIR_LABELS if a in keys and b in keys]
         for number in sorted({r["round"] for r in rounds}):
             cells = [str(number)]
             for k in keys:
-                r = next((x for x in rounds if x["round"] == number and x["system"] == k), None)
+                r = round_record(rounds, number, k)
                 cells.append("BROKEN" if r and r["status"] != "ok" else fmt_num(r and r.get("jobs_per_s")))
-            for a, b in pairs:
-                ra, rb = (next((x for x in rounds if x["round"] == number and x["system"] == k and x["status"] == "ok"), None)
-                          for k in (a, b))
-                cells.append(fmt_ratio(ratio(ra and ra["jobs_per_s"], rb and rb["jobs_per_s"]), "%"))
+            cells += [fmt_ratio(round_ratio(rounds, number, a, b), "%") for a, b in pairs]
             rows.append(cells)
         median_row = ["median"] + [""] * len(keys)
         for a, b in pairs:
