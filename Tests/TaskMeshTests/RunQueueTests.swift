@@ -32,6 +32,46 @@ struct RunQueueTests {
         #expect(all.sorted() == Array(0..<1000), "every item went to exactly one runner")
     }
 
+    @Test func pollTakesWhatIsQueuedWithoutWaiting() async {
+        let queue = RunQueue<Int>()
+        #expect(queue.poll() == nil, "nothing queued")
+        queue.push([1, 2, 3])
+        #expect(queue.poll() == 1)
+        #expect(await queue.next() == 2)
+        #expect(queue.poll() == 3)
+        #expect(queue.poll() == nil)
+        queue.push([4])
+        queue.close()
+        #expect(queue.poll() == nil, "a closed queue hands out nothing")
+    }
+
+    /// Runners that go on with `poll()` after each item, as the worker's do, still take every
+    /// item exactly once, and a runner suspended in `next()` is woken for what they leave.
+    @Test func runnersPollingBetweenItemsTakeEachItemOnce() async throws {
+        let queue = RunQueue<Int>()
+        let taken = Shared(0)
+        let runners = (0..<3).map { _ in
+            Task { () -> [Int] in
+                var got: [Int] = []
+                while var item = await queue.next() {
+                    while true {
+                        got.append(item)
+                        taken.update { $0 += 1 }
+                        guard let next = queue.poll() else { break }
+                        item = next
+                    }
+                }
+                return got
+            }
+        }
+        for batch in stride(from: 0, to: 3000, by: 7) { queue.push(batch..<min(batch + 7, 3000)) }
+        try await eventually("the runners took every item") { taken.value == 3000 }
+        queue.close()
+        var all: [Int] = []
+        for runner in runners { all += await runner.value }
+        #expect(all.sorted() == Array(0..<3000), "every item went to exactly one runner")
+    }
+
     @Test func takeNewestLeavesTheOldestWaiting() async {
         let queue = RunQueue<Int>()
         queue.push([1, 2, 3, 4, 5])

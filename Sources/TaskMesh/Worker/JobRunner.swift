@@ -74,9 +74,17 @@ final class JobRunner {
     private static func startRunner(queue: RunQueue<Accepted>, completions: Shared<[Completion]>, signal: Signal,
                                     limit: Int, executionLog: ExecutionLog?) {
         Task {
-            while let accepted = await queue.next() {
-                let completion = await execute(accepted, limit: limit, executionLog: executionLog)
-                report(completion, to: completions, signal: signal)
+            while var accepted = await queue.next() {
+                // While jobs are queued the runner goes from one to the next without suspending,
+                // and one clock reading ends a job and starts the next.
+                var start = ContinuousClock.now
+                while true {
+                    let (completion, end) = await execute(accepted, startedAt: start, limit: limit, executionLog: executionLog)
+                    report(completion, to: completions, signal: signal)
+                    guard let next = queue.poll() else { break }
+                    accepted = next
+                    start = end
+                }
             }
         }
     }
@@ -93,23 +101,24 @@ final class JobRunner {
 
     deinit { queue.close() }
 
-    private static func execute(_ accepted: Accepted, limit: Int, executionLog: ExecutionLog?) async -> Completion {
+    /// Runs one job that a runner took at `start`; returns its completion and when it ended.
+    private static func execute(_ accepted: Accepted, startedAt start: ContinuousClock.Instant, limit: Int,
+                                executionLog: ExecutionLog?) async -> (Completion, ended: ContinuousClock.Instant) {
         let job = accepted.job
         if job.deadline != 0 && job.deadline < UInt64.max - clockSkewTolerance
-            && wallClockMilliseconds() > job.deadline + clockSkewTolerance { return .expired }
+            && wallClockMilliseconds() > job.deadline + clockSkewTolerance { return (.expired, start) }
         executionLog?.record(job)
         let input = Job(
             id: JobID(bytes: job.jobID), handler: job.handler, payload: job.payload, attempt: Int(job.attempt),
             deadline: job.deadline == 0 ? nil : Date(timeIntervalSince1970: Double(job.deadline) / 1000)
         )
-        let start = ContinuousClock.now
         var outcome = await accepted.run(input)
-        let elapsed = ContinuousClock.now - start
+        let end = ContinuousClock.now
         if outcome.body.count > limit {
             outcome = HandlerOutcome(.failed, Array("the result of \(outcome.body.count) bytes exceeds limits.max_payload (\(limit) bytes)".utf8))
         }
-        return .result(ResultMessage(status: outcome.status, attempt: job.attempt, clientID: job.clientID, jobID: job.jobID, body: outcome.body),
-                       handler: job.handler, elapsed: elapsed)
+        return (.result(ResultMessage(status: outcome.status, attempt: job.attempt, clientID: job.clientID, jobID: job.jobID, body: outcome.body),
+                        handler: job.handler, elapsed: end - start), end)
     }
 
     var hasResultsToSend: Bool { !pendingResults.isEmpty }
@@ -235,7 +244,7 @@ final class JobRunner {
                                     handOff: InlineHandOff, completions: Shared<[Completion]>, signal: Signal,
                                     limit: Int, executionLog: ExecutionLog?) {
         Task.immediate { [job, runner, queue, handOff, completions, signal, limit, executionLog] in
-            let completion = await execute(job, limit: limit, executionLog: executionLog)
+            let (completion, _) = await execute(job, startedAt: .now, limit: limit, executionLog: executionLog)
             queue.giveBack(runner)
             if !handOff.offer(completion) { report(completion, to: completions, signal: signal) }
         }

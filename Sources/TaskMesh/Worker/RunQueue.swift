@@ -5,8 +5,9 @@ import Synchronization
 /// them) and the worker's runner tasks (which take them one at a time).
 ///
 /// A runner that finds the queue empty suspends until a push or `close()`; under steady load
-/// runners take job after job without suspending, so a job costs no thread wake-up. Every pushed
-/// job is taken by exactly one runner or returned by exactly one `takeAll()`.
+/// runners take job after job with `poll()`, neither suspending nor making an async call, so a
+/// job costs no thread wake-up. Every pushed job is taken by exactly one runner or returned by
+/// exactly one `takeNewest(leaving:)`.
 final class RunQueue<Item: Sendable>: Sendable {
     private struct State {
         var items = Deque<Item>()
@@ -45,6 +46,12 @@ final class RunQueue<Item: Sendable>: Sendable {
         // Woken with work: pass the wake-up on while more is queued, before this item runs.
         if woken != nil, let (runner, next) = state.withLock({ Self.handOff(&$0) }) { runner.resume(returning: next) }
         return woken
+    }
+
+    /// The next item if one is queued, without suspending: what a runner that just finished a
+    /// job asks first, so that under load it goes from job to job without an async call.
+    func poll() -> Item? {
+        state.withLock { $0.items.popFirst() }
     }
 
     /// An item for a suspended runner, when there are both.
