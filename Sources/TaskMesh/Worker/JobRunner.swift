@@ -10,11 +10,12 @@ import ZMQ
 /// them. Owned by the loop thread; runners report back through `completions` and `signal`.
 ///
 /// Runners take job after job from a shared queue, and wake the loop only when its completion
-/// queue was empty, so under load jobs cost no thread wake-ups of their own. A lone job arriving
-/// at an idle worker, for a handler measured to finish within microseconds (`HandlerTimings`),
-/// runs on the loop thread itself, started with `Task.immediate`, so it crosses no thread at the
-/// worker; should it suspend, it goes on on the executor like any task. Either way at most
-/// `concurrency` handlers run at once.
+/// queue was empty, so under load jobs cost no thread wake-ups of their own. The jobs read in one
+/// wake-up, when a runner is idle and they all name a handler measured to finish within
+/// microseconds (`HandlerTimings`), run on the loop thread itself, one after another in one task
+/// started with `Task.immediate`, for at most `inlineBudget`; the rest go to the runners, and so
+/// do the jobs after one that suspends (it goes on on the executor like any task). They cross no
+/// thread at the worker. Either way at most `concurrency` handlers run at once.
 final class JobRunner {
     /// Jobs whose deadline passed longer ago than this are skipped unstarted: the tolerance covers
     /// clock differences between client and worker hosts.
@@ -123,6 +124,9 @@ final class JobRunner {
 
     var hasResultsToSend: Bool { !pendingResults.isEmpty }
 
+    /// Whether jobs of `handler` may run on the loop thread now (`HandlerTimings.isFast`).
+    func runsInline(_ handler: String) -> Bool { timings.isFast(handler) }
+
     /// Jobs ended so far, and their recent mean time (nil until a few ended).
     var jobsTimed: Int { timings.jobsRecorded }
     /// Jobs ended so far that ran longer than `HandlerTimings.slowJob`.
@@ -215,60 +219,101 @@ final class JobRunner {
         accepted.append(Accepted(job: job, run: run))
     }
 
-    /// Starts the jobs accepted since the last call: a lone job of a fast handler on an idle
-    /// worker inline, anything else handed to the runners in one batch.
+    /// Starts the jobs accepted since the last call: jobs of a fast handler while a runner is
+    /// idle inline, anything else handed to the runners in one batch.
     func startAccepted() {
         guard !accepted.isEmpty else { return }
         let batch = accepted
         accepted.removeAll(keepingCapacity: true)
-        // A lone job while a runner is idle: the case where hand-offs are the whole cost. The
-        // idle runner sits out while the job runs, so the concurrency bound holds.
-        if batch.count == 1, timings.isFast(batch[0].job.handler), let runner = queue.borrowIdleRunner() {
-            runInline(batch[0], borrowing: runner)
+        // Jobs of microseconds while a runner is idle: the case where hand-offs to and from the
+        // runners cost more than the jobs. The idle runner sits out while they run, so the
+        // concurrency bound holds.
+        if batch.count <= Self.inlineBatch, allFast(batch), let runner = queue.borrowIdleRunner() {
+            runInline(batch, borrowing: runner)
             return
         }
         queue.push(batch)
     }
 
-    /// Runs a job on this (the loop's) thread until its handler first suspends. A job that
-    /// finished without suspending is taken at once; one that suspended reports later through
-    /// the completion queue, like a runner's.
-    private func runInline(_ job: Accepted, borrowing runner: RunQueue<Accepted>.Borrowed) {
-        let handOff = InlineHandOff()
-        Self.startInline(job, borrowing: runner, from: queue, handOff: handOff, completions: completions, signal: signal,
-                         limit: limit, executionLog: executionLog)
-        if let completion = handOff.takeIfFinished() { absorb(completion) }
+    /// The most jobs of one wake-up that may run on the loop thread, and for how long at most
+    /// they hold it up (reading, sending, heartbeats); what the budget leaves goes to the runners.
+    static let inlineBatch = 256
+    static let inlineBudget: Duration = .microseconds(200)
+
+    /// Whether every job names one handler, measured fast.
+    private func allFast(_ batch: [Accepted]) -> Bool {
+        let handler = batch[0].job.handler
+        return timings.isFast(handler) && batch.allSatisfy { $0.job.handler == handler }
     }
 
-    private static func startInline(_ job: Accepted, borrowing runner: RunQueue<Accepted>.Borrowed, from queue: RunQueue<Accepted>,
-                                    handOff: InlineHandOff, completions: Shared<[Completion]>, signal: Signal,
-                                    limit: Int, executionLog: ExecutionLog?) {
-        Task.immediate { [job, runner, queue, handOff, completions, signal, limit, executionLog] in
-            let (completion, _) = await execute(job, startedAt: .now, limit: limit, executionLog: executionLog)
+    /// Runs jobs on this (the loop's) thread, one after another, until one suspends or they
+    /// have run for `inlineBudget`: the jobs that finished are taken at once, the ones not
+    /// started go to the runners, and a job that suspended goes on on the executor and reports
+    /// through the completion queue, like a runner's.
+    private func runInline(_ jobs: [Accepted], borrowing runner: RunQueue<Accepted>.Borrowed) {
+        let handOff = InlineHandOff(jobs)
+        Self.startInline(handOff, borrowing: runner, from: queue, completions: completions, signal: signal,
+                         limit: limit, executionLog: executionLog)
+        let (finished, notStarted) = handOff.loopMovesOn()
+        for completion in finished { absorb(completion) }
+        if !notStarted.isEmpty { queue.push(notStarted) }
+    }
+
+    private static func startInline(_ handOff: InlineHandOff, borrowing runner: RunQueue<Accepted>.Borrowed, from queue: RunQueue<Accepted>,
+                                    completions: Shared<[Completion]>, signal: Signal, limit: Int, executionLog: ExecutionLog?) {
+        Task.immediate { [handOff, runner, queue, completions, signal, limit, executionLog] in
+            let began = ContinuousClock.now
+            var start = began
+            while start - began < inlineBudget, let job = handOff.claimNext() {
+                let (completion, end) = await execute(job, startedAt: start, limit: limit, executionLog: executionLog)
+                if !handOff.offer(completion) { report(completion, to: completions, signal: signal) }
+                start = end
+            }
             queue.giveBack(runner)
-            if !handOff.offer(completion) { report(completion, to: completions, signal: signal) }
         }
     }
 
-    /// Passes an inline job's completion straight back to the loop when the job finished before
-    /// `Task.immediate` returned; otherwise tells the job to report through the queue.
+    /// The jobs of one inline run, shared by the task running them and the loop: while the task
+    /// runs on the loop's thread it claims job after job and leaves their completions here; once
+    /// the loop moves on (the task suspended, or it stopped), the loop takes what finished and
+    /// what never started, and the task reports anything later through the completion queue.
     private final class InlineHandOff: Sendable {
-        private let state = Mutex<(completion: Completion?, loopMovedOn: Bool)>((nil, false))
+        private struct State {
+            var jobs: [Accepted]
+            var next = 0
+            var finished: [Completion] = []
+            var loopMovedOn = false
+        }
 
-        /// The job's side: true when the loop will take `completion` itself.
+        private let state: Mutex<State>
+
+        init(_ jobs: [Accepted]) { state = Mutex(State(jobs: jobs)) }
+
+        /// The task's side: the next job to run, nil once the loop moved on.
+        func claimNext() -> Accepted? {
+            state.withLock { state in
+                guard !state.loopMovedOn, state.next < state.jobs.count else { return nil }
+                defer { state.next += 1 }
+                return state.jobs[state.next]
+            }
+        }
+
+        /// The task's side: true when the loop will take `completion` itself.
         func offer(_ completion: Completion) -> Bool {
             state.withLock { state in
                 guard !state.loopMovedOn else { return false }
-                state.completion = completion
+                state.finished.append(completion)
                 return true
             }
         }
 
-        /// The loop's side, right after starting the job: its completion if it already finished.
-        func takeIfFinished() -> Completion? {
+        /// The loop's side, once the task returned control: the completions so far and the jobs
+        /// no one started, which the loop hands to the runners.
+        func loopMovesOn() -> (finished: [Completion], notStarted: ArraySlice<Accepted>) {
             state.withLock { state in
                 state.loopMovedOn = true
-                return state.completion.take()
+                defer { state.jobs = [] }
+                return (state.finished, state.jobs[state.next...])
             }
         }
     }
