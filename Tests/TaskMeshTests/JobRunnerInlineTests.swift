@@ -30,8 +30,14 @@ struct JobRunnerInlineTests {
         return writer.encode()
     }
 
-    /// Lone jobs through the runners until the handler is measured fast.
-    private func warmUp(_ runner: JobRunner, handler: String) async throws {
+    /// Lone jobs through the runners until the handler is measured fast, then waits until
+    /// every runner is idle (a runner reports a job before it asks for the next).
+    private func warmUp(_ runner: JobRunner, handler: String, concurrency: Int = 2) async throws {
+        try await measure(runner, handler: handler)
+        try await eventually("every runner idle") { runner.idleRunners == concurrency }
+    }
+
+    private func measure(_ runner: JobRunner, handler: String) async throws {
         var n = 1_000_000
         try await eventually("\(handler) measured fast", timeout: .seconds(30)) {
             if runner.runsInline(handler) { return true }

@@ -126,6 +126,8 @@ final class JobRunner {
 
     /// Whether jobs of `handler` may run on the loop thread now (`HandlerTimings.isFast`).
     func runsInline(_ handler: String) -> Bool { timings.isFast(handler) }
+    /// Runners waiting for a job.
+    var idleRunners: Int { queue.idleRunners }
 
     /// Jobs ended so far, and their recent mean time (nil until a few ended).
     var jobsTimed: Int { timings.jobsRecorded }

@@ -88,6 +88,9 @@ final class RunQueue<Item: Sendable>: Sendable {
     /// Items no runner has taken yet.
     var count: Int { state.withLock { $0.items.count } }
 
+    /// Runners suspended in `next()`, waiting for an item.
+    var idleRunners: Int { state.withLock { $0.waiting.count } }
+
     /// Removes and returns the newest items no runner has taken yet, oldest first, leaving the
     /// oldest `keep`.
     func takeNewest(leaving keep: Int) -> [Item] {
