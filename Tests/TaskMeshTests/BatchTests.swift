@@ -80,6 +80,16 @@ private func results(_ batch: ResultBatch) throws(DamagedEntry) -> [ResultMessag
 
     /// Entries before the damage are delivered; the error names the damaged entry's job id when
     /// it could be read, so a worker can answer it.
+    /// Consecutive entries mostly repeat a handler name (the reader reuses the previous one);
+    /// every name still comes out as sent, the changes and the returns included.
+    @Test func repeatedAndChangingHandlerNamesDecodeAsSent() throws {
+        let names = ["echo", "echo", "sha256", "echo", "ecHo", "echo", "日本", "echo", "ech", "echoo", "echo"]
+        let sent = names.enumerated().map { n, name in
+            JobMessage(clientID: Self.client, jobID: [UInt8(n)], handler: name, deadline: 0, attempt: 1, payload: [UInt8(n)])
+        }
+        #expect(try jobs(JobBatch.decode(Self.encode(sent))) == sent)
+    }
+
     @Test func aDamagedEntryEndsTheBatchAfterTheIntactOnes() throws {
         var frames = Self.encode(Array(Self.sampleJobs.prefix(1)) + [
             JobMessage(clientID: Self.client, jobID: [7, 7], handler: "echo", deadline: 0, attempt: 1, payload: [1]),

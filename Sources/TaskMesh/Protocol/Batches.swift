@@ -158,10 +158,12 @@ struct JobBatch: Equatable, Sendable {
     /// holds more or fewer entries than the header counts, after the intact ones were delivered.
     func forEach(_ each: (JobMessage) -> Void) throws(DamagedEntry) {
         let clientID = self.clientID
+        var lastHandler: String?
         try Batch.readEntries(body, count: count, { (r, identity) throws(ProtocolViolation) in
             let deadline = try r.u64()
             let (attempt, id) = try identity.readAttemptAndID(&r)
-            let handler = try r.text("handler name")
+            let handler = try r.text("handler name", sameAs: lastHandler)
+            lastHandler = handler
             let payload = try r.long()
             return JobMessage(clientID: clientID, jobID: id, handler: handler, deadline: deadline, attempt: attempt, payload: payload)
         }, each)

@@ -138,9 +138,16 @@ struct ByteReader {
     }
 
     /// A length-prefixed UTF-8 string.
-    mutating func text(_ what: String, allowEmpty: Bool = false) throws(ProtocolViolation) -> String {
-        let value = try short()
-        guard allowEmpty || !value.isEmpty else { throw ProtocolViolation(.emptyID, what) }
+    ///
+    /// When the bytes spell `previous`, that string comes back as it is, neither copied nor
+    /// validated again: consecutive jobs of a batch mostly name the same handler.
+    mutating func text(_ what: String, allowEmpty: Bool = false, sameAs previous: String? = nil) throws(ProtocolViolation) -> String {
+        let count = Int(try u8())
+        guard offset + count <= bytes.count else { throw ProtocolViolation(.truncated) }
+        let value = bytes[offset..<offset + count]
+        offset += count
+        guard allowEmpty || count > 0 else { throw ProtocolViolation(.emptyID, what) }
+        if let previous, previous.utf8.count == count, previous.utf8.elementsEqual(value) { return previous }
         guard let text = String(validating: value, as: UTF8.self) else {
             throw ProtocolViolation(.invalidUTF8, what)
         }
