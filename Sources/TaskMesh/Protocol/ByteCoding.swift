@@ -116,10 +116,15 @@ struct ByteReader {
 
     /// A length-prefixed byte string (0 to 255 bytes).
     mutating func short() throws(ProtocolViolation) -> [UInt8] {
+        Array(try shortInPlace())
+    }
+
+    /// A length-prefixed byte string (0 to 255 bytes), as a view of the bytes read.
+    private mutating func shortInPlace() throws(ProtocolViolation) -> ArraySlice<UInt8> {
         let count = Int(try u8())
         guard offset + count <= bytes.count else { throw ProtocolViolation(.truncated) }
         defer { offset += count }
-        return Array(bytes[offset..<offset + count])
+        return bytes[offset..<offset + count]
     }
 
     /// A `u32`-length-prefixed byte string.
@@ -142,12 +147,9 @@ struct ByteReader {
     /// When the bytes spell `previous`, that string comes back as it is, neither copied nor
     /// validated again: consecutive jobs of a batch mostly name the same handler.
     mutating func text(_ what: String, allowEmpty: Bool = false, sameAs previous: String? = nil) throws(ProtocolViolation) -> String {
-        let count = Int(try u8())
-        guard offset + count <= bytes.count else { throw ProtocolViolation(.truncated) }
-        let value = bytes[offset..<offset + count]
-        offset += count
-        guard allowEmpty || count > 0 else { throw ProtocolViolation(.emptyID, what) }
-        if let previous, previous.utf8.count == count, previous.utf8.elementsEqual(value) { return previous }
+        let value = try shortInPlace()
+        guard allowEmpty || !value.isEmpty else { throw ProtocolViolation(.emptyID, what) }
+        if let previous, previous.utf8.count == value.count, previous.utf8.elementsEqual(value) { return previous }
         guard let text = String(validating: value, as: UTF8.self) else {
             throw ProtocolViolation(.invalidUTF8, what)
         }
