@@ -8,7 +8,7 @@ struct RunQueueTests {
         var taken: [Int] = []
         for _ in 0..<100 { if let item = await queue.next() { taken.append(item) } }
         #expect(taken == Array(0..<100))
-        #expect(queue.takeAll().isEmpty)
+        #expect(queue.takeNewest(leaving: 0).isEmpty)
     }
 
     @Test func suspendedRunnersGetPushedItemsEachOnceAndEndOnClose() async throws {
@@ -83,11 +83,11 @@ struct RunQueueTests {
         queue.close()
     }
 
-    @Test func takeAllReturnsWhatNoRunnerStarted() async {
+    @Test func takeNewestLeavingNoneReturnsWhatNoRunnerStarted() async {
         let queue = RunQueue<Int>()
         queue.push([1, 2, 3])
         #expect(await queue.next() == 1)
-        #expect(queue.takeAll() == [2, 3])
+        #expect(queue.takeNewest(leaving: 0) == [2, 3])
         queue.close()
         #expect(await queue.next() == nil)
         queue.push([4])
@@ -109,7 +109,7 @@ struct RunQueueTests {
         }
         #expect(queue.borrowIdleRunner() == nil, "the only runner is already borrowed")
         queue.push([1, 2])
-        #expect(queue.takeAll() == [1, 2], "nothing was taken while the runner was out")
+        #expect(queue.takeNewest(leaving: 0) == [1, 2], "nothing was taken while the runner was out")
         queue.push([3])
         queue.giveBack(try #require(borrowed))
         try await eventually("the runner took the queued item once back") { taken.value == [3] }

@@ -102,11 +102,6 @@ final class RunQueue<Item: Sendable>: Sendable {
         }
     }
 
-    /// Removes and returns every item no runner has taken yet, oldest first.
-    func takeAll() -> [Item] {
-        takeNewest(leaving: 0)
-    }
-
     /// Ends every runner's `next()` with nil, now or when it next asks; drops what is queued.
     func close() {
         let waiting = state.withLock { state in
