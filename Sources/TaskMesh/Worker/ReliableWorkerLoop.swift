@@ -147,9 +147,15 @@ final class ReliableWorkerLoop {
         sendReady()
     }
 
-    /// READY with the credit for the jobs timed so far (`WorkerCredit`); 0 while draining.
-    private func sendReady() {
-        announcedCredit = credit.credit(meanJob: runner.meanJobDuration, meanPayloadBytes: runner.meanPayloadBytes)
+    /// The credit for the jobs timed so far (`WorkerCredit`).
+    private var creditNow: Int {
+        credit.credit(meanJob: runner.meanJobDuration, meanPayloadBytes: runner.meanPayloadBytes)
+    }
+
+    /// READY with `next` as the credit (by default the credit for the jobs timed so far); 0
+    /// while draining.
+    private func sendReady(credit next: Int? = nil) {
+        announcedCredit = next ?? creditNow
         let ready = ReadyMessage(workerID: workerID, concurrency: draining == nil ? UInt16(clamping: announcedCredit) : 0)
         _ = try? broker.trySend(multipart: ready.encode())
     }
@@ -162,10 +168,10 @@ final class ReliableWorkerLoop {
     private func reconsiderCredit() {
         creditCheckedAt = runner.jobsTimed
         slowJobsCheckedAt = runner.slowJobs
-        let next = credit.credit(meanJob: runner.meanJobDuration, meanPayloadBytes: runner.meanPayloadBytes)
+        let next = creditNow
         guard draining == nil, WorkerCredit.worthAnnouncing(next, over: announcedCredit) else { return }
         let shrinking = next < announcedCredit
-        sendReady()
+        sendReady(credit: next)
         if shrinking { runner.declineWaiting(leaving: max(0, next - credit.concurrency)) }
     }
 
