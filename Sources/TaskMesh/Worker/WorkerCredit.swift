@@ -8,7 +8,8 @@
 /// `maximumPrefetchBytes` of payload at the jobs' recent mean size. Jobs of milliseconds get a
 /// few (none once the mean passes `window × concurrency`), so a slow worker collects no backlog
 /// that an idle one could run, and a prefetched job's lease runs about `window` before it
-/// starts; jobs of microseconds get hundreds, so the worker never idles waiting for the network.
+/// starts; jobs of microseconds get hundreds to thousands, so the worker never idles waiting
+/// for the network.
 /// Before it has timed a few jobs a worker asks for `concurrency` alone.
 ///
 /// Either way the credit stays within half the send high-water mark (or `concurrency`, if that
