@@ -8,7 +8,8 @@ import TaskMesh
 let topology = try Topology.fromEnvironment(default: .loopback(port: 5701))
 let mesh = try await Mesh.start(topology: topology)
 let client = try await mesh.client()
-try await client.waitForWorkers(1, timeout: .seconds(10))
+// Wait for a worker that has the handler: in a mesh of specialised workers, others may be up first.
+try await client.waitForWorkers(1, handling: addHandlerName, timeout: .seconds(10))
 
 // One job, awaited right away.
 let sum: Sum = try await client.submit(addHandlerName, Add(x: 1, y: 2))

@@ -47,9 +47,45 @@ public struct JobOptions: Sendable {
     /// The job's id; nil: the client makes a unique one. A second job with the id of a pending
     /// one fails with `duplicateJobID`.
     public var id: JobID?
+    /// Labels a worker must carry (`worker.labels`) to be given this job, e.g. `gpu`. With none
+    /// alive, the job ends `noWorkers` naming the missing labels (reliable mode: after
+    /// `broker.unroutable_timeout`). At most 32 labels of 1 to 255 UTF-8 bytes.
+    public var requires: Set<String>
+    /// Which jobs go first when several wait: higher first, first come first served within
+    /// one priority (docs/TOPOLOGY.md, "Routing and priorities").
+    public var priority: JobPriority
 
-    public init(deadline: Duration? = nil, id: JobID? = nil) {
+    public init(deadline: Duration? = nil, id: JobID? = nil, requires: Set<String> = [], priority: JobPriority = .default) {
         self.deadline = deadline
         self.id = id
+        self.requires = requires
+        self.priority = priority
     }
+}
+
+/// A job's priority: 1 (lowest) to 9 (highest), 5 by default. Jobs of higher priority leave a
+/// client first (direct mode) and are dispatched first by the broker (reliable mode); a job
+/// that has waited long is aged upwards so low priorities never starve (docs/TOPOLOGY.md).
+public struct JobPriority: Hashable, Comparable, Sendable, CustomStringConvertible {
+    /// 1 to 9.
+    public let value: UInt8
+
+    public static let lowest = JobPriority(unchecked: 1)
+    public static let low = JobPriority(unchecked: 3)
+    public static let `default` = JobPriority(unchecked: 5)
+    public static let high = JobPriority(unchecked: 7)
+    public static let highest = JobPriority(unchecked: 9)
+    /// Every valid value, lowest first.
+    public static let range: ClosedRange<Int> = 1...9
+
+    /// Nil for a value outside 1...9.
+    public init?(_ value: Int) {
+        guard Self.range.contains(value) else { return nil }
+        self.value = UInt8(value)
+    }
+
+    private init(unchecked value: UInt8) { self.value = value }
+
+    public static func < (a: JobPriority, b: JobPriority) -> Bool { a.value < b.value }
+    public var description: String { "\(value)" }
 }

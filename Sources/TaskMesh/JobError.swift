@@ -16,7 +16,10 @@ public struct JobError: Error, Hashable, Sendable, CustomStringConvertible {
         public static let timedOut = Code(name: "timedOut")
         /// The payload (or a result) is larger than the topology's `limits.max_payload`.
         public static let payloadTooLarge = Code(name: "payloadTooLarge")
-        /// The deadline passed while no worker was known: the job was never sent.
+        /// No live worker could take the job: none was known before its deadline, or (direct
+        /// mode) none has its handler or every label it requires, or (reliable mode) none
+        /// with them joined within `broker.unroutable_timeout`. `message` names the handler or
+        /// labels missing and the handlers the mesh has. The job never ran.
         public static let noWorkers = Code(name: "noWorkers")
         /// The client was closed before the job ended, or was already closed at submit.
         public static let meshClosed = Code(name: "meshClosed")

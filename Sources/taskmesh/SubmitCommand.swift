@@ -47,6 +47,13 @@ struct SubmitCommand: AsyncParsableCommand {
     @Option(help: "How long to wait for --workers, e.g. 10s.")
     var wait: DurationArgument = DurationArgument(argument: "10s")!
 
+    @Option(name: .customLong("require"), help: ArgumentHelp(
+        "A label a worker must carry to run these jobs (repeatable), e.g. gpu.", valueName: "label"))
+    var requires: [String] = []
+
+    @Option(help: ArgumentHelp("Priority from 1 (lowest) to 9 (highest); default 5.", valueName: "1-9"))
+    var priority: Int = Int(JobPriority.default.value)
+
     @Flag(help: "Check each sha256 or echo result against its payload.")
     var verify = false
 
@@ -60,6 +67,10 @@ struct SubmitCommand: AsyncParsableCommand {
         if count < 1 { throw ValidationError("--count must be at least 1") }
         if size < 0 { throw ValidationError("--size must not be negative") }
         if window < 1 { throw ValidationError("--window must be at least 1") }
+        if JobPriority(priority) == nil { throw ValidationError("--priority must be from 1 to 9, got \(priority)") }
+        for label in requires {
+            if let problem = LabelRules.problem(with: label) { throw ValidationError("--require: \(problem)") }
+        }
     }
 
     func run() async throws {
@@ -79,7 +90,7 @@ struct SubmitCommand: AsyncParsableCommand {
             writeError("error: \(error)")
             throw ExitCode.failure
         }
-        let options = JobOptions(deadline: deadline?.duration)
+        let options = JobOptions(deadline: deadline?.duration, requires: Set(requires), priority: JobPriority(priority) ?? .default)
 
         if count == 1 && !verify && !json {
             do {

@@ -38,8 +38,26 @@ struct WorkerCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Host name clients use to reach this worker, overriding worker.advertise_host.", valueName: "host"))
     var advertiseHost: String?
 
+    @Option(name: .customLong("label"), help: ArgumentHelp(
+        "A label this worker carries (repeatable), added to worker.labels: jobs that require it may run here.", valueName: "label"))
+    var labels: [String] = []
+
+    @Option(help: ArgumentHelp("Serve only these built-in handlers, comma-separated (default: all).", valueName: "names"))
+    var handlers: String?
+
     func validate() throws {
         if let concurrency, concurrency < 1 { throw ValidationError("--concurrency must be at least 1") }
+        for label in labels {
+            if let problem = LabelRules.problem(with: label) { throw ValidationError("--label: \(problem)") }
+        }
+        if let handlers {
+            let known = BuiltinHandlers.names + (faultHandlers ? BuiltinHandlers.faultNames : [])
+            let names = handlers.split(separator: ",").map(String.init)
+            guard !names.isEmpty else { throw ValidationError("--handlers needs at least one name (\(known.joined(separator: ", ")))") }
+            for name in names where !known.contains(name) {
+                throw ValidationError("--handlers: no built-in handler named \"\(name)\" (there are: \(known.joined(separator: ", ")))")
+            }
+        }
     }
 
     func run() async throws {
@@ -52,8 +70,12 @@ struct WorkerCommand: AsyncParsableCommand {
         if let broker { topology.broker.workersEndpoint = broker }
         if let bind { topology.worker.bind = bind }
         if let advertiseHost { topology.worker.advertiseHost = advertiseHost }
+        topology.worker.labels.formUnion(labels)
         var handlers = BuiltinHandlers.make()
         if faultHandlers { BuiltinHandlers.addFaultHandlers(to: &handlers) }
+        if let only = self.handlers.map({ Set($0.split(separator: ",").map(String.init)) }) {
+            for name in handlers.names where !only.contains(name) { handlers.remove(name) }
+        }
         let worker = try Worker(topology: topology, handlers: handlers, concurrency: concurrency,
                                 executionLog: executionLog, logger: logger)
         try await worker.start()

@@ -30,7 +30,7 @@ import Testing
         #expect(try await process.waitForExit(timeout: .seconds(60)) == 0, "\(process.stderr)")
         #expect(process.stdout.contains("local mode"))
         #expect(process.stdout.contains("add(x: 1, y: 2) = 3"))
-        #expect(process.stdout.contains("nosuch -> unknownHandler"))
+        #expect(process.stdout.contains("nosuch -> noWorkers"))
         #expect(process.stdout.contains("500 sha256 jobs: 500 ok"))
     }
 
@@ -67,7 +67,7 @@ import Testing
 
         let unknown = try ChildProcess("nosuch", ["submit", "nosuch"] + common)
         #expect(try await unknown.waitForExit() != 0)
-        #expect(unknown.stderr.contains("unknownHandler"), "\(unknown.stderr)")
+        #expect(unknown.stderr.contains("noWorkers: no live worker has a handler named \"nosuch\""), "\(unknown.stderr)")
 
         let many = try ChildProcess("many", ["submit", "fail", "--count", "20"] + common)
         #expect(try await many.waitForExit() != 0)

@@ -64,7 +64,8 @@ private enum Raw {
 
     static func bye(worker: [UInt8] = Array("w1".utf8)) -> [UInt8] { header(0x04, short(worker)) }
 
-    static func membersHeader(epoch: UInt64 = 7) -> [UInt8] { header(0x06, u64(epoch)) }
+    /// A MEMBERS header with its flags byte (0: a full list without a capability table).
+    static func membersHeader(epoch: UInt64 = 7, flags: UInt8 = 0) -> [UInt8] { header(0x06, u64(epoch), [flags]) }
 
     static func member(worker: [UInt8] = Array("w1".utf8), endpoint: [UInt8] = Array("tcp://h:1".utf8),
                        concurrency: UInt16 = 4, publicKey: [UInt8] = []) -> [UInt8] {
@@ -279,7 +280,7 @@ extension ProtocolTests {
                     inDump = false
                 }
             }
-            try #require(frames.count == 8)
+            try #require(frames.count == 15)
             #expect(Array(frames[0...1]) == Self.jobFrames)
             #expect(Array(frames[2...3]) == Self.resultFrames)
             var jobs = JobBatchWriter(clientID: [0x63])
@@ -290,6 +291,20 @@ extension ProtocolTests {
             results.append(ResultMessage(status: .ok, attempt: 1, clientID: [0x63], jobID: [1], body: Array("hi".utf8)))
             results.append(ResultMessage(status: .failed, attempt: 1, clientID: [0x63], jobID: [2], body: Array("no".utf8)))
             #expect(Array(frames[6...7]) == results.encode())
+            // Capabilities and routing (section 5.8).
+            let capabilities = Capabilities(handlers: ["sha256", "echo"], labels: ["gpu"])
+            let announce = AnnounceMessage(workerID: Array("w".utf8), endpoint: "tcp://h:1", concurrency: 4, capabilities: capabilities)
+            #expect([frames[8]] == announce.encode())
+            #expect(try AnnounceMessage.decode(header: frames[8]) == announce)
+            let members = MembersMessage(epoch: 9, members: [.init(workerID: Array("w".utf8), endpoint: "tcp://h:1", concurrency: 4,
+                                                                   capabilities: capabilities)])
+            #expect(Array(frames[9...10]) == members.encode())
+            #expect(try MembersMessage.decode(Array(frames[9...10])) == members)
+            #expect(Array(frames[11...12]) == MembersMessage(epoch: 9, members: [], unchanged: true).encode())
+            let routed = JobMessage(clientID: [0x63], jobID: [3], handler: "sha256", deadline: 0, attempt: 1, payload: Array("hi".utf8),
+                                    options: DispatchOptions(priority: 7, requires: ["gpu"]))
+            #expect(Array(frames[13...14]) == routed.encode())
+            #expect(try JobMessage.decode(Array(frames[13...14])) == routed)
         }
     }
 }
@@ -452,7 +467,7 @@ extension ProtocolTests {
             ]
         }
 
-        static let statuses: [MalformedWireCase] = [UInt8(8), 9, 0x7F, 0xFF].flatMap { status -> [MalformedWireCase] in [
+        static let statuses: [MalformedWireCase] = [UInt8(9), 10, 0x7F, 0xFF].flatMap { status -> [MalformedWireCase] in [
             .init(name: "status \(status)", decoder: .result, frames: [Raw.result(status: status), []], reason: .status),
             .init(name: "status \(status)", decoder: .sinkToClient, frames: [Raw.result(status: status), []], reason: .status),
         ] }
@@ -566,7 +581,8 @@ extension ProtocolTests {
                 .init(workerID: [1], endpoint: "tcp://a:1", concurrency: 2),
                 .init(workerID: [2, 2], endpoint: "tcp://b:2", concurrency: 3),
             ]).encode()
-            for (n, frames) in Self.prefixes(of: members) {
+            // The flags byte after the epoch is optional (a sink from before it sends none).
+            for (n, frames) in Self.prefixes(of: members) where n < 12 {
                 expectViolation(.truncated, "MEMBERS header cut to \(n) bytes") { try MembersMessage.decode(frames) }
                 expectViolation(.truncated, "MEMBERS header cut to \(n) bytes") { try SinkToClient.decode(frames) }
             }
@@ -602,7 +618,10 @@ extension ProtocolTests {
         func headersIgnoreTrailingBytes(_ named: WireCase<[UInt8]>) throws {
             let tail = named.value
 
-            let job = JobMessage(clientID: [1], jobID: [2], handler: "echo", deadline: 9, attempt: 1, payload: [3])
+            // Tails go after the last field this revision defines (for JOB its dispatch
+            // options, for ANNOUNCE its capabilities, for MEMBERS its capability table).
+            let job = JobMessage(clientID: [1], jobID: [2], handler: "echo", deadline: 9, attempt: 1, payload: [3],
+                                 options: DispatchOptions(priority: 7, requires: ["gpu"]))
             var jobFrames = job.encode()
             jobFrames[0] += tail
             #expect(try JobMessage.decode(jobFrames) == job)
@@ -616,7 +635,8 @@ extension ProtocolTests {
             #expect(try WorkerToSink.decode(resultFrames) == .result(clientID: [1], count: 1))
             #expect(try ResultMessage.clientID(inHeader: resultFrames[0]) == [1])
 
-            let announce = AnnounceMessage(workerID: [4], endpoint: "tcp://x:1", concurrency: 2)
+            let announce = AnnounceMessage(workerID: [4], endpoint: "tcp://x:1", concurrency: 2,
+                                           capabilities: Capabilities(handlers: ["echo"], labels: ["gpu"]))
             let announceHeader = announce.encode()[0] + tail
             #expect(try AnnounceMessage.decode(header: announceHeader) == announce)
             #expect(try WorkerToSink.decode([announceHeader]) == .announce(announce))
@@ -627,7 +647,8 @@ extension ProtocolTests {
             #expect(try WorkerToSink.decode([byeHeader]) == .bye(bye))
 
             // The MEMBERS header may grow too; only its body is closed.
-            let members = MembersMessage(epoch: 3, members: [.init(workerID: [4], endpoint: "tcp://x:1", concurrency: 2)])
+            let members = MembersMessage(epoch: 3, members: [.init(workerID: [4], endpoint: "tcp://x:1", concurrency: 2,
+                                                                   capabilities: Capabilities(handlers: ["echo"], labels: []))])
             var memberFrames = members.encode()
             memberFrames[0] += tail
             #expect(try MembersMessage.decode(memberFrames) == members)
@@ -901,8 +922,11 @@ extension ProtocolTests {
             do {
                 let members = try MembersMessage.decode(frames)
                 tally.accepted[.members, default: 0] += 1
+                // Its flags byte and capability table are normalised on encoding (unknown flag
+                // bits dropped, an all-unknown table left out), so compare what they mean.
                 let again = members.encode()
-                if members.members.count > Wire.maxMembers || !header.starts(with: again[0]) || again[1] != frames[1] {
+                if members.members.count > Wire.maxMembers || (try? MembersMessage.decode(again)) != members
+                    || !header.starts(with: again[0].prefix(12)) || (!members.unchanged && again[1] != frames[1]) {
                     tally.fail("MEMBERS does not re-encode to its input: \(at)")
                 }
                 if (try? SinkToClient.decode(frames)) != .members(members) {

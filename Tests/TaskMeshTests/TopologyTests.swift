@@ -711,7 +711,7 @@ private let reliableBroker = """
     @Test func brokerMustBeAMapping() throws {
         let error = try #require(parseError("mode: reliable\nbroker: tcp://*:5801\n"))
         #expect(error.field == "broker")
-        #expect(error.message == "expected a mapping of fields (clients, workers, max_attempts, lease, queue_limit, result_ttl), got \"tcp://*:5801\"")
+        #expect(error.message == "expected a mapping of fields (clients, workers, max_attempts, lease, queue_limit, result_ttl, unroutable_timeout), got \"tcp://*:5801\"")
     }
 
     @Test func brokerErrorsFromAFileNameTheFileAndTheField() throws {

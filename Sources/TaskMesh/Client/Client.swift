@@ -161,14 +161,24 @@ public final class Client: Sendable {
 
     // MARK: Lifecycle
 
-    /// Waits until the sink has told this client of at least `count` live workers, so that the
+    /// Waits until the sink has told this client of at least `count` live workers (with
+    /// `handling`, workers that have that handler and every label in `requiring`), so that the
     /// first jobs spread over all of them. Throws `noWorkers` when `timeout` passes first.
-    public func waitForWorkers(_ count: Int = 1, timeout: Duration) async throws(JobError) {
+    /// In reliable mode the broker reports only how many workers are ready, so `handling` and
+    /// `requiring` are not checked there (the broker holds a job until a capable worker joins).
+    public func waitForWorkers(_ count: Int = 1, handling handler: String? = nil, requiring labels: Set<String> = [],
+                               timeout: Duration) async throws(JobError) {
         let clock = ContinuousClock()
         let deadline = clock.now + timeout
-        while stats.workers < count {
+        let filtered = handler != nil && topology.mode != .reliable
+        func known() -> Int {
+            guard filtered, let handler else { return stats.workers }
+            return core.workerCapabilities.value.filter { $0.canRun(handler, requiring: labels.sorted()) }.count
+        }
+        while known() < count {
             guard clock.now < deadline else {
-                throw JobError(.noWorkers, "\(stats.workers) of \(count) workers known after \(timeout)")
+                let what = filtered ? "workers with handler \"\(handler!)\"" : "workers"
+                throw JobError(.noWorkers, "\(known()) of \(count) \(what) known after \(timeout)")
             }
             try? await Task.sleep(for: .milliseconds(10))
         }
@@ -197,6 +207,12 @@ public final class Client: Sendable {
         guard !jobID.isEmpty, jobID.count <= Wire.maxIDLength else {
             throw JobError(.invalidJob, "a job id is 1 to \(Wire.maxIDLength) bytes")
         }
+        guard options.requires.count <= Capabilities.maxLabels else {
+            throw JobError(.invalidJob, "a job requires at most \(Capabilities.maxLabels) labels, got \(options.requires.count)")
+        }
+        for label in options.requires {
+            if let problem = LabelRules.problem(with: label) { throw JobError(.invalidJob, problem) }
+        }
         if core.pendingCount.add(1, ordering: .relaxed).newValue > topology.client.maxPending {
             core.pendingCount.subtract(1, ordering: .relaxed)
             throw JobError(.overloaded, "\(topology.client.maxPending) jobs are already pending (client.max_pending)")
@@ -207,7 +223,9 @@ public final class Client: Sendable {
             jobID: jobID, handler: handler, payload: payload,
             deadline: .current + timeout,
             wallDeadline: wallClockMilliseconds() + UInt64(max(0, timeout.milliseconds)),
-            promise: promise
+            promise: promise,
+            options: options.requires.isEmpty && options.priority == .default
+                ? .standard : DispatchOptions(priority: options.priority.value, requires: Array(options.requires))
         ))
         return JobHandle(id: JobID(bytes: jobID), promise: promise, core: core, decode: decode)
     }

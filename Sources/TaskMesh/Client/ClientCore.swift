@@ -8,6 +8,9 @@ final class ClientCore: Sendable {
     let thread: LoopThread
     let inbox = Shared(ClientInbox())
     let stats = Shared(ClientStats())
+    /// Direct mode: what each worker this client sends to advertises; published when the
+    /// membership changes, for `Client.waitForWorkers(_:handling:timeout:)`.
+    let workerCapabilities = Shared<[Capabilities]>([])
     /// Jobs accepted and not yet ended, for the `max_pending` bound.
     let pendingCount = Atomic<Int>(0)
     let closed = Atomic<Bool>(false)

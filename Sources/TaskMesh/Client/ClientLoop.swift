@@ -125,8 +125,8 @@ final class ClientLoop {
     private func sendJobs() {
         guard reliable || !links.isEmpty else { return }
         while let job = pending.nextToSend() {
-            let (frames, span, count) = nextJobMessage(startingWith: job)
             if reliable {
+                let (frames, span, _) = nextJobMessage(startingWith: job, destinations: 1, sameRoute: nil)
                 do {
                     guard try sink.trySend(multipart: frames) else { return }
                 } catch {
@@ -134,36 +134,61 @@ final class ClientLoop {
                     return
                 }
                 pending.markSent(span: span)
-            } else {
-                guard let link = send(frames) else { return }
-                lastLink = link
-                links.sent(count, to: link)
-                pending.markSent(span: span, to: link)
+                continue
             }
+            let route = WorkerLinks.RouteKey(handler: job.handler, requires: job.options.requires)
+            let eligible = links.eligible(route)
+            if eligible.isEmpty {
+                unroutable(job)
+                continue
+            }
+            let (frames, span, count) = nextJobMessage(startingWith: job, destinations: eligible.count, sameRoute: route)
+            guard let link = send(frames, among: eligible) else { return }
+            lastLink = link
+            links.sent(count, to: link)
+            pending.markSent(span: span, to: link)
         }
     }
 
+    /// Direct mode: no linked worker has `job`'s handler and labels. It ends `noWorkers` at once
+    /// with a message naming what is missing, unless `client.wait_for_workers` lets it wait
+    /// (parked until the membership changes, up to its deadline).
+    private func unroutable(_ job: Submission) {
+        if topology.client.waitForWorkers {
+            pending.parkNext()
+            return
+        }
+        guard let entry = pending.finish(job.jobID) else { return }
+        stats.unroutable += 1
+        end(entry.submission.promise, .failure(JobError(.noWorkers, RouteMessage.missing(
+            handler: job.handler, requires: job.options.requires, handlers: links.handlersOffered, labels: links.labelsOffered))))
+    }
+
     /// The next message to send, `job` (the next waiting one) first: a JOBS of the waiting jobs
-    /// that fit one, at most an even share per destination, or `job` alone as a JOB. Returns
-    /// the outbox places it spans (for `markSent(span:)`) and how many jobs it carries.
-    private func nextJobMessage(startingWith job: Submission) -> (frames: [[UInt8]], span: Int, count: Int) {
-        let destinations = reliable ? 1 : links.count
-        let share = (pending.outbox.count + destinations - 1) / destinations
-        var batch = JobBatchWriter(clientID: core.clientID, maxEntries: max(1, share))
+    /// that fit one (at most an even share per destination; in direct mode only jobs of `job`'s
+    /// routing class, so that the worker it goes to can run them all), or `job` alone as a JOB.
+    /// Returns the outbox places it spans (for `markSent(span:)`) and how many jobs it carries.
+    private func nextJobMessage(startingWith job: Submission, destinations: Int,
+                                sameRoute route: WorkerLinks.RouteKey?) -> (frames: [[UInt8]], span: Int, count: Int) {
+        let share = (pending.waitingCount + destinations - 1) / destinations
+        var batch = JobBatchWriter(clientID: core.clientID, maxEntries: max(1, share), withOptions: reliable)
         let span = pending.peekToSend { next in
-            batch.appendIfItFits(jobID: next.jobID, handler: next.handler, deadline: next.wallDeadline, attempt: 1, payload: next.payload)
+            if let route, next.handler != route.handler || next.options.requires != route.requires { return false }
+            return batch.appendIfItFits(jobID: next.jobID, handler: next.handler, deadline: next.wallDeadline, attempt: 1,
+                                        payload: next.payload, options: next.options)
         }
         if batch.count > 1 { return (batch.encode(), span, batch.count) }
         // One job waiting, or the next one too large to batch: a plain JOB.
         let frames = JobMessage(clientID: core.clientID, jobID: job.jobID, handler: job.handler,
-                                deadline: job.wallDeadline, attempt: 1, payload: job.payload).encode()
+                                deadline: job.wallDeadline, attempt: 1, payload: job.payload,
+                                options: reliable ? job.options : .standard).encode()
         return (frames, 1, 1)
     }
 
-    /// Sends `frames` to the first worker in send order that takes them; returns its link id,
-    /// or nil when none can take a message now.
-    private func send(_ frames: [[UInt8]]) -> UInt32? {
-        for link in links.sendOrder(after: lastLink) {
+    /// Sends `frames` to the first worker of `eligible` in send order that takes them; returns
+    /// its link id, or nil when none can take a message now.
+    private func send(_ frames: [[UInt8]], among eligible: [WorkerLinks.Link]) -> UInt32? {
+        for link in links.sendOrder(after: lastLink, among: eligible) {
             do {
                 if try link.socket.trySend(multipart: frames) { return link.id }
             } catch {
@@ -230,6 +255,14 @@ final class ClientLoop {
             }
             return
         }
+        if result.status == .unknownHandler, !reliable, let entry = pending.entry(result.jobID), entry.worker != 0,
+           links.withdraw(entry.submission.handler, from: entry.worker), pending.requeue(result.jobID) {
+            // The worker advertised the handler but no longer has it (its list changed on the
+            // way): the job never ran; send it to a worker that has it, or end it `noWorkers`.
+            links.answered(by: entry.worker)
+            stats.resent += 1
+            return
+        }
         guard let entry = pending.finish(result.jobID) else {
             stats.droppedLateOrDuplicate += 1
             return
@@ -239,11 +272,18 @@ final class ClientLoop {
     }
 
     private func apply(_ members: MembersMessage) {
-        guard members.epoch != membersEpoch else { return }
+        guard members.epoch != membersEpoch, !members.unchanged else { return }
         membersEpoch = members.epoch
         let wanted = Dictionary(members.members.map { ($0.endpoint, $0) }, uniquingKeysWith: { a, _ in a })
         for endpoint in links.keepOnly(Set(wanted.keys)) {
             logger.debug("stopped sending to worker", metadata: ["endpoint": "\(endpoint)"])
+        }
+        defer {
+            pending.unparkAll()  // what no worker could run may have a worker now
+            core.workerCapabilities.publish(links.links.map(\.capabilities))
+        }
+        for (endpoint, member) in wanted where links.contains(endpoint: endpoint) {
+            links.update(endpoint: endpoint, capabilities: member.capabilities)
         }
         for (endpoint, member) in wanted where !links.contains(endpoint: endpoint) {
             do {
@@ -263,7 +303,7 @@ final class ClientLoop {
                     socket.close()
                     throw error
                 }
-                links.add(workerID: member.workerID, endpoint: endpoint, socket: socket)
+                links.add(workerID: member.workerID, endpoint: endpoint, socket: socket, capabilities: member.capabilities)
                 logger.debug("sending to worker", metadata: ["endpoint": "\(endpoint)"])
             } catch {
                 logger.warning("cannot connect to advertised worker endpoint", metadata: ["endpoint": "\(endpoint)", "error": "\(error)"])
@@ -290,8 +330,12 @@ final class ClientLoop {
     private func expireJobs() {
         for entry in pending.expire(at: .current) {
             links.answered(by: entry.worker)
+            let job = entry.submission
             if !entry.sent && workerCount == 0 {
-                end(entry.submission.promise, .failure(JobError(.noWorkers, "no worker was available before the deadline")))
+                end(job.promise, .failure(JobError(.noWorkers, "no worker was available before the deadline")))
+            } else if !entry.sent && !reliable && links.eligible(.init(handler: job.handler, requires: job.options.requires)).isEmpty {
+                end(job.promise, .failure(JobError(.noWorkers, "before the deadline, " + RouteMessage.missing(
+                    handler: job.handler, requires: job.options.requires, handlers: links.handlersOffered, labels: links.labelsOffered))))
             } else {
                 end(entry.submission.promise, .failure(JobError(.timedOut, "no outcome before the deadline")))
             }

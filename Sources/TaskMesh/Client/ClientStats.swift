@@ -13,8 +13,12 @@ public struct ClientStats: Sendable, Equatable {
     public var droppedLateOrDuplicate: UInt64 = 0
     /// Messages from the sink that were not valid: dropped.
     public var malformed: UInt64 = 0
-    /// Jobs a stopping worker handed back unstarted, sent again to another worker.
+    /// Jobs a stopping worker handed back unstarted, sent again to another worker (also jobs a
+    /// worker answered `unknownHandler` for a handler it had just removed).
     public var resent: UInt64 = 0
+    /// Direct mode: jobs ended `noWorkers` at once because no live worker had their handler
+    /// or labels (counted in `timedOut` too).
+    public var unroutable: UInt64 = 0
     /// Workers this client currently sends to.
     public var workers: Int = 0
     /// Jobs pending now (waiting to be sent or awaiting their outcome).

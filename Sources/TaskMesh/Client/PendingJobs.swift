@@ -34,8 +34,9 @@ struct PendingJobs {
     private var states: [SlotState] = []
     private var submissions: [Submission?] = []
     private var freeSlots: [Int32] = []
-    /// Jobs waiting to be sent, oldest first; tickets of ended or sent jobs are skipped.
-    private(set) var outbox = Deque<Ticket>()
+    /// Jobs waiting to be sent, highest priority first and oldest first within one; tickets of
+    /// ended or sent jobs are skipped.
+    private(set) var outbox = Outbox<Ticket>()
     private var expiries = ExpiryQueue<Ticket>()
 
     var count: Int { index.count }
@@ -57,7 +58,9 @@ struct PendingJobs {
     }
 
     /// Whether `ticket`'s job is pending and not sent.
-    private func isWaiting(_ ticket: Ticket) -> Bool {
+    private func isWaiting(_ ticket: Ticket) -> Bool { Self.isWaiting(ticket, in: states) }
+
+    private static func isWaiting(_ ticket: Ticket, in states: [SlotState]) -> Bool {
         let state = states[Int(ticket.slot)]
         return state.generation == ticket.generation && state.occupied && !state.sent
     }
@@ -79,7 +82,7 @@ struct PendingJobs {
         }
         states[Int(slot)].occupied = true
         let ticket = ticket(slot)
-        outbox.append(ticket)
+        outbox.append(ticket, priority: submission.options.priority)
         expiries.insert(at: submission.deadline, key: ticket)
         return true
     }
@@ -98,13 +101,33 @@ struct PendingJobs {
         markSent(span: 1)
     }
 
+    /// Jobs waiting to be sent, counting the priority that leaves next only (stale tickets
+    /// included: an upper bound).
+    var waitingCount: Int { mutating get { outbox.front.count } }
+
+    /// Jobs set aside by `parkNext()`, stale tickets included.
+    var parkedCount: Int { outbox.parked.count }
+
+    /// Sets the job `nextToSend()` returned aside until `unparkAll()`: no live worker can run it
+    /// now, and the jobs behind it must not wait for it.
+    mutating func parkNext() {
+        outbox.parkFirst()
+    }
+
+    /// Puts every parked job back in line (the membership changed). Returns how many.
+    @discardableResult
+    mutating func unparkAll() -> Int {
+        outbox.unparkAll()
+    }
+
     /// Offers the jobs waiting to be sent to `take`, oldest first, until it returns false or none
-    /// is left, without marking them sent. Returns how many outbox places the taken jobs span
+    /// is left, without marking them sent. Only jobs of the priority that leaves next are
+    /// offered. Returns how many outbox places the taken jobs span
     /// (stale tickets between them included): pass it to `markSent(span:)` once they left.
     mutating func peekToSend(_ take: (Submission) -> Bool) -> Int {
         guard nextToSend() != nil else { return 0 }  // drops stale tickets at the front
         var span = 0
-        for ticket in outbox {
+        for ticket in outbox.front {
             if isWaiting(ticket) {
                 guard take(submissions[Int(ticket.slot)]!) else { break }
             }
@@ -131,7 +154,7 @@ struct PendingJobs {
         guard let slot = index[jobID], states[Int(slot)].sent else { return false }
         states[Int(slot)].sent = false
         states[Int(slot)].worker = 0
-        outbox.prepend(ticket(slot))
+        outbox.prepend(ticket(slot), priority: submissions[Int(slot)]!.options.priority)
         return true
     }
 
@@ -142,7 +165,7 @@ struct PendingJobs {
             .sorted { submissions[Int($0)]!.deadline < submissions[Int($1)]!.deadline }
         for slot in sent.reversed() {
             states[Int(slot)].sent = false
-            outbox.prepend(ticket(slot))
+            outbox.prepend(ticket(slot), priority: submissions[Int(slot)]!.options.priority)
         }
         return sent.count
     }
@@ -180,8 +203,10 @@ struct PendingJobs {
             let states = self.states  // a copy of the reference: the closure may not read self while expiries mutates
             expiries.removeAll { !Self.isLive($0.key, in: states) }
         }
-        if outbox.count > 4096 && outbox.count > 4 * index.count {
-            outbox = Deque(outbox.filter { isWaiting($0) })
+        let queued = outbox.count + outbox.parked.count
+        if queued > 4096 && queued > 4 * index.count {
+            let states = self.states
+            outbox.filter { Self.isWaiting($0, in: states) }
         }
     }
 
@@ -213,7 +238,7 @@ struct PendingJobs {
         states.removeAll()
         submissions.removeAll()
         freeSlots.removeAll()
-        outbox.removeAll()
+        outbox.removeAll(keepingCapacity: false)
         expiries = ExpiryQueue()
         return all
     }

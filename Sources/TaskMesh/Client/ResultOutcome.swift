@@ -11,6 +11,7 @@ extension ResultMessage {
         case .failed: .failure(JobError(.handlerFailed, text))
         case .overloaded: .failure(JobError(.overloaded, text))
         case .exhausted: .failure(JobError(.attemptsExhausted, text))
+        case .unroutable: .failure(JobError(.noWorkers, text))
         case .badRequest, .declined: .failure(JobError(.badRequest, text))
         }
     }

@@ -8,6 +8,8 @@ struct Submission: Sendable {
     /// The same moment by the wall clock, in milliseconds since the Unix epoch, for the wire.
     let wallDeadline: UInt64
     let promise: Promise
+    /// Priority and required labels.
+    var options: DispatchOptions = .standard
 }
 
 /// What the API hands to the loop; drained whole on every wake-up.

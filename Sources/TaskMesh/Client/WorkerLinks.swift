@@ -13,15 +13,24 @@ struct WorkerLinks {
         let workerID: [UInt8]
         let endpoint: String
         let socket: Socket
+        /// What the worker advertised it runs.
+        fileprivate(set) var capabilities: Capabilities
         /// Jobs sent to this worker and not answered yet.
         var unanswered = 0
 
-        init(id: UInt32, workerID: [UInt8], endpoint: String, socket: Socket) {
+        init(id: UInt32, workerID: [UInt8], endpoint: String, socket: Socket, capabilities: Capabilities) {
             self.id = id
             self.workerID = workerID
             self.endpoint = endpoint
             self.socket = socket
+            self.capabilities = capabilities
         }
+    }
+
+    /// A job's routing class: the links that may run it are the same for every job of a class.
+    struct RouteKey: Hashable {
+        let handler: String
+        let requires: [String]
     }
 
     /// How long a link's socket may keep delivering jobs queued for a worker that left.
@@ -32,6 +41,11 @@ struct WorkerLinks {
     private var nextID: UInt32 = 1
     /// Bumped on every change, so the loop knows to rebuild its poller.
     private(set) var generation = 0
+    /// The links each routing class may use, in `links` order; emptied whenever a link comes,
+    /// goes or changes what it advertises.
+    private var routes: [RouteKey: [Link]] = [:]
+    /// The class asked for last and its links: jobs come in runs of one class.
+    private var lastRoute: (key: RouteKey, links: [Link])?
 
     init(leaveLinger: Duration) { self.leaveLinger = leaveLinger }
 
@@ -41,12 +55,56 @@ struct WorkerLinks {
     func contains(endpoint: String) -> Bool { links.contains { $0.endpoint == endpoint } }
 
     /// Adds a connected socket for a worker that joined.
-    mutating func add(workerID: [UInt8], endpoint: String, socket: Socket) {
-        let link = Link(id: nextID, workerID: workerID, endpoint: endpoint, socket: socket)
+    mutating func add(workerID: [UInt8], endpoint: String, socket: Socket, capabilities: Capabilities = .unknown) {
+        let link = Link(id: nextID, workerID: workerID, endpoint: endpoint, socket: socket, capabilities: capabilities)
         nextID = nextID == .max ? 1 : nextID + 1
         links.append(link)
         byID[link.id] = link
         generation += 1
+        forgetRoutes()
+    }
+
+    /// Records what the worker at `endpoint` advertises now (it changed its handlers).
+    mutating func update(endpoint: String, capabilities: Capabilities) {
+        guard let link = links.first(where: { $0.endpoint == endpoint }), link.capabilities != capabilities else { return }
+        link.capabilities = capabilities
+        forgetRoutes()
+    }
+
+    /// Records that the link `id` answered `unknownHandler` for `handler` although it advertised
+    /// it (its list was out of date): it gets no more such jobs until it advertises again.
+    /// Returns false when the link is gone or did not claim the handler.
+    mutating func withdraw(_ handler: String, from id: UInt32) -> Bool {
+        // A worker that lists no handlers (an older one) is sent everything, as before.
+        guard let link = byID[id], var names = link.capabilities.handlers, names.contains(handler) else { return false }
+        names.removeAll { $0 == handler }
+        link.capabilities = Capabilities(handlers: names, labels: link.capabilities.labels)
+        forgetRoutes()
+        return true
+    }
+
+    /// The links that may run a job of `handler` requiring `requires`, in `links` order.
+    mutating func eligible(_ key: RouteKey) -> [Link] {
+        if let lastRoute, lastRoute.key == key { return lastRoute.links }
+        let found = routes[key] ?? links.filter { $0.capabilities.canRun(key.handler, requiring: key.requires) }
+        routes[key] = found
+        lastRoute = (key, found)
+        return found
+    }
+
+    /// Every handler name the linked workers advertise, sorted.
+    var handlersOffered: [String] {
+        Array(Set(links.flatMap { $0.capabilities.handlers ?? [] })).sorted()
+    }
+
+    /// Every label the linked workers carry, sorted.
+    var labelsOffered: [String] {
+        Array(Set(links.flatMap(\.capabilities.labels))).sorted()
+    }
+
+    private mutating func forgetRoutes() {
+        routes.removeAll(keepingCapacity: true)
+        lastRoute = nil
     }
 
     /// Drops the workers whose endpoint is not in `endpoints`: their sockets close with
@@ -61,6 +119,7 @@ struct WorkerLinks {
         }
         links.removeAll { !endpoints.contains($0.endpoint) }
         generation += 1
+        forgetRoutes()
         return leaving.map(\.endpoint)
     }
 
@@ -75,9 +134,11 @@ struct WorkerLinks {
         link.unanswered -= 1
     }
 
-    /// The links in the order to try for the next message: fewest unanswered first, and among
-    /// equals the one after the last used, so idle workers share work round robin.
-    func sendOrder(after last: UInt32) -> [Link] {
+    /// The links of `links` (by default all) in the order to try for the next message: fewest
+    /// unanswered first, and among equals the one after the last used, so idle workers share
+    /// work round robin.
+    func sendOrder(after last: UInt32, among links: [Link]? = nil) -> [Link] {
+        let links = links ?? self.links
         guard links.count > 1 else { return links }
         let start = links.firstIndex { $0.id == last }.map { $0 + 1 } ?? 0
         let rotated = Array(links[start...] + links[..<start])
@@ -95,5 +156,6 @@ struct WorkerLinks {
         links.removeAll()
         byID.removeAll()
         generation += 1
+        forgetRoutes()
     }
 }

@@ -9,25 +9,28 @@ enum Batch {
     /// Bytes of the header before the client id: signature, version, command, count, reserved.
     static let headerFixedSize = 7
 
-    fileprivate static func header(_ command: Wire.Command, count: Int, clientID: [UInt8]) -> [UInt8] {
+    /// JOBS flag (offset 6): every entry carries dispatch options after its handler name.
+    static let optionsFlag: UInt8 = 0x01
+
+    fileprivate static func header(_ command: Wire.Command, count: Int, clientID: [UInt8], flags: UInt8 = 0) -> [UInt8] {
         var w = ByteWriter(capacity: headerFixedSize + 1 + clientID.count)
         w.header(command)
         w.u16(UInt16(count))
-        w.u8(0)
+        w.u8(flags)
         w.short(clientID)
         return w.bytes
     }
 
     /// Reads a batch header: the client id and the entry count (1 to `Wire.maxBatchEntries`).
-    fileprivate static func decodeHeader(_ frames: [[UInt8]], _ command: Wire.Command) throws(ProtocolViolation) -> (clientID: [UInt8], count: Int) {
+    fileprivate static func decodeHeader(_ frames: [[UInt8]], _ command: Wire.Command) throws(ProtocolViolation) -> (clientID: [UInt8], count: Int, flags: UInt8) {
         guard frames.count == 2 else { throw ProtocolViolation(.frameCount, "\(command) has 2 frames, got \(frames.count)") }
         guard try ByteReader.command(of: frames[0]) == command else { throw ProtocolViolation(.command, "expected \(command)") }
         var r = ByteReader(frames[0], offset: 4)
         let count = Int(try r.u16())
         guard count >= 1 else { throw ProtocolViolation(.tooMany, "\(command) with no entries") }
         guard count <= Wire.maxBatchEntries else { throw ProtocolViolation(.tooMany, "\(count) entries") }
-        _ = try r.u8()
-        return (try r.id("client id"), count)
+        let flags = try r.u8()
+        return (try r.id("client id"), count, flags)
     }
 
     /// Reads `count` entries from `body` in order with `readEntry`, calling `each` with every
@@ -88,15 +91,18 @@ struct JobBatchWriter {
     let clientID: [UInt8]
     /// Most entries this batch takes (at most `Wire.batchEntries`).
     let maxEntries: Int
+    /// Whether every entry carries its dispatch options (a client's JOBS to a broker).
+    let withOptions: Bool
     private var body = ByteWriter(capacity: 4096)
     private(set) var count = 0
 
-    init(clientID: [UInt8], maxEntries: Int = Wire.batchEntries) {
+    init(clientID: [UInt8], maxEntries: Int = Wire.batchEntries, withOptions: Bool = false) {
         self.clientID = clientID
         self.maxEntries = min(maxEntries, Wire.batchEntries)
+        self.withOptions = withOptions
     }
 
-    /// The bytes a job adds to a batch's body.
+    /// The bytes a job adds to a batch's body, without options.
     static func entrySize(jobID: [UInt8], handler: String, payload: [UInt8]) -> Int {
         8 + 2 + 1 + jobID.count + 1 + handler.utf8.count + 4 + payload.count
     }
@@ -107,10 +113,11 @@ struct JobBatchWriter {
     }
 
     /// Appends the job when it fits this batch; false (and nothing appended) when it does not.
-    mutating func appendIfItFits(jobID: [UInt8], handler: String, deadline: UInt64, attempt: UInt16, payload: [UInt8]) -> Bool {
-        let size = Self.entrySize(jobID: jobID, handler: handler, payload: payload)
+    mutating func appendIfItFits(jobID: [UInt8], handler: String, deadline: UInt64, attempt: UInt16, payload: [UInt8],
+                                 options: DispatchOptions = .standard) -> Bool {
+        let size = Self.entrySize(jobID: jobID, handler: handler, payload: payload) + (withOptions ? options.encodedSize : 0)
         guard fits(entrySize: size, payloadSize: payload.count) else { return false }
-        append(jobID: jobID, handler: handler, deadline: deadline, attempt: attempt, payload: payload)
+        append(jobID: jobID, handler: handler, deadline: deadline, attempt: attempt, payload: payload, options: options)
         return true
     }
 
@@ -128,18 +135,20 @@ struct JobBatchWriter {
         return batch.count > 1 ? (batch.encode(), batch.count) : (first.encode(), 1)
     }
 
-    mutating func append(jobID: [UInt8], handler: String, deadline: UInt64, attempt: UInt16, payload: [UInt8]) {
+    mutating func append(jobID: [UInt8], handler: String, deadline: UInt64, attempt: UInt16, payload: [UInt8],
+                         options: DispatchOptions = .standard) {
         body.u64(deadline)
         body.u16(attempt)
         body.short(jobID)
         body.short(handler)
+        if withOptions { options.encode(into: &body) }
         body.long(payload)
         count += 1
     }
 
     /// The message: [header, body].
     func encode() -> [[UInt8]] {
-        [Batch.header(.jobs, count: count, clientID: clientID), body.bytes]
+        [Batch.header(.jobs, count: count, clientID: clientID, flags: withOptions ? Batch.optionsFlag : 0), body.bytes]
     }
 }
 
@@ -147,25 +156,29 @@ struct JobBatchWriter {
 struct JobBatch: Equatable, Sendable {
     let clientID: [UInt8]
     let count: Int
+    /// Whether each entry carries dispatch options (`Batch.optionsFlag`).
+    let withOptions: Bool
     private let body: [UInt8]
 
     static func decode(_ frames: [[UInt8]]) throws(ProtocolViolation) -> JobBatch {
-        let (clientID, count) = try Batch.decodeHeader(frames, .jobs)
-        return JobBatch(clientID: clientID, count: count, body: frames[1])
+        let (clientID, count, flags) = try Batch.decodeHeader(frames, .jobs)
+        return JobBatch(clientID: clientID, count: count, withOptions: flags & Batch.optionsFlag != 0, body: frames[1])
     }
 
     /// Calls `each` with every job in order. Throws at the first damaged entry, or when the body
     /// holds more or fewer entries than the header counts, after the intact ones were delivered.
     func forEach(_ each: (JobMessage) -> Void) throws(DamagedEntry) {
-        let clientID = self.clientID
+        let clientID = self.clientID, withOptions = self.withOptions
         var lastHandler: String?
         try Batch.readEntries(body, count: count, { (r, identity) throws(ProtocolViolation) in
             let deadline = try r.u64()
             let (attempt, id) = try identity.readAttemptAndID(&r)
             let handler = try r.text("handler name", sameAs: lastHandler)
             lastHandler = handler
+            let options = withOptions ? try DispatchOptions.decode(&r) : .standard
             let payload = try r.long()
-            return JobMessage(clientID: clientID, jobID: id, handler: handler, deadline: deadline, attempt: attempt, payload: payload)
+            return JobMessage(clientID: clientID, jobID: id, handler: handler, deadline: deadline, attempt: attempt, payload: payload,
+                              options: options)
         }, each)
     }
 }
@@ -223,7 +236,7 @@ struct ResultBatch: Equatable, Sendable {
     private let body: [UInt8]
 
     static func decode(_ frames: [[UInt8]]) throws(ProtocolViolation) -> ResultBatch {
-        let (clientID, count) = try Batch.decodeHeader(frames, .results)
+        let (clientID, count, _) = try Batch.decodeHeader(frames, .results)
         return ResultBatch(clientID: clientID, count: count, body: frames[1])
     }
 

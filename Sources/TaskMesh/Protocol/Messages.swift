@@ -16,6 +16,9 @@ enum ResultStatus: UInt8, Sendable, CaseIterable {
     case overloaded = 6
     /// Reliable mode: every allowed attempt ended without a result; the body names the last cause.
     case exhausted = 7
+    /// Reliable mode: no live worker has the job's handler and labels, and none joined within
+    /// `broker.unroutable_timeout` (or the job's deadline); the body names what was missing.
+    case unroutable = 8
 }
 
 /// JOB: a client asks a worker to run `handler` on `payload`. Frames: [header, payload].
@@ -28,6 +31,8 @@ struct JobMessage: Equatable, Sendable {
     /// 1 for the first attempt; a broker counts retries up from there.
     var attempt: UInt16
     var payload: [UInt8]
+    /// Priority and required labels; written only when not the standard ones.
+    var options: DispatchOptions = .standard
 
     func encode() -> [[UInt8]] {
         var w = ByteWriter(capacity: 16 + clientID.count + jobID.count + handler.utf8.count)
@@ -37,6 +42,7 @@ struct JobMessage: Equatable, Sendable {
         w.short(clientID)
         w.short(jobID)
         w.short(handler)
+        if !options.isStandard { options.encode(into: &w) }
         return [w.bytes, payload]
     }
 
@@ -49,7 +55,9 @@ struct JobMessage: Equatable, Sendable {
         let clientID = try r.id("client id")
         let jobID = try r.id("job id")
         let handler = try r.text("handler name")
-        return JobMessage(clientID: clientID, jobID: jobID, handler: handler, deadline: deadline, attempt: attempt, payload: frames[1])
+        let options = r.isAtEnd ? DispatchOptions.standard : try DispatchOptions.decode(&r)
+        return JobMessage(clientID: clientID, jobID: jobID, handler: handler, deadline: deadline, attempt: attempt, payload: frames[1],
+                          options: options)
     }
 
     /// Reads the sender and job id of a JOB whose later fields are damaged, so a worker can still
@@ -109,14 +117,17 @@ struct AnnounceMessage: Equatable, Sendable {
     /// The worker's CURVE public key (32 bytes) when the mesh is secure, else empty. Clients
     /// need it to connect to the worker.
     var publicKey: [UInt8] = []
+    /// The handlers and labels it serves; `.unknown` from a worker that sent none.
+    var capabilities: Capabilities = .unknown
 
     func encode() -> [[UInt8]] {
-        var w = ByteWriter(capacity: 9 + workerID.count + endpoint.utf8.count + publicKey.count)
+        var w = ByteWriter(capacity: 9 + workerID.count + endpoint.utf8.count + publicKey.count + capabilities.encodedSize)
         w.header(.announce)
         w.u16(concurrency)
         w.short(workerID)
         w.short(endpoint)
         w.short(publicKey)
+        if capabilities.handlers != nil { capabilities.encode(into: &w) }
         return [w.bytes]
     }
 
@@ -126,7 +137,9 @@ struct AnnounceMessage: Equatable, Sendable {
         let workerID = try r.id("worker id")
         let endpoint = try r.text("endpoint")
         let publicKey = try r.short()
-        return AnnounceMessage(workerID: workerID, endpoint: endpoint, concurrency: concurrency, publicKey: publicKey)
+        let capabilities = try Capabilities.decode(&r)
+        return AnnounceMessage(workerID: workerID, endpoint: endpoint, concurrency: concurrency, publicKey: publicKey,
+                               capabilities: capabilities)
     }
 }
 
@@ -166,16 +179,33 @@ struct MembersMessage: Equatable, Sendable {
         var concurrency: UInt16
         /// The worker's CURVE public key when the mesh is secure, else empty.
         var publicKey: [UInt8] = []
+        /// Its handlers and labels; `.unknown` for a worker that advertised none.
+        var capabilities: Capabilities = .unknown
     }
+
+    /// Header flag: the list of `epoch` stands unchanged and the body lists nobody.
+    static let unchangedFlag: UInt8 = 0x01
+    /// Header flag: a capability table for the listed members follows the flags byte.
+    static let capabilitiesFlag: UInt8 = 0x02
 
     /// Increases whenever the list changes; lets a client skip a list it already applied.
     var epoch: UInt64
     var members: [Member]
+    /// A refresh that lists nobody and means "the list of `epoch` still stands" (sent on
+    /// heartbeats to a client that already has that list). Receivers that hold another epoch
+    /// ignore it and wait for a full list.
+    var unchanged = false
 
     func encode() -> [[UInt8]] {
-        var header = ByteWriter(capacity: 12)
+        let table = !unchanged && members.contains { $0.capabilities.handlers != nil }
+        var header = ByteWriter(capacity: 13 + (table ? members.reduce(0) { $0 + $1.capabilities.encodedSize } : 0))
         header.header(.members)
         header.u64(epoch)
+        header.u8((unchanged ? Self.unchangedFlag : 0) | (table ? Self.capabilitiesFlag : 0))
+        if table {
+            for member in members { member.capabilities.encode(into: &header) }
+        }
+        if unchanged { return [header.bytes, [0, 0]] }
         var body = ByteWriter(capacity: 2 + members.count * 48)
         body.u16(UInt16(members.count))
         for member in members {
@@ -192,6 +222,7 @@ struct MembersMessage: Equatable, Sendable {
         guard try ByteReader.command(of: frames[0]) == .members else { throw ProtocolViolation(.command, "expected MEMBERS") }
         var h = ByteReader(frames[0], offset: 4)
         let epoch = try h.u64()
+        let flags = h.isAtEnd ? 0 : try h.u8()
         var r = ByteReader(frames[1])
         let count = Int(try r.u16())
         guard count <= Wire.maxMembers else { throw ProtocolViolation(.tooMany, "\(count) members") }
@@ -205,7 +236,15 @@ struct MembersMessage: Equatable, Sendable {
             members.append(Member(workerID: workerID, endpoint: endpoint, concurrency: concurrency, publicKey: publicKey))
         }
         try r.requireEnd()
-        return MembersMessage(epoch: epoch, members: members)
+        let unchanged = flags & unchangedFlag != 0
+        guard !unchanged || members.isEmpty else { throw ProtocolViolation(.trailing, "an unchanged MEMBERS lists workers") }
+        if flags & capabilitiesFlag != 0 {
+            for index in members.indices {
+                guard !h.isAtEnd else { throw ProtocolViolation(.truncated, "capability table of \(index) of \(count) members") }
+                members[index].capabilities = try Capabilities.decode(&h)
+            }
+        }
+        return MembersMessage(epoch: epoch, members: members, unchanged: unchanged)
     }
 }
 
@@ -214,19 +253,23 @@ struct MembersMessage: Equatable, Sendable {
 struct ReadyMessage: Equatable, Sendable {
     var workerID: [UInt8]
     var concurrency: UInt16
+    /// The handlers and labels it serves; `.unknown` from a worker that sent none.
+    var capabilities: Capabilities = .unknown
 
     func encode() -> [[UInt8]] {
-        var w = ByteWriter(capacity: 7 + workerID.count)
+        var w = ByteWriter(capacity: 7 + workerID.count + capabilities.encodedSize)
         w.header(.ready)
         w.u16(concurrency)
         w.short(workerID)
+        if capabilities.handlers != nil { capabilities.encode(into: &w) }
         return [w.bytes]
     }
 
     static func decode(header: [UInt8]) throws(ProtocolViolation) -> ReadyMessage {
         var r = ByteReader(header, offset: 4)
         let concurrency = try r.u16()
-        return ReadyMessage(workerID: try r.id("worker id"), concurrency: concurrency)
+        let workerID = try r.id("worker id")
+        return ReadyMessage(workerID: workerID, concurrency: concurrency, capabilities: try Capabilities.decode(&r))
     }
 }
 

@@ -59,6 +59,8 @@ struct ProtocolViolation: Error, Equatable, Sendable, CustomStringConvertible {
         case status = "unknown status"
         case trailing = "trailing bytes"
         case tooMany = "too many entries"
+        case order = "names out of order or repeated"
+        case range = "value out of range"
     }
 
     let reason: Reason

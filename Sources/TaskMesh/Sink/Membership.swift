@@ -5,11 +5,12 @@ struct Membership {
         var endpoint: String
         var concurrency: UInt16
         var publicKey: [UInt8]
+        var capabilities: Capabilities = .unknown
         var lastSeen: Instant
     }
 
     private(set) var workers: [[UInt8]: Entry] = [:]
-    /// Changes whenever the set of workers or their endpoints changes.
+    /// Changes whenever the set of workers, their endpoints or their capabilities change.
     private(set) var epoch: UInt64
 
     init(epoch: UInt64 = UInt64.random(in: 1...UInt64(UInt32.max))) {
@@ -18,10 +19,11 @@ struct Membership {
 
     /// Records an announcement; returns true when the member list changed.
     mutating func announce(_ message: AnnounceMessage, at now: Instant) -> Bool {
-        let entry = Entry(endpoint: message.endpoint, concurrency: message.concurrency, publicKey: message.publicKey, lastSeen: now)
+        let entry = Entry(endpoint: message.endpoint, concurrency: message.concurrency, publicKey: message.publicKey,
+                          capabilities: message.capabilities, lastSeen: now)
         let previous = workers.updateValue(entry, forKey: message.workerID)
         let changed = previous?.endpoint != entry.endpoint || previous?.concurrency != entry.concurrency
-            || previous?.publicKey != entry.publicKey
+            || previous?.publicKey != entry.publicKey || previous?.capabilities != entry.capabilities
         if changed { epoch &+= 1 }
         return changed
     }
@@ -45,7 +47,7 @@ struct Membership {
     var message: MembersMessage {
         let members = workers
             .map { MembersMessage.Member(workerID: $0.key, endpoint: $0.value.endpoint, concurrency: $0.value.concurrency,
-                                         publicKey: $0.value.publicKey) }
+                                         publicKey: $0.value.publicKey, capabilities: $0.value.capabilities) }
             .sorted { a, b in a.endpoint != b.endpoint ? a.endpoint < b.endpoint : a.workerID.lexicographicallyPrecedes(b.workerID) }
         return MembersMessage(epoch: epoch, members: Array(members.prefix(Wire.maxMembers)))
     }

@@ -18,7 +18,7 @@ final class SinkLoop {
 
     private var membership = Membership()
     private var backlog = ResultBacklog<[Message]>()
-    private var clientsSeen: [[UInt8]: Instant] = [:]
+    private var clientsSeen: [[UInt8]: MemberListener] = [:]
     private var stats = SinkStats()
     private var nextTick: Instant
 
@@ -176,8 +176,11 @@ final class SinkLoop {
                 stats.malformed += 1  // a client's id is its public key; anything else is an impostor
                 continue
             }
-            if clientsSeen.updateValue(.current, forKey: routingID) == nil {
-                send(membership.message.encode(), to: routingID)
+            if clientsSeen[routingID] == nil {
+                clientsSeen[routingID] = MemberListener(lastHeard: .current)
+                sendMembers(to: routingID, full: membership.message.encode())
+            } else {
+                clientsSeen[routingID]?.lastHeard = .current
             }
         }
     }
@@ -192,26 +195,48 @@ final class SinkLoop {
                 logger.warning("worker expired after silence", metadata: ["worker": "\(JobID(bytes: id))"])
             }
         }
-        clientsSeen = clientsSeen.filter { now - $0.value <= topology.heartbeat.expiry }
+        clientsSeen = clientsSeen.filter { now - $0.value.lastHeard <= topology.heartbeat.expiry }
         broadcastMembers()  // also the sink's heartbeat to clients
         stats.liveWorkers = membership.workers.count
         stats.liveClients = clientsSeen.count
     }
 
+    /// Sends every live client the member list: the full list to those that do not hold the
+    /// current epoch or are due a refresh, a short "unchanged" MEMBERS to the others, so a
+    /// large, steady mesh costs a few bytes per client per interval.
     private func broadcastMembers() {
-        let frames = membership.message.encode()
+        let list = membership.message
+        let epoch = list.epoch
+        var full: [[UInt8]]?
+        var unchanged: [[UInt8]]?
         for routingID in Array(clientsSeen.keys) {
-            send(frames, to: routingID)
+            guard let listener = clientsSeen[routingID] else { continue }
+            if listener.needsFullList(epoch: epoch) {
+                if full == nil { full = list.encode() }
+                sendMembers(to: routingID, full: full!)
+            } else {
+                if unchanged == nil { unchanged = MembersMessage(epoch: epoch, members: [], unchanged: true).encode() }
+                if send(unchanged!, to: routingID) { clientsSeen[routingID]?.sentUnchanged() }
+            }
         }
     }
 
-    private func send(_ frames: [[UInt8]], to routingID: [UInt8]) {
+    /// Sends the full list `frames` of the current epoch and records it when it left.
+    private func sendMembers(to routingID: [UInt8], full frames: [[UInt8]]) {
+        if send(frames, to: routingID) { clientsSeen[routingID]?.sentFull(epoch: membership.epoch) }
+    }
+
+    /// Whether the message left; a client that is gone is forgotten.
+    @discardableResult
+    private func send(_ frames: [[UInt8]], to routingID: [UInt8]) -> Bool {
         do {
             try clients.send(multipart: [routingID] + frames, wait: false)
+            return true
         } catch where error.code == .hostUnreachable {
             clientsSeen.removeValue(forKey: routingID)
         } catch {
             // A client too busy to take a membership update gets the next one.
         }
+        return false
     }
 }

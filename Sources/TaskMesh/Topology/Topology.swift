@@ -49,10 +49,13 @@ public struct Topology: Sendable, Equatable {
         /// How long the broker remembers a finished job's outcome, to answer a resubmission of
         /// the same job id without running it again.
         public var resultTTL: Duration
+        /// How long a job whose handler (or required labels) no live worker has waits for such a
+        /// worker to join before it ends `noWorkers`; a shorter job deadline ends it sooner.
+        public var unroutableTimeout: Duration
 
         public init(clientsBind: String, clientsEndpoint: String, workersBind: String, workersEndpoint: String,
                     maxAttempts: Int = 3, lease: Duration = .seconds(30), queueLimit: Int = 100_000,
-                    resultTTL: Duration = .seconds(300)) {
+                    resultTTL: Duration = .seconds(300), unroutableTimeout: Duration = .seconds(60)) {
             self.clientsBind = clientsBind
             self.clientsEndpoint = clientsEndpoint
             self.workersBind = workersBind
@@ -61,6 +64,7 @@ public struct Topology: Sendable, Equatable {
             self.lease = lease
             self.queueLimit = queueLimit
             self.resultTTL = resultTTL
+            self.unroutableTimeout = unroutableTimeout
         }
 
         /// A broker on 127.0.0.1 at `port` (clients) and `port + 1` (workers).
@@ -91,15 +95,19 @@ public struct Topology: Sendable, Equatable {
         public var drainTimeout: Duration
         /// How many worker processes `taskmesh up` starts on this machine.
         public var processes: Int
+        /// What this worker offers beyond its handlers, e.g. `gpu` or `region-eu`: only jobs whose
+        /// `JobOptions.requires` are all among them may go to it.
+        public var labels: Set<String>
 
         public init(bind: String, advertiseHost: String? = nil, concurrency: Int = 4, prefetch: Int? = nil,
-                    drainTimeout: Duration = .seconds(10), processes: Int = 2) {
+                    drainTimeout: Duration = .seconds(10), processes: Int = 2, labels: Set<String> = []) {
             self.bind = bind
             self.advertiseHost = advertiseHost
             self.concurrency = concurrency
             self.prefetch = prefetch
             self.drainTimeout = drainTimeout
             self.processes = processes
+            self.labels = labels
         }
 
         /// `prefetch` when set, else the default for `mode`: in direct and local mode
@@ -125,14 +133,20 @@ public struct Topology: Sendable, Equatable {
         /// price is up to this much CPU time per such job. Zero: always suspend at once. At most
         /// `maximumSpinWait` is used, and none on a machine with one processor.
         public var spinWait: Duration
+        /// Direct and local mode: a job whose handler (or required labels) no live worker has
+        /// waits for such a worker up to its deadline (and then ends `noWorkers`) instead of
+        /// ending `noWorkers` at once. Reliable mode always waits (`broker.unroutable_timeout`).
+        public var waitForWorkers: Bool
 
         /// The longest `spinWait` a topology may ask for.
         public static let maximumSpinWait: Duration = .milliseconds(10)
 
-        public init(deadline: Duration = .seconds(30), maxPending: Int = 100_000, spinWait: Duration = .microseconds(300)) {
+        public init(deadline: Duration = .seconds(30), maxPending: Int = 100_000, spinWait: Duration = .microseconds(300),
+                    waitForWorkers: Bool = false) {
             self.deadline = deadline
             self.maxPending = maxPending
             self.spinWait = spinWait
+            self.waitForWorkers = waitForWorkers
         }
     }
 

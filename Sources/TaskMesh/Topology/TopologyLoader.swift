@@ -153,14 +153,14 @@ struct TopologyDecoder {
         "security.keys": Topology.Role.allCases.map(\.rawValue),
         "security.servers": ["sink", "broker"],
         "security.allow": ["clients", "workers"],
-        "broker": ["clients", "workers", "max_attempts", "lease", "queue_limit", "result_ttl"],
+        "broker": ["clients", "workers", "max_attempts", "lease", "queue_limit", "result_ttl", "unroutable_timeout"],
         "broker.clients": ["bind", "endpoint"],
         "broker.workers": ["bind", "endpoint"],
         "sink": ["results", "clients"],
         "sink.results": ["bind", "endpoint"],
         "sink.clients": ["bind", "endpoint"],
-        "worker": ["bind", "advertise_host", "concurrency", "prefetch", "drain_timeout", "processes"],
-        "client": ["deadline", "max_pending", "spin_wait"],
+        "worker": ["bind", "advertise_host", "concurrency", "prefetch", "drain_timeout", "processes", "labels"],
+        "client": ["deadline", "max_pending", "spin_wait", "wait_for_workers"],
         "heartbeat": ["interval", "liveness"],
         "limits": ["max_payload", "send_hwm", "receive_hwm"],
     ]
@@ -196,12 +196,7 @@ struct TopologyDecoder {
             broker: broker
         )
         topology.security = try decodeSecurity(top.value("security"))
-        if let value = top.value("insecure") {
-            guard case .other(let text) = value, text == "true" || text == "false" else {
-                throw top.error("insecure", "expected true or false, got \(value.rendered)")
-            }
-            topology.insecure = text == "true"
-        }
+        if let value = try top.bool("insecure") { topology.insecure = value }
         if mode == .local && topology.security != nil {
             throw top.error("security", "local mode runs over inproc inside one process; it has nothing to encrypt")
         }
@@ -276,6 +271,7 @@ struct TopologyDecoder {
             broker.queueLimit = value
         }
         if let value = try section.duration("result_ttl", positive: true) { broker.resultTTL = value }
+        if let value = try section.duration("unroutable_timeout", positive: true) { broker.unroutableTimeout = value }
         return broker
     }
 
@@ -389,6 +385,7 @@ struct TopologyDecoder {
         if let value = try section.int("processes", in: 1...Int.max, expected: "a positive integer") {
             worker.processes = value
         }
+        if let labels = try section.labels("labels") { worker.labels = labels }
         return worker
     }
 
@@ -424,6 +421,7 @@ struct TopologyDecoder {
         if let value = try section.duration("spin_wait", atMost: Topology.Client.maximumSpinWait) {
             client.spinWait = value
         }
+        if let value = try section.bool("wait_for_workers") { client.waitForWorkers = value }
         return client
     }
 

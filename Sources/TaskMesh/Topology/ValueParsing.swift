@@ -385,6 +385,34 @@ struct TopologySection {
         return bytes
     }
 
+    /// `true` or `false`.
+    func bool(_ key: String) throws(TopologyError) -> Bool? {
+        guard let value = value(key) else { return nil }
+        guard case .other(let text) = value, text == "true" || text == "false" else {
+            throw error(key, "expected true or false, got \(value.rendered)")
+        }
+        return text == "true"
+    }
+
+    /// A list of labels (`[gpu, region-eu]`): each 1 to 255 UTF-8 bytes of letters, digits,
+    /// `.`, `_`, `-`, `:` or `/`, at most `Capabilities.maxLabels` of them.
+    func labels(_ key: String) throws(TopologyError) -> Set<String>? {
+        guard let value = value(key) else { return nil }
+        guard case .sequence(let items) = value else {
+            throw error(key, "expected a list of labels such as [gpu, region-eu], got \(value.rendered)")
+        }
+        var labels = Set<String>()
+        for item in items {
+            guard let text = item.scalarText else { throw error(key, "expected a label, got \(item.rendered)") }
+            if let problem = LabelRules.problem(with: text) { throw error(key, problem) }
+            labels.insert(text)
+        }
+        guard labels.count <= Capabilities.maxLabels else {
+            throw error(key, "at most \(Capabilities.maxLabels) labels, got \(labels.count)")
+        }
+        return labels
+    }
+
     /// An endpoint of valid shape (see `TopologyEndpoint.parse`).
     func endpoint(_ key: String) throws(TopologyError) -> TopologyEndpoint? {
         guard let text = try string(key, expected: "an endpoint such as \"tcp://127.0.0.1:5701\"") else { return nil }

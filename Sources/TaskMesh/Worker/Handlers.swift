@@ -67,6 +67,14 @@ public struct Handlers: Sendable {
         }
     }
 
+    /// Removes the handler `name`, if registered.
+    public mutating func remove(_ name: String) {
+        table.removeValue(forKey: name)
+    }
+
+    /// Whether a handler of that name is registered.
+    public func contains(_ name: String) -> Bool { table[name] != nil }
+
     static func describe(_ error: any Error) -> String {
         if let validation = error as? JobRejection { return validation.message }
         if let decoding = error as? DecodingError { return describe(decoding) }

@@ -35,7 +35,11 @@ final class JobRunner {
         case expired
     }
 
-    private let handlers: Handlers
+    private var handlers: Handlers
+    /// Where `Worker.update(handlers:)` leaves a new handler table for the loop to take.
+    private let handlerUpdates: Shared<Handlers?>
+    /// This worker's labels (`worker.labels`).
+    private let labels: [String]
     private let queue = RunQueue<Accepted>()
     private let completions = Shared<[Completion]>([])
     private let limit: Int
@@ -57,11 +61,13 @@ final class JobRunner {
     /// name costs less than hashing it per job.
     private var lastFound: (name: String, run: Handlers.Run)?
 
-    init(handlers: Handlers, concurrency: Int, limit: Int, signal: Signal, executionLog: ExecutionLog?, checksSender: Bool = false,
-         published: Shared<WorkerStats>, logger: Logger) {
+    init(handlers: Handlers, labels: Set<String> = [], handlerUpdates: Shared<Handlers?> = Shared(nil), concurrency: Int, limit: Int,
+         signal: Signal, executionLog: ExecutionLog?, checksSender: Bool = false, published: Shared<WorkerStats>, logger: Logger) {
         self.published = published
         self.checksSender = checksSender
         self.handlers = handlers
+        self.handlerUpdates = handlerUpdates
+        self.labels = labels.sorted()
         self.logger = logger
         self.limit = limit
         self.signal = signal
@@ -201,6 +207,23 @@ final class JobRunner {
                 reply(.badRequest, attempt: error.attempt, clientID: batch.clientID, jobID: jobID, body: Array("\(error.violation)".utf8))
             }
         }
+    }
+
+    /// What the loop advertises (ANNOUNCE, READY): the handler names and labels.
+    var capabilities: Capabilities { Capabilities(handlers: handlers.names, labels: labels) }
+
+    /// Takes a handler table left by `Worker.update(handlers:)`; true when there was one (the
+    /// loop then advertises the new capabilities at once). Jobs already accepted keep the
+    /// handler they were accepted with; later jobs for a removed handler are answered
+    /// `unknownHandler` (clients stop sending them once they hear the new list).
+    func applyHandlerUpdate() -> Bool {
+        guard let next = handlerUpdates.update({ pending -> Handlers? in
+            defer { pending = nil }
+            return pending
+        }) else { return false }
+        handlers = next
+        lastFound = nil
+        return true
     }
 
     private func accept(_ job: JobMessage, declining: Bool) {

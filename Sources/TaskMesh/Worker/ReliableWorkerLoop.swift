@@ -75,6 +75,7 @@ final class ReliableWorkerLoop {
                 break
             }
             thread.signal.drain()
+            if runner.applyHandlerUpdate() && draining == nil { sendReady(credit: announcedCredit) }
             runner.collectCompletions()
             if runner.jobsTimed >= creditCheckedAt + Self.creditCheckInterval || runner.slowJobs != slowJobsCheckedAt { reconsiderCredit() }
             if poller.events(at: brokerIndex).contains(.readable) { readBroker() }
@@ -156,7 +157,8 @@ final class ReliableWorkerLoop {
     /// while draining.
     private func sendReady(credit next: Int? = nil) {
         announcedCredit = next ?? creditNow
-        let ready = ReadyMessage(workerID: workerID, concurrency: draining == nil ? UInt16(clamping: announcedCredit) : 0)
+        let ready = ReadyMessage(workerID: workerID, concurrency: draining == nil ? UInt16(clamping: announcedCredit) : 0,
+                                 capabilities: runner.capabilities)
         _ = try? broker.trySend(multipart: ready.encode())
     }
 

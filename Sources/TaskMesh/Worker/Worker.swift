@@ -19,6 +19,7 @@ public final class Worker: Service, Sendable {
     private let concurrency: Int
     private let executionLogPath: String?
     private let published = Shared(WorkerStats())
+    private let handlerUpdates = Shared<Handlers?>(nil)
     private let boundEndpoint = Shared<String?>(nil)
 
     /// A worker for `topology` running `handlers`, at most `concurrency` jobs at a time
@@ -54,10 +55,10 @@ public final class Worker: Service, Sendable {
         let executionLog = try executionLogPath.map { try ExecutionLog(path: $0) }
         let sockets = try await host.prepare(role: .worker, endpoints: reliable ? [topology.broker.workersEndpoint]
                                                  : [topology.worker.bind, topology.sink.resultsEndpoint], serves: !reliable)
-        let handlers = self.handlers, concurrency = self.concurrency, workerID = Array(id.utf8)
+        let handlers = self.handlers, handlerUpdates = self.handlerUpdates, concurrency = self.concurrency, workerID = Array(id.utf8)
         let thread = host.thread, logger = host.logger, published = self.published, boundEndpoint = self.boundEndpoint
         try await host.launch(name: "taskmesh-worker") {
-            let runner = JobRunner(handlers: handlers, concurrency: concurrency, limit: topology.limits.maxPayload, signal: thread.signal,
+            let runner = JobRunner(handlers: handlers, labels: topology.worker.labels, handlerUpdates: handlerUpdates, concurrency: concurrency, limit: topology.limits.maxPayload, signal: thread.signal,
                                    executionLog: executionLog, checksSender: sockets.security != nil && !reliable,
                                    published: published, logger: logger)
             let endpoint: String
@@ -76,6 +77,16 @@ public final class Worker: Service, Sendable {
                                                    "handlers": "\(handlers.names.joined(separator: ","))"])
             return run
         }
+    }
+
+    /// Replaces the handlers this worker runs, while it runs: it advertises the new names at
+    /// once (ANNOUNCE to the sink, READY to the broker), so clients and the broker route by
+    /// them within a moment. Jobs already running finish with the handler they started with; a
+    /// job for a removed handler that was already on its way is answered `unknownHandler`.
+    /// Safe from any thread; before `start()` it sets the handlers `start()` uses.
+    public func update(handlers: Handlers) {
+        handlerUpdates.publish(handlers)
+        host.thread.signal.notify()
     }
 
     /// Re-reads the allowlists named by the topology's `security.allow` (see `Sink`).

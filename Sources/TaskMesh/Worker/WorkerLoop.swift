@@ -97,6 +97,7 @@ final class WorkerLoop {
                 break
             }
             thread.signal.drain()
+            if runner.applyHandlerUpdate() && draining == nil { announce() }
             runner.collectCompletions()
             if poller.events(at: jobsIndex).contains(.readable) { readJobs() }
             runner.startAccepted()
@@ -141,7 +142,8 @@ final class WorkerLoop {
     private func announce() {
         nextAnnounce = Instant.current + topology.heartbeat.interval
         let message = AnnounceMessage(workerID: identity.workerID, endpoint: identity.endpoint,
-                                      concurrency: UInt16(clamping: concurrency), publicKey: publicKey)
+                                      concurrency: UInt16(clamping: concurrency), publicKey: publicKey,
+                                      capabilities: runner.capabilities)
         _ = try? results.trySend(multipart: message.encode())
     }
 
