@@ -1,0 +1,263 @@
+import Crypto
+import Foundation
+import Testing
+@testable import TaskMesh
+
+/// A sink (direct) or broker (reliable) process, with workers started against it: the one
+/// harness the routing tests run in both modes.
+struct RoutingMesh {
+    enum Kind: String, CaseIterable, Sendable { case direct, reliable }
+
+    let kind: Kind
+    let topologyPath: String
+    let hub: ChildProcess
+    /// Where workers and clients connect.
+    let workersEndpoint: String
+    let clientsEndpoint: String
+
+    /// `extra`: more YAML for the topology's `client:` or `broker:` settings, as lines.
+    static func start(_ kind: Kind, deadline: String = "20s", client: String = "", broker: String = "") async throws -> RoutingMesh {
+        let yaml: String
+        switch kind {
+        case .direct:
+            yaml = """
+            mode: direct
+            sink:
+              results: { bind: "tcp://127.0.0.1:0" }
+              clients: { bind: "tcp://127.0.0.1:0" }
+            worker: { bind: "tcp://127.0.0.1:0", concurrency: 4, drain_timeout: 3s }
+            client: { deadline: \(deadline)\(client.isEmpty ? "" : ", " + client) }
+            heartbeat: { interval: 200ms, liveness: 3 }
+            """
+        case .reliable:
+            yaml = """
+            mode: reliable
+            broker:
+              clients: { bind: "tcp://127.0.0.1:0" }
+              workers: { bind: "tcp://127.0.0.1:0" }
+              lease: 10s\(broker.isEmpty ? "" : "\n  " + broker)
+            worker: { concurrency: 4, drain_timeout: 3s }
+            client: { deadline: \(deadline)\(client.isEmpty ? "" : ", " + client) }
+            heartbeat: { interval: 200ms, liveness: 3 }
+            """
+        }
+        let path = temporaryPath("routing") + ".yaml"
+        try yaml.write(toFile: path, atomically: true, encoding: .utf8)
+        let hub = try ChildProcess(kind == .direct ? "sink" : "broker",
+                                   [kind == .direct ? "sink" : "broker", "-t", path, "--log-level", "debug"])
+        let ready = fields(try await hub.waitForLine(startingWith: "ready "))
+        return kind == .direct
+            ? RoutingMesh(kind: kind, topologyPath: path, hub: hub, workersEndpoint: try #require(ready["results"]),
+                          clientsEndpoint: try #require(ready["clients"]))
+            : RoutingMesh(kind: kind, topologyPath: path, hub: hub, workersEndpoint: try #require(ready["workers"]),
+                          clientsEndpoint: try #require(ready["clients"]))
+    }
+
+    /// A `taskmesh worker` serving only `handlers` (built-in names), with `labels`, logging every
+    /// job it starts to `log`.
+    func startWorker(_ name: String, handlers: [String], labels: [String] = [], log: String) async throws -> ChildProcess {
+        let hubFlag = kind == .direct ? "--sink" : "--broker"
+        let process = try ChildProcess(name, ["worker", "-t", topologyPath, hubFlag, workersEndpoint, "--handlers", handlers.joined(separator: ","),
+                                              "--execution-log", log, "--log-level", "debug"] + labels.flatMap { ["--label", $0] })
+        _ = try await process.waitForLine(startingWith: "ready ")
+        return process
+    }
+
+    func connect() async throws -> (Mesh, Client) {
+        var settings = try Topology.load(path: topologyPath)
+        if kind == .direct { settings.sink.clientsEndpoint = clientsEndpoint } else { settings.broker.clientsEndpoint = clientsEndpoint }
+        let mesh = try await Mesh.start(topology: settings)
+        return (mesh, try await mesh.client())
+    }
+
+    /// Waits until `client` can reach workers of every one of `handlers` (direct mode: by their
+    /// advertised handlers; reliable mode: `count` workers ready at the broker).
+    func waitForWorkers(_ client: Client, count: Int, handlers: [String]) async throws {
+        try await client.waitForWorkers(count, timeout: .seconds(10))
+        for handler in handlers { try await client.waitForWorkers(1, handling: handler, timeout: .seconds(10)) }
+    }
+}
+
+/// The job ids an execution log recorded, as text (the tests name jobs with text ids).
+func executedJobIDs(_ log: String) -> [String] {
+    let text = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
+    return text.split(separator: "\n").compactMap { line in
+        let parts = line.split(separator: " ")
+        guard parts.count == 3 else { return nil }
+        var bytes: [UInt8] = []
+        var hex = Substring(parts[1])
+        while hex.count >= 2 {
+            guard let byte = UInt8(hex.prefix(2), radix: 16) else { return nil }
+            bytes.append(byte)
+            hex = hex.dropFirst(2)
+        }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+}
+
+private func sha256Hex(_ bytes: [UInt8]) -> [UInt8] {
+    Array(SHA256.hash(data: bytes).map { String($0, radix: 16).leftPadded(to: 2) }.joined().utf8)
+}
+
+/// Routing by capability with real worker processes, in direct and in reliable mode.
+@Suite(.serialized) struct RoutingProcessTests {
+    /// Worker A runs sha256 only, B echo only, C both; two clients send 3,000 mixed jobs. Every
+    /// job succeeds, each ran only on a worker that has its handler, and A and C share the
+    /// sha256 jobs.
+    @Test(arguments: RoutingMesh.Kind.allCases)
+    func aMeshOfSpecialisedWorkersRunsEveryJobOnlyWhereItsHandlerIs(_ kind: RoutingMesh.Kind) async throws {
+        let mesh = try await RoutingMesh.start(kind)
+        let logs = ["a", "b", "c"].map { temporaryPath("routing-\($0)") }
+        let a = try await mesh.startWorker("worker-a", handlers: ["sha256"], log: logs[0])
+        let b = try await mesh.startWorker("worker-b", handlers: ["echo"], log: logs[1])
+        let c = try await mesh.startWorker("worker-c", handlers: ["sha256", "echo"], log: logs[2])
+        let (meshOne, first) = try await mesh.connect()
+        let (meshTwo, second) = try await mesh.connect()
+        for client in [first, second] { try await mesh.waitForWorkers(client, count: 3, handlers: ["sha256", "echo"]) }
+
+        try await withThrowingTaskGroup(of: (ok: Int, failures: [String]).self) { group in
+            for (index, client) in [first, second].enumerated() {
+                group.addTask {
+                    var handles: [(JobHandle<[UInt8]>, [UInt8])] = []
+                    for n in 0..<1500 {
+                        let sha = n.isMultiple(of: 2)
+                        let payload = Array("\(index)-\(n)".utf8)
+                        let id = JobID("\(sha ? "s" : "e")\(index)-\(n)")
+                        handles.append((try client.enqueue(sha ? "sha256" : "echo", payload, options: JobOptions(id: id)),
+                                        sha ? sha256Hex(payload) : payload))
+                    }
+                    var ok = 0
+                    var failures: [String] = []
+                    for (handle, expected) in handles {
+                        do {
+                            if try await handle.value() == expected { ok += 1 } else { failures.append("\(handle.id): wrong result") }
+                        } catch {
+                            failures.append("\(handle.id): \(error)")
+                        }
+                    }
+                    return (ok, failures)
+                }
+            }
+            for try await tally in group {
+                #expect(tally.ok == 1500, "\(kind): \(tally.failures.prefix(5))")
+            }
+        }
+        let ran = logs.map(executedJobIDs)
+        #expect(ran[0].allSatisfy { $0.hasPrefix("s") }, "worker A (sha256 only) ran an echo job")
+        #expect(ran[1].allSatisfy { $0.hasPrefix("e") }, "worker B (echo only) ran a sha256 job")
+        let shaOnA = ran[0].count, shaOnC = ran[2].filter { $0.hasPrefix("s") }.count
+        #expect(shaOnA > 0 && shaOnC > 0, "A and C share the sha256 jobs: A ran \(shaOnA), C ran \(shaOnC)")
+        #expect(Set(ran.joined()).count == 3000, "every job ran (once per id seen)")
+        #expect(first.stats.droppedLateOrDuplicate == 0 && second.stats.droppedLateOrDuplicate == 0)
+        for process in [a, b, c] { #expect(process.isRunning) }
+        await meshOne.shutdown()
+        await meshTwo.shutdown()
+    }
+
+    /// Jobs requiring `gpu` run only on the worker labelled `gpu`; with it gone, such a job ends
+    /// `noWorkers` naming the missing label.
+    @Test(arguments: RoutingMesh.Kind.allCases)
+    func jobsRequiringALabelRunOnlyOnWorkersCarryingIt(_ kind: RoutingMesh.Kind) async throws {
+        let mesh = try await RoutingMesh.start(kind, broker: "unroutable_timeout: 1s")
+        let logs = [temporaryPath("gpu"), temporaryPath("plain")]
+        let gpu = try await mesh.startWorker("gpu", handlers: ["echo"], labels: ["gpu"], log: logs[0])
+        let plain = try await mesh.startWorker("plain", handlers: ["echo"], log: logs[1])
+        let (handle, client) = try await mesh.connect()
+        try await mesh.waitForWorkers(client, count: 2, handlers: ["echo"])
+
+        let wantsGPU = JobOptions(requires: ["gpu"])
+        for n in 0..<100 {
+            let payload = Array("g\(n)".utf8)
+            #expect(try await client.submit("echo", payload, options: JobOptions(id: JobID("g\(n)"), requires: ["gpu"])) == payload)
+        }
+        #expect(executedJobIDs(logs[0]).count == 100)
+        #expect(executedJobIDs(logs[1]).isEmpty, "a job requiring gpu ran on a worker without the label")
+
+        gpu.signal(SIGTERM)
+        #expect(try await gpu.waitForExit(timeout: .seconds(20)) == 0)
+        try await eventually("the client no longer sees the gpu worker") { client.stats.workers == 1 }
+        let clock = ContinuousClock()
+        let started = clock.now
+        await #expect { try await client.submit("echo", [1], options: wantsGPU) } throws: { error in
+            guard let error = error as? JobError else { return false }
+            return error.code == .noWorkers && error.message.contains("gpu")
+        }
+        let waited = clock.now - started
+        #expect(waited < .seconds(kind == .direct ? 1 : 5), "\(kind): ended after \(waited)")
+        #expect(plain.isRunning)
+        await handle.shutdown()
+    }
+
+    /// A job for a handler no worker has: direct mode ends it at once with a message naming it;
+    /// reliable mode holds it and runs it as soon as a worker with that handler joins.
+    @Test(arguments: RoutingMesh.Kind.allCases)
+    func aJobForAHandlerNobodyHas(_ kind: RoutingMesh.Kind) async throws {
+        let mesh = try await RoutingMesh.start(kind)
+        let echo = try await mesh.startWorker("echo-only", handlers: ["echo"], log: temporaryPath("echo-only"))
+        let (handle, client) = try await mesh.connect()
+        try await mesh.waitForWorkers(client, count: 1, handlers: ["echo"])
+        let clock = ContinuousClock()
+        switch kind {
+        case .direct:
+            let started = clock.now
+            await #expect { try await client.submit("sha256", [1]) } throws: { error in
+                guard let error = error as? JobError else { return false }
+                return error.code == .noWorkers && error.message.contains("\"sha256\"") && error.message.contains("echo")
+            }
+            #expect(clock.now - started < .seconds(1))
+        case .reliable:
+            let payload = Array("late".utf8)
+            let job = try client.enqueue("sha256", payload)
+            try await Task.sleep(for: .milliseconds(500))
+            #expect(client.stats.pending == 1, "the job waits at the broker")
+            let log = temporaryPath("sha-late")
+            let joined = clock.now
+            let sha = try await mesh.startWorker("sha-late", handlers: ["sha256"], log: log)
+            #expect(try await job.value() == sha256Hex(payload))
+            #expect(clock.now - joined < .seconds(10))
+            #expect(executedJobIDs(log).count == 1)
+            #expect(sha.isRunning)
+        }
+        #expect(echo.isRunning)
+        await handle.shutdown()
+    }
+
+    /// A rolling upgrade: a version 1 worker runs sleep; a version 2 worker that also runs sha256
+    /// joins, then the version 1 worker is stopped with SIGTERM while jobs of both handlers flow.
+    /// No job fails and none is lost.
+    @Test(arguments: RoutingMesh.Kind.allCases)
+    func aRollingUpgradeLosesNoJob(_ kind: RoutingMesh.Kind) async throws {
+        let mesh = try await RoutingMesh.start(kind, client: "wait_for_workers: true")
+        let old = try await mesh.startWorker("v1", handlers: ["sleep"], log: temporaryPath("v1"))
+        let (handle, client) = try await mesh.connect()
+        try await mesh.waitForWorkers(client, count: 1, handlers: ["sleep"])
+
+        async let outcomes: [String] = {
+            var failures: [String] = []
+            var handles: [(JobHandle<[UInt8]>, [UInt8])] = []
+            for n in 0..<600 {
+                let sha = n >= 200 && n.isMultiple(of: 2)  // sha256 once version 2 may be up
+                let payload = Array("\(n)".utf8)
+                handles.append((try client.enqueue(sha ? "sha256" : "sleep", sha ? payload : Array("5".utf8)), sha ? sha256Hex(payload) : Array("5".utf8)))
+                if n == 200 { try await Task.sleep(for: .milliseconds(200)) }
+                try await Task.sleep(for: .milliseconds(2))
+            }
+            for (job, expected) in handles {
+                do {
+                    if try await job.value() != expected { failures.append("\(job.id): wrong result") }
+                } catch {
+                    failures.append("\(job.id): \(error)")
+                }
+            }
+            return failures
+        }()
+        let new = try await mesh.startWorker("v2", handlers: ["sleep", "sha256"], log: temporaryPath("v2"))
+        try await Task.sleep(for: .milliseconds(300))
+        old.signal(SIGTERM)
+        #expect(try await old.waitForExit(timeout: .seconds(20)) == 0)
+        let failures = try await outcomes
+        #expect(failures.isEmpty, "\(kind): \(failures.count) failed: \(failures.prefix(5))")
+        #expect(new.isRunning)
+        await handle.shutdown()
+    }
+}

@@ -1,0 +1,249 @@
+import Foundation
+import Testing
+@testable import TaskMesh
+
+// The parts of routing by capability that need no socket: the capability and option codecs
+// (Protocol/Capabilities.swift), the client's priority outbox and parking (Client/Outbox.swift,
+// PendingJobs), the words of a noWorkers outcome (Client/RouteMessage.swift), the sink's
+// full-or-unchanged member lists (Sink/MemberListener.swift), labels (LabelRules.swift) and the
+// topology fields that go with them.
+
+private func job(_ n: Int, priority: UInt8 = 5, handler: String = "echo", deadline: Instant = .current + .seconds(60)) -> Submission {
+    Submission(jobID: [UInt8(n)], handler: handler, payload: [], deadline: deadline, wallDeadline: 0, promise: Promise(),
+               options: DispatchOptions(priority: priority, requires: []))
+}
+
+private extension PendingJobs {
+    mutating func sendAllIDs() -> [Int] {
+        var sent: [Int] = []
+        while let next = nextToSend(), sent.count <= count {
+            markSent()
+            sent.append(Int(next.jobID[0]))
+        }
+        return sent
+    }
+}
+
+@Suite struct CapabilitiesCodecTests {
+    private func decode(_ bytes: [UInt8]) throws(ProtocolViolation) -> Capabilities {
+        var r = ByteReader(bytes)
+        return try Capabilities.decode(&r)
+    }
+
+    @Test func roundTripsInCanonicalOrder() throws {
+        let capabilities = Capabilities(handlers: ["sha256", "echo", "echo", "ädd"], labels: ["gpu", "eu", "gpu"])
+        #expect(capabilities.handlers == ["echo", "sha256", "ädd"], "sorted by UTF-8 bytes, without repeats")
+        #expect(capabilities.labels == ["eu", "gpu"])
+        var w = ByteWriter(capacity: 64)
+        capabilities.encode(into: &w)
+        #expect(w.bytes.count == capabilities.encodedSize)
+        #expect(try decode(w.bytes) == capabilities)
+    }
+
+    @Test func anAbsentOrUnknownListMeansEveryHandler() throws {
+        #expect(try decode([]) == .unknown)
+        #expect(try decode([0xFF, 0xFF, 1, 3] + Array("gpu".utf8)) == Capabilities(handlers: nil, labels: ["gpu"]))
+        #expect(Capabilities.unknown.canRun("anything", requiring: []))
+        #expect(!Capabilities.unknown.canRun("anything", requiring: ["gpu"]))
+        #expect(!Capabilities(handlers: [], labels: []).canRun("echo", requiring: []), "an empty list serves nothing")
+        let gpu = Capabilities(handlers: ["echo"], labels: ["gpu", "eu"])
+        #expect(gpu.canRun("echo", requiring: ["gpu"]) && gpu.canRun("echo", requiring: ["eu", "gpu"]))
+        #expect(!gpu.canRun("echo", requiring: ["us"]) && !gpu.canRun("sha256", requiring: []))
+    }
+
+    @Test func namesOutOfOrderRepeatedOrTooManyAreMalformed() {
+        let e = Array("echo".utf8), s = Array("sha".utf8)
+        #expect(throws: ProtocolViolation(.order, "handler name \"echo\" after \"sha\"")) {
+            try decode([0, 2, 3] + s + [4] + e + [0])
+        }
+        #expect((try? decode([0, 2, 4] + e + [4] + e + [0])) == nil, "a repeated name")
+        #expect((try? decode([0x10, 0x01])) == nil, "4097 handlers")
+        #expect((try? decode([0, 0, 33] + Array(repeating: [1, 0x61], count: 33).joined())) == nil, "33 labels")
+        #expect((try? decode([0, 1, 0, 0])) == nil, "an empty name")
+        #expect((try? decode([0, 1, 4] + e)) == nil, "no label count")
+    }
+
+    @Test func dispatchOptionsRoundTripAndRejectAPriorityOutside1To9() throws {
+        let options = DispatchOptions(priority: 9, requires: ["gpu", "eu"])
+        var w = ByteWriter(capacity: 16)
+        options.encode(into: &w)
+        var r = ByteReader(w.bytes)
+        #expect(try DispatchOptions.decode(&r) == options)
+        for bad: UInt8 in [0, 10, 255] {
+            var bytes = ByteReader([bad, 0])
+            #expect(throws: ProtocolViolation.self) { try DispatchOptions.decode(&bytes) }
+        }
+        #expect(DispatchOptions.standard.isStandard && !options.isStandard)
+    }
+
+    @Test func aJobsBatchCarriesOptionsOnlyWithItsFlag() throws {
+        var writer = JobBatchWriter(clientID: [7], withOptions: true)
+        let gpu = DispatchOptions(priority: 8, requires: ["gpu"])
+        let firstFits = writer.appendIfItFits(jobID: [1], handler: "a", deadline: 0, attempt: 1, payload: [1], options: gpu)
+        let secondFits = writer.appendIfItFits(jobID: [2], handler: "a", deadline: 0, attempt: 1, payload: [2])
+        #expect(firstFits && secondFits)
+        let frames = writer.encode()
+        #expect(frames[0][6] == Batch.optionsFlag)
+        var seen: [JobMessage] = []
+        try JobBatch.decode(frames).forEach { seen.append($0) }
+        #expect(seen.map(\.options) == [gpu, .standard])
+        var plain = JobBatchWriter(clientID: [7])
+        plain.append(jobID: [1], handler: "a", deadline: 0, attempt: 1, payload: [], options: gpu)
+        #expect(plain.encode()[0][6] == 0)
+        var unflagged: [JobMessage] = []
+        try JobBatch.decode(plain.encode()).forEach { unflagged.append($0) }
+        #expect(unflagged.map(\.options) == [.standard], "without the flag no options are written")
+    }
+
+    @Test func anUnchangedMembersListsNobodyAndATableMatchesTheBody() throws {
+        let unchanged = MembersMessage(epoch: 4, members: [], unchanged: true)
+        #expect(try MembersMessage.decode(unchanged.encode()) == unchanged)
+        let listed = MembersMessage.Member(workerID: [1], endpoint: "tcp://a:1", concurrency: 1)
+        let body = MembersMessage(epoch: 4, members: [listed]).encode()[1]
+        let header = Array(unchanged.encode()[0])
+        #expect(throws: ProtocolViolation.self) { try MembersMessage.decode([header, body]) }
+        // A table flag with no table for the listed member is truncated.
+        let tableless = Array(header.prefix(12)) + [MembersMessage.capabilitiesFlag]
+        #expect(throws: ProtocolViolation(.truncated, "capability table of 0 of 1 members")) { try MembersMessage.decode([tableless, body]) }
+        // A legacy member beside an advertising one keeps "every handler".
+        let mixed = MembersMessage(epoch: 5, members: [listed, .init(workerID: [2], endpoint: "tcp://b:1", concurrency: 1,
+                                                                     capabilities: Capabilities(handlers: ["echo"], labels: []))])
+        #expect(try MembersMessage.decode(mixed.encode()) == mixed)
+    }
+}
+
+@Suite struct PriorityOutboxTests {
+    @Test func higherPriorityLeavesFirstAndFIFOWithinOne() {
+        var pending = PendingJobs()
+        for (n, priority) in [(1, 5), (2, 1), (3, 9), (4, 5), (5, 9), (6, 1)] {
+            _ = pending.add(job(n, priority: UInt8(priority)))
+        }
+        #expect(pending.sendAllIDs() == [3, 5, 1, 4, 2, 6])
+    }
+
+    @Test func aBatchTakesJobsOfTheFrontPriorityOnly() {
+        var pending = PendingJobs()
+        _ = pending.add(job(1, priority: 7))
+        _ = pending.add(job(2, priority: 7))
+        _ = pending.add(job(3, priority: 5))
+        var taken: [Int] = []
+        let span = pending.peekToSend { taken.append(Int($0.jobID[0])); return true }
+        #expect(taken == [1, 2] && span == 2)
+        pending.markSent(span: span)
+        let next = pending.nextToSend()
+        #expect(next?.jobID == [3])
+    }
+
+    @Test func aRequeuedJobGoesBackToTheFrontOfItsOwnPriority() {
+        var pending = PendingJobs()
+        _ = pending.add(job(1, priority: 3))
+        _ = pending.add(job(2, priority: 3))
+        _ = pending.add(job(3, priority: 8))
+        #expect(pending.sendAllIDs() == [3, 1, 2])
+        let requeued = pending.requeue([2]) && pending.requeue([3])
+        #expect(requeued)
+        _ = pending.add(job(4, priority: 3))
+        #expect(pending.sendAllIDs() == [3, 2, 4])
+    }
+
+    @Test func parkedJobsStepAsideAndComeBackInOrder() {
+        var pending = PendingJobs()
+        for n in 1...4 { _ = pending.add(job(n, handler: n.isMultiple(of: 2) ? "gpu-only" : "echo")) }
+        var sent: [Int] = []
+        while let next = pending.nextToSend() {
+            if next.handler == "gpu-only" {
+                pending.parkNext()
+            } else {
+                pending.markSent()
+                sent.append(Int(next.jobID[0]))
+            }
+        }
+        #expect(sent == [1, 3] && pending.parkedCount == 2)
+        let unparked = pending.unparkAll()
+        #expect(unparked == 2)
+        #expect(pending.sendAllIDs() == [2, 4])
+    }
+
+    @Test func parkedJobsStillExpireAndLeaveNothingBehind() {
+        var pending = PendingJobs()
+        let soon = Instant.current + .milliseconds(10)
+        _ = pending.add(job(1, deadline: soon))
+        _ = pending.nextToSend()
+        pending.parkNext()
+        let expired = pending.expire(at: soon + .seconds(1))
+        #expect(expired.count == 1)
+        pending.unparkAll()
+        let next = pending.nextToSend()
+        #expect(next == nil && pending.count == 0)
+    }
+}
+
+@Suite struct RouteMessageTests {
+    @Test func namesAMissingHandlerAndWhatTheMeshHas() {
+        let text = RouteMessage.missing(handler: "resize", requires: [], handlers: ["echo", "sha256"], labels: [])
+        #expect(text == "no live worker has a handler named \"resize\"; the mesh's workers have: echo, sha256")
+    }
+
+    @Test func namesTheMissingLabelWhenTheHandlerExists() {
+        let text = RouteMessage.missing(handler: "echo", requires: ["eu", "gpu"], handlers: ["echo"], labels: ["eu"])
+        #expect(text.contains("missing: \"gpu\""), "\(text)")
+        #expect(!text.contains("missing: \"eu\""), "\(text)")
+        #expect(text.contains("(labels: eu)"))
+    }
+}
+
+@Suite struct MemberListenerTests {
+    @Test func aClientGetsTheFullListOnChangeAndEveryTenthBeat() {
+        var listener = MemberListener(lastHeard: .current)
+        #expect(listener.needsFullList(epoch: 1), "nothing sent yet")
+        listener.sentFull(epoch: 1)
+        for _ in 0..<MemberListener.refreshEvery {
+            #expect(!listener.needsFullList(epoch: 1))
+            listener.sentUnchanged()
+        }
+        #expect(listener.needsFullList(epoch: 1), "the periodic refresh")
+        listener.sentFull(epoch: 1)
+        #expect(listener.needsFullList(epoch: 2), "the list changed")
+    }
+}
+
+@Suite struct LabelTests {
+    @Test func labelRules() {
+        for good in ["gpu", "region-eu", "team_a", "zone:1", "pool/images", "v1.2"] { #expect(LabelRules.problem(with: good) == nil, "\(good)") }
+        for bad in ["", "with space", "ümlaut", "semi;colon", String(repeating: "x", count: 256)] {
+            #expect(LabelRules.problem(with: bad) != nil, "\(bad)")
+        }
+    }
+
+    @Test func priorities() {
+        #expect(JobPriority(0) == nil && JobPriority(10) == nil)
+        #expect(JobPriority(1) == .lowest && JobPriority(9) == .highest && JobPriority(5) == .default)
+        #expect(JobPriority.low < .default && JobPriority.default < .high)
+    }
+
+    @Test func topologyReadsLabelsWaitForWorkersAndUnroutableTimeout() throws {
+        let topology = try Topology.parse(yaml: """
+            mode: reliable
+            broker:
+              clients: { bind: "tcp://127.0.0.1:0" }
+              workers: { bind: "tcp://127.0.0.1:0" }
+              unroutable_timeout: 5s
+            worker: { labels: [gpu, region-eu] }
+            client: { wait_for_workers: true }
+            """)
+        #expect(topology.worker.labels == ["gpu", "region-eu"])
+        #expect(topology.client.waitForWorkers)
+        #expect(topology.broker.unroutableTimeout == .seconds(5))
+        let defaults = try Topology.parse(yaml: "mode: local")
+        #expect(defaults.worker.labels.isEmpty && !defaults.client.waitForWorkers)
+    }
+
+    @Test func badLabelsAndFlagsAreClearErrors() {
+        func message(_ yaml: String) -> String? {
+            do { _ = try Topology.parse(yaml: yaml, source: "t.yaml"); return nil } catch { return error.description }
+        }
+        #expect(message("mode: local\nworker: { labels: gpu }")?.contains("worker.labels: expected a list of labels") == true)
+        #expect(message("mode: local\nworker: { labels: [\"has space\"] }")?.contains("letters, digits") == true)
+        #expect(message("mode: local\nclient: { wait_for_workers: maybe }")?.contains("client.wait_for_workers: expected true or false") == true)
+    }
+}
