@@ -116,6 +116,9 @@ import Testing
         let environment = ["TASKMESH_TOPOLOGY": topology]
         let sink = try ChildProcess("sink", ["sink", "-t", topology])
         _ = try await sink.waitForLine(startingWith: "ready ")
+        // A worker without `add` first: the client's jobs must still reach only the add worker.
+        let other = try ChildProcess("builtin-worker", ["worker", "-t", topology])
+        _ = try await other.waitForLine(startingWith: "ready ")
         let worker = try ChildProcess("add-worker", executable: BuiltProducts.path("example-add-worker"), [], environment: environment)
         _ = try await worker.waitForLine(startingWith: "ready ")
         let client = try ChildProcess("add-client", executable: BuiltProducts.path("example-add-client"), [], environment: environment)
@@ -125,6 +128,8 @@ import Testing
         #expect(client.stdout.contains("refused: rejected: x and y must be below 2^60"))
         worker.signal(SIGTERM)
         #expect(try await worker.waitForExit(timeout: .seconds(15)) == 0)
+        other.signal(SIGTERM)
+        #expect(try await other.waitForExit(timeout: .seconds(15)) == 0)
         #expect(sink.isRunning)
     }
 
