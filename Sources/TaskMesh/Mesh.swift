@@ -56,9 +56,12 @@ public final class Mesh: Sendable {
     }
 
     /// Starts a worker running `handlers` (at most `concurrency` jobs at once; default: the
-    /// topology's `worker.concurrency`) and returns once it listens.
+    /// topology's `worker.concurrency`) and carrying `labels` (default: the topology's
+    /// `worker.labels`), and returns once it listens.
     @discardableResult
-    public func worker(_ handlers: Handlers, concurrency: Int? = nil) async throws -> Worker {
+    public func worker(_ handlers: Handlers, concurrency: Int? = nil, labels: Set<String>? = nil) async throws -> Worker {
+        var topology = self.topology
+        if let labels { topology.worker.labels = labels }
         let worker = try Worker(topology: topology, handlers: handlers, concurrency: concurrency, context: context, logger: logger)
         try await worker.start()
         workers.update { $0.append(worker) }
