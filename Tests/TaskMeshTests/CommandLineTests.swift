@@ -19,6 +19,19 @@ import Testing
         #expect(process.stderr.contains("heartbeat.liveness"), "\(process.stderr)")
     }
 
+    /// Routing flags are checked before anything starts, with a message naming the flag.
+    @Test(arguments: [
+        (["submit", "echo", "--priority", "0"], "--priority must be from 1 to 9, got 0"),
+        (["submit", "echo", "--require", "has space"], "--require: a label holds letters"),
+        (["worker", "--label", ""], "--label: a label must not be empty"),
+        (["worker", "--handlers", "echo,resize"], "no built-in handler named \"resize\""),
+    ])
+    func badRoutingFlagsAreClearErrors(_ arguments: [String], _ message: String) async throws {
+        let process = try ChildProcess(arguments[0], arguments + ["-t", "topologies/direct.yaml"])
+        #expect(try await process.waitForExit() != 0)
+        #expect(process.stderr.contains(message), "\(process.stderr)")
+    }
+
     @Test func missingTopologyFileIsAClearError() async throws {
         let process = try ChildProcess("worker", ["worker", "-t", "/nonexistent/topology.yaml"])
         #expect(try await process.waitForExit() != 0)
