@@ -467,7 +467,7 @@ extension ProtocolTests {
             ]
         }
 
-        static let statuses: [MalformedWireCase] = [UInt8(9), 10, 0x7F, 0xFF].flatMap { status -> [MalformedWireCase] in [
+        static let statuses: [MalformedWireCase] = [UInt8(10), 11, 0x7F, 0xFF].flatMap { status -> [MalformedWireCase] in [
             .init(name: "status \(status)", decoder: .result, frames: [Raw.result(status: status), []], reason: .status),
             .init(name: "status \(status)", decoder: .sinkToClient, frames: [Raw.result(status: status), []], reason: .status),
         ] }

@@ -12,6 +12,7 @@ extension ResultMessage {
         case .overloaded: .failure(JobError(.overloaded, text))
         case .exhausted: .failure(JobError(.attemptsExhausted, text))
         case .unroutable: .failure(JobError(.noWorkers, text))
+        case .expired: .failure(JobError(.timedOut, text))
         case .badRequest, .declined: .failure(JobError(.badRequest, text))
         }
     }

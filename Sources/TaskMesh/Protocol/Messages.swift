@@ -19,6 +19,9 @@ enum ResultStatus: UInt8, Sendable, CaseIterable {
     /// Reliable mode: no live worker has the job's handler and labels, and none joined within
     /// `broker.unroutable_timeout` (or the job's deadline); the body names what was missing.
     case unroutable = 8
+    /// The worker skipped the job unstarted: its deadline had passed before a runner was free.
+    /// The answer frees the job's slot at a broker; the client has already timed the job out.
+    case expired = 9
 }
 
 /// JOB: a client asks a worker to run `handler` on `payload`. Frames: [header, payload].

@@ -31,8 +31,9 @@ final class JobRunner {
     private enum Completion: Sendable {
         /// The handler's result, with the handler's name and how long it ran.
         case result(ResultMessage, handler: String, elapsed: Duration)
-        /// Skipped unstarted: its deadline had passed.
-        case expired
+        /// Skipped unstarted: its deadline had passed. The answer (status `expired`) frees the
+        /// job's slot at a broker.
+        case expired(ResultMessage)
     }
 
     private var handlers: Handlers
@@ -113,7 +114,10 @@ final class JobRunner {
                                 executionLog: ExecutionLog?) async -> (Completion, ended: ContinuousClock.Instant) {
         let job = accepted.job
         if job.deadline != 0 && job.deadline < UInt64.max - clockSkewTolerance
-            && wallClockMilliseconds() > job.deadline + clockSkewTolerance { return (.expired, start) }
+            && wallClockMilliseconds() > job.deadline + clockSkewTolerance {
+            let body = Array("skipped unstarted: its deadline passed before a runner was free".utf8)
+            return (.expired(ResultMessage(status: .expired, attempt: job.attempt, clientID: job.clientID, jobID: job.jobID, body: body)), start)
+        }
         executionLog?.record(job)
         let input = Job(
             id: JobID(bytes: job.jobID), handler: job.handler, payload: job.payload, attempt: Int(job.attempt),
@@ -394,8 +398,13 @@ final class JobRunner {
     private func absorb(_ completion: Completion) {
         inFlight -= 1
         switch completion {
-        case .expired:
+        case .expired(let answer):
             stats.expired += 1
+            if stats.expired == 1 || stats.expired.isMultiple(of: 1000) {
+                logger.warning("skipped jobs whose deadline had passed (a backlog, or a clock ahead of its clients')",
+                               metadata: ["expired": "\(stats.expired)", "job": "\(JobID(bytes: answer.jobID))"])
+            }
+            pendingResults.append(answer)
         case .result(let result, let handler, let elapsed):
             timings.record(handler, elapsed)
             switch result.status {
