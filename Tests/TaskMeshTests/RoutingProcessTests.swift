@@ -16,7 +16,8 @@ struct RoutingMesh {
     let clientsEndpoint: String
 
     /// `extra`: more YAML for the topology's `client:` or `broker:` settings, as lines.
-    static func start(_ kind: Kind, deadline: String = "20s", client: String = "", broker: String = "") async throws -> RoutingMesh {
+    static func start(_ kind: Kind, deadline: String = "20s", client: String = "", broker: String = "",
+                      worker: String = "") async throws -> RoutingMesh {
         let yaml: String
         switch kind {
         case .direct:
@@ -25,7 +26,7 @@ struct RoutingMesh {
             sink:
               results: { bind: "tcp://127.0.0.1:0" }
               clients: { bind: "tcp://127.0.0.1:0" }
-            worker: { bind: "tcp://127.0.0.1:0", concurrency: 4, drain_timeout: 3s }
+            worker: { bind: "tcp://127.0.0.1:0", concurrency: 4, drain_timeout: 3s\(worker.isEmpty ? "" : ", " + worker) }
             client: { deadline: \(deadline)\(client.isEmpty ? "" : ", " + client) }
             heartbeat: { interval: 200ms, liveness: 3 }
             """
@@ -36,7 +37,7 @@ struct RoutingMesh {
               clients: { bind: "tcp://127.0.0.1:0" }
               workers: { bind: "tcp://127.0.0.1:0" }
               lease: 10s\(broker.isEmpty ? "" : "\n  " + broker)
-            worker: { concurrency: 4, drain_timeout: 3s }
+            worker: { concurrency: 4, drain_timeout: 3s\(worker.isEmpty ? "" : ", " + worker) }
             client: { deadline: \(deadline)\(client.isEmpty ? "" : ", " + client) }
             heartbeat: { interval: 200ms, liveness: 3 }
             """
@@ -55,10 +56,11 @@ struct RoutingMesh {
 
     /// A `taskmesh worker` serving only `handlers` (built-in names), with `labels`, logging every
     /// job it starts to `log`.
-    func startWorker(_ name: String, handlers: [String], labels: [String] = [], log: String) async throws -> ChildProcess {
+    func startWorker(_ name: String, handlers: [String], labels: [String] = [], concurrency: Int = 4, log: String) async throws -> ChildProcess {
         let hubFlag = kind == .direct ? "--sink" : "--broker"
         let process = try ChildProcess(name, ["worker", "-t", topologyPath, hubFlag, workersEndpoint, "--handlers", handlers.joined(separator: ","),
-                                              "--execution-log", log, "--log-level", "debug"] + labels.flatMap { ["--label", $0] })
+                                              "--concurrency", "\(concurrency)", "--execution-log", log, "--log-level", "debug"]
+                                             + labels.flatMap { ["--label", $0] })
         _ = try await process.waitForLine(startingWith: "ready ")
         return process
     }
@@ -259,5 +261,73 @@ private func sha256Hex(_ bytes: [UInt8]) -> [UInt8] {
         #expect(failures.isEmpty, "\(kind): \(failures.count) failed: \(failures.prefix(5))")
         #expect(new.isRunning)
         await handle.shutdown()
+    }
+
+    /// The broker dispatches higher priority first and first come first served within one:
+    /// jobs queued while no worker is ready start, on a worker of one slot, in that order.
+    @Test func theBrokerRunsHigherPriorityFirst() async throws {
+        let mesh = try await RoutingMesh.start(.reliable, worker: "prefetch: 0")
+        let (handle, client) = try await mesh.connect()
+        let priorities = [1, 5, 9, 5, 1, 9, 5, 9]
+        let jobs = try priorities.enumerated().map { n, priority in
+            try client.enqueue("echo", [UInt8(n)], options: JobOptions(id: JobID("p\(priority)-\(n)"), priority: JobPriority(priority)!))
+        }
+        try await Task.sleep(for: .milliseconds(300))  // all queued at the broker
+        let log = temporaryPath("priorities")
+        let worker = try await mesh.startWorker("one-slot", handlers: ["echo"], concurrency: 1, log: log)
+        for job in jobs { _ = try await job.value() }
+        #expect(executedJobIDs(log) == ["p9-2", "p9-5", "p9-7", "p5-1", "p5-3", "p5-6", "p1-0", "p1-4"])
+        #expect(worker.isRunning)
+        await handle.shutdown()
+    }
+
+    /// Fairness between clients: while client A floods the broker, client B's jobs, submitted
+    /// one at a time, take turns with A's instead of waiting behind all of them. B's round
+    /// trips with and without the flood are printed (docs/BENCHMARKS.md quotes a run with
+    /// TASKMESH_FAIRNESS_FLOOD=100000).
+    @Test func oneClientsFloodDoesNotStarveAnother() async throws {
+        let floodSize = ProcessInfo.processInfo.environment["TASKMESH_FAIRNESS_FLOOD"].flatMap(Int.init) ?? 60_000
+        let mesh = try await RoutingMesh.start(.reliable, deadline: "120s", client: "max_pending: 200000",
+                                               broker: "queue_limit: 400000")
+        let worker = try await mesh.startWorker("worker", handlers: ["echo"], log: "/dev/null")
+        let (meshA, a) = try await mesh.connect()
+        let (meshB, b) = try await mesh.connect()
+        try await a.waitForWorkers(1, timeout: .seconds(10))
+        let clock = ContinuousClock()
+        func roundTrips(_ count: Int) async throws -> [Duration] {
+            var times: [Duration] = []
+            for n in 0..<count {
+                let started = clock.now
+                #expect(try await b.submit("echo", [UInt8(n % 256)]) == [UInt8(n % 256)])
+                times.append(clock.now - started)
+            }
+            return times.sorted()
+        }
+        let quiet = try await roundTrips(200)
+
+        let flood = try (0..<floodSize).map { n in try a.enqueue("echo", [UInt8(n % 256)]) }
+        let floodStarted = clock.now
+        async let floodEnded: ContinuousClock.Instant = {
+            for job in flood { _ = try await job.value() }
+            return clock.now
+        }()
+        var loaded: [Duration] = []
+        var endedDuringFlood = 0
+        for n in 0..<200 {
+            let started = clock.now
+            #expect(try await b.submit("echo", [UInt8(n)]) == [UInt8(n)])
+            loaded.append(clock.now - started)
+            if a.stats.pending > 0 { endedDuringFlood += 1 }
+        }
+        let floodEnd = try await floodEnded
+        loaded.sort()
+        func p(_ times: [Duration], _ q: Double) -> String { "\(times[min(times.count - 1, Int(Double(times.count) * q))])" }
+        print("fairness: flood of \(floodSize) jobs took \(floodEnd - floodStarted); B's round trip quiet p50 \(p(quiet, 0.5)) p99 \(p(quiet, 0.99)); under the flood p50 \(p(loaded, 0.5)) p99 \(p(loaded, 0.99)); \(endedDuringFlood) of 200 ended while A still had jobs pending")
+        // Taking turns, B's first jobs end long before A's flood does: without it, B's first
+        // job would wait behind every one of A's.
+        #expect(endedDuringFlood >= 20, "only \(endedDuringFlood) of B's jobs ended during A's flood of \(floodEnd - floodStarted)")
+        #expect(worker.isRunning, "\(worker.stderr.suffix(2000))")
+        await meshA.shutdown()
+        await meshB.shutdown()
     }
 }
