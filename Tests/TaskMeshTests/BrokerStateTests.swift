@@ -364,7 +364,7 @@ private struct Sent {
         _ = state.ready(readyMessage("leaving", 1), from: w1, now: t0)
         _ = state.submit(job(1), from: clientA, now: t0)
         _ = state.submit(job(2), from: clientA, now: t0)
-        state.bye(from: w1)
+        state.bye(from: w1, now: t0)
 
         let declined = try Sent(state.result(resultMessage(for: job(1), attempt: 1, status: .declined), from: w1, now: t0))
         #expect(declined.isEmpty)  // no outcome, and the draining worker gets nothing
@@ -496,7 +496,7 @@ private struct Sent {
         var state = BrokerState(config: brokerConfig(), expiry: .seconds(3))
         _ = state.ready(readyMessage("stopping", 2), from: w1, now: t0)
         _ = state.submit(job(1), from: clientA, now: t0)
-        state.bye(from: w1)
+        state.bye(from: w1, now: t0)
         #expect(state.snapshot.workers[w1]?.draining == true)
         #expect(state.snapshot.workers[w1]?.free == 0)
         #expect(state.readyWorkers == 0)
@@ -597,6 +597,8 @@ private struct Sent {
             #expect(simulation.state.stats.rejectedOverloaded > 0, "seed \(seed): \(simulation.state.stats)")
             #expect(simulation.reruns > 0, "seed \(seed): no job id ran again after its outcome expired")
             #expect(simulation.transfers > 0, "seed \(seed): no worker reconnected while the broker still knew it")
+            #expect(simulation.state.stats.unroutable > 0, "seed \(seed): \(simulation.state.stats)")
+            #expect(simulation.readvertised > 0, "seed \(seed): no worker advertised other capabilities")
         }
     }
 }
@@ -605,8 +607,9 @@ private struct Sent {
 
 
 /// Drives a `BrokerState` the way the broker loop would, with clients that submit (and resubmit)
-/// jobs and worker processes that run them, answer late, hang, go silent, reconnect, say BYE or
-/// leave, and records every invariant that breaks.
+/// jobs of several handlers, priorities and required labels, and worker processes of different
+/// capabilities that run them, answer late, hang, go silent, reconnect, advertise anew, say BYE
+/// or leave, and records every invariant that breaks.
 ///
 /// The choices come from the seed; which worker a tie goes to follows the state's dictionaries,
 /// whose order Swift seeds per process, so histories differ between runs while every one of them
@@ -622,6 +625,10 @@ private final class BrokerSimulation {
     struct Process {
         let workerID: [UInt8]
         let concurrency: Int
+        /// What it may advertise; a READY again may switch to the other.
+        let variants: [Capabilities]
+        var variant = 0
+        var capabilities: Capabilities { variants[variant] }
         /// The routing id of its current connection; nil while it is not connected.
         var routing: [UInt8]?
         var connections = 0
@@ -659,14 +666,26 @@ private final class BrokerSimulation {
     static func jobID(_ number: Int, client: Int) -> [UInt8] {
         client == 0 ? [UInt8(number)] : withUnsafeBytes(of: UInt64(0x1000 + number).bigEndian) { Array($0) }
     }
-    static let config = brokerConfig(maxAttempts: 3, lease: .seconds(5), queueLimit: 20, resultTTL: .seconds(20))
+    static let config = {
+        var config = brokerConfig(maxAttempts: 3, lease: .seconds(5), queueLimit: 20, resultTTL: .seconds(20))
+        config.unroutableTimeout = .seconds(30)
+        return config
+    }()
+    /// h4 is served by nobody; gpu is carried by a few.
+    static let handlers = ["h0", "h1", "h2", "h3", "h4"]
 
     var state = BrokerState(config: BrokerSimulation.config, expiry: .seconds(3))
     var random: SplitMix64
     var now: ContinuousClock.Instant
     var lastTick: ContinuousClock.Instant
-    var processes: [Process] = [1, 2, 3, 1, 2].enumerated().map { index, concurrency in
-        Process(workerID: bytes("worker-\(index)"), concurrency: concurrency)
+    var processes: [Process] = [
+        (1, [Capabilities.unknown, Capabilities(handlers: ["h0", "h1", "h2", "h3"], labels: [])]),
+        (2, [Capabilities(handlers: ["h0", "h1"], labels: []), Capabilities(handlers: ["h1"], labels: ["gpu"])]),
+        (3, [Capabilities(handlers: ["h1", "h2", "h3"], labels: ["gpu"]), .unknown]),
+        (1, [Capabilities(handlers: ["h0"], labels: ["gpu"]), Capabilities(handlers: ["h0", "h2"], labels: [])]),
+        (2, [Capabilities(handlers: ["h2", "h3"], labels: []), Capabilities(handlers: ["h3"], labels: ["gpu", "ssd"])]),
+    ].enumerated().map { index, process in
+        Process(workerID: bytes("worker-\(index)"), concurrency: process.0, variants: process.1)
     }
     /// Every routing id ever used, and its process (ids are never reused).
     var routes: [[UInt8]: Int] = [:]
@@ -681,6 +700,7 @@ private final class BrokerSimulation {
     var outcomes = 0
     var reruns = 0
     var transfers = 0
+    var readvertised = 0
 
     init(seed: UInt64, start: ContinuousClock.Instant) {
         random = SplitMix64(seed: seed)
@@ -757,8 +777,11 @@ private final class BrokerSimulation {
             && processes.contains(where: { $0.held.contains { $0.key == key } }) {
             return
         }
-        let message = JobMessage(clientID: client, jobID: key.jobID, handler: "h\(random.below(4))", deadline: 0,
-                                 attempt: 1, payload: (0..<random.below(4)).map { _ in UInt8(random.below(256)) })
+        let handler = random.chance(4) ? Self.handlers[4] : Self.handlers[random.below(4)]
+        let requires = random.chance(20) ? ["gpu"] : []
+        let options = DispatchOptions(priority: UInt8(1 + random.below(9)), requires: requires)
+        let message = JobMessage(clientID: client, jobID: key.jobID, handler: handler, deadline: 0,
+                                 attempt: 1, payload: (0..<random.below(4)).map { _ in UInt8(random.below(256)) }, options: options)
         let before = state.stats
         if random.chance(2) {
             let impostor = Self.clients[1 - clientIndex]
@@ -821,8 +844,7 @@ private final class BrokerSimulation {
             processes[index].held = []
             processes[index].draining = false
         } else {
-            apply(state.ready(ReadyMessage(workerID: processes[index].workerID, concurrency: UInt16(processes[index].concurrency)),
-                              from: routing, now: now))
+            apply(state.ready(readyMessage(index), from: routing, now: now))
         }
         return false
     }
@@ -888,9 +910,23 @@ private final class BrokerSimulation {
         } else {
             action = "READY from worker \(index) again"
         }
+        if random.chance(30) {
+            processes[index].variant = 1 - processes[index].variant
+            readvertised += 1
+            action += " with other capabilities"
+        }
         processes[index].silent = false
-        let ready = ReadyMessage(workerID: processes[index].workerID, concurrency: UInt16(processes[index].concurrency))
-        apply(state.ready(ready, from: processes[index].routing!, now: now))
+        apply(state.ready(readyMessage(index), from: processes[index].routing!, now: now))
+    }
+
+    func readyMessage(_ index: Int) -> ReadyMessage {
+        ReadyMessage(workerID: processes[index].workerID, concurrency: UInt16(processes[index].concurrency),
+                     capabilities: processes[index].capabilities)
+    }
+
+    /// The model's message for a job key in flight.
+    func message(of key: JobKey) -> JobMessage? {
+        records[key].flatMap { runs[RunID(key: key, run: $0.run)]?.message }
     }
 
     func bye() {
@@ -899,7 +935,7 @@ private final class BrokerSimulation {
         let index = candidates[random.below(candidates.count)]
         action = "BYE from worker \(index)"
         guard heard(index), let routing = processes[index].routing else { return }
-        state.bye(from: routing)
+        state.bye(from: routing, now: now)
         processes[index].draining = true
         check(state.snapshot.workers[routing]?.free == 0, "a worker that said BYE still has free slots")
     }
@@ -949,6 +985,9 @@ private final class BrokerSimulation {
                     continue
                 }
                 check(!processes[index].draining, "a job sent to a worker after its BYE")
+                check(processes[index].capabilities.canRun(job.handler, requiring: job.options.requires),
+                      "a job of \(job.handler) requiring \(job.options.requires) sent to worker \(index), which has "
+                        + "\(processes[index].capabilities)")
                 let key = JobKey(clientID: job.clientID, jobID: job.jobID)
                 guard let record = records[key], record.inFlight, var run = runs[RunID(key: key, run: record.run)] else {
                     check(false, "a job dispatched that is not in flight")
@@ -974,6 +1013,14 @@ private final class BrokerSimulation {
                 runs[id]?.outcomes += 1
                 check(runs[id]?.outcomes == 1, "a job got \(runs[id]?.outcomes ?? 0) outcomes")
                 check(result.status != .declined && result.status != .overloaded, "a run ended as \(result.status)")
+                if result.status == .unroutable, let message = message(of: key) {
+                    let capable = state.snapshot.workers.values.filter {
+                        !$0.draining && $0.capabilities.canRun(message.handler, requiring: message.options.requires)
+                    }
+                    check(capable.isEmpty, "a job ended unroutable while a live worker could run it")
+                    check(String(decoding: result.body, as: UTF8.self).contains("\"\(message.handler)\""),
+                          "an unroutable outcome does not name the handler")
+                }
                 if result.status == .exhausted {
                     let body = String(decoding: result.body, as: UTF8.self)
                     check(Int(result.attempt) == maxAttempts && body.hasPrefix("gave up after \(maxAttempts) attempts: the last ended because "),
@@ -1029,8 +1076,18 @@ private final class BrokerSimulation {
         for (_, job) in snapshot.jobs {
             check(job.attempt >= 1 && Int(job.attempt) <= maxAttempts, "a job at attempt \(job.attempt)")
         }
-        check(batchSteps > 0 || snapshot.queue.isEmpty || snapshot.workers.values.allSatisfy { $0.free == 0 },
-              "jobs wait while a worker has free slots (outside a batch)")
+        if batchSteps == 0 {
+            let free = snapshot.workers.values.filter { $0.free > 0 }
+            for key in snapshot.queue {
+                guard let message = message(of: key) else { continue }
+                check(!free.contains { $0.capabilities.canRun(message.handler, requiring: message.options.requires) },
+                      "a job of \(message.handler) waits while a worker that can run it has free slots (outside a batch)")
+            }
+        }
+        let perHandler = Dictionary(grouping: snapshot.queue.compactMap { message(of: $0)?.handler }, by: { $0 }).mapValues(\.count)
+        check(snapshot.queuedPerHandler == perHandler, "queued per handler \(snapshot.queuedPerHandler), the queue holds \(perHandler)")
+        check(state.stats.queued == snapshot.queue.count || batchSteps > 0,
+              "the queued gauge says \(state.stats.queued), \(snapshot.queue.count) are queued")
     }
 
     /// Lets every worker wake up and answer until no job is left: every accepted run must end
@@ -1051,8 +1108,7 @@ private final class BrokerSimulation {
                 routes[routing] = index
                 processes[index].routing = routing
                 action = "drain: READY from worker \(index)"
-                apply(state.ready(ReadyMessage(workerID: processes[index].workerID, concurrency: UInt16(processes[index].concurrency)),
-                                  from: routing, now: now))
+                apply(state.ready(readyMessage(index), from: routing, now: now))
             }
         }
         var rounds = 0

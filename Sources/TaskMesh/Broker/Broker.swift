@@ -5,10 +5,16 @@ public import ZMQ
 /// The broker of reliable mode: clients and workers both connect to it.
 ///
 /// It queues jobs (up to `broker.queue_limit`), hands them to workers that have free slots
-/// (workers announce their concurrency as credit: load balancing, not round robin), and watches
-/// every attempt: a worker silent for `heartbeat.liveness` intervals is dead and its jobs go to
-/// another worker; an attempt that overruns `broker.lease` does too, even while its worker still
-/// heartbeats. Results of superseded attempts are dropped. After `broker.max_attempts` a job ends
+/// (workers announce their concurrency as credit: load balancing, not round robin) and that
+/// serve the job's handler and carry every label it requires; a job no live worker can run waits
+/// for one to join, and ends `noWorkers` after `broker.unroutable_timeout` or at its deadline.
+/// Higher priorities go first; a priority whose oldest job has waited rises one step per second,
+/// so lower ones are not starved; clients of one priority take turns, one job each, so a flood
+/// from one does not hold up another.
+///
+/// It watches every attempt: a worker silent for `heartbeat.liveness` intervals is dead and its
+/// jobs go to another worker; an attempt that overruns `broker.lease` does too, even while its
+/// worker still heartbeats. Results of superseded attempts are dropped. After `broker.max_attempts` a job ends
 /// as `attemptsExhausted`. A resubmitted job id is not run again: while it runs the resubmission
 /// is ignored; once done, the cached outcome is returned (for `broker.result_ttl`).
 ///

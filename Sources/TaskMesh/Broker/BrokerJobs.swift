@@ -1,5 +1,28 @@
 import DequeModule
 
+/// A job's identity at the broker: job ids are namespaced by their client. Held as one inline
+/// copy of both ids (no reference counting for ids up to 32 bytes together), so the queue, the
+/// running sets and the outcome cache copy, compare and hash keys without touching the heap.
+struct JobKey: Hashable, Sendable {
+    private let compact: CompactJobID
+
+    init(clientID: [UInt8], jobID: [UInt8]) {
+        compact = CompactJobID(namespace: clientID, id: jobID)
+    }
+
+    /// The client id, rebuilt from the key (allocates: for rare paths and tests).
+    var clientID: [UInt8] {
+        let bytes = compact.bytes
+        return Array(bytes[1..<(1 + Int(bytes[0]))])
+    }
+
+    /// The job id, rebuilt from the key (allocates: for rare paths and tests).
+    var jobID: [UInt8] {
+        let bytes = compact.bytes
+        return Array(bytes[(1 + Int(bytes[0]))...])
+    }
+}
+
 /// Every job the broker knows: live ones (queued or running) in numbered slots of one array,
 /// finished ones as cached outcomes in a queue, oldest first, until they expire or the cache is
 /// full. Both are found by client and job id through a `JobIndex` per client: a client's ids
@@ -23,6 +46,8 @@ struct BrokerJobs {
         /// 0 when none does.
         var holder: UInt32 = 0
         var leaseUntil: Instant?
+        /// When it was submitted; kept when it is requeued, so that it ages as one job.
+        var queuedAt: Instant
         /// The owning client's record.
         var client: Int32 = -1
     }
@@ -69,7 +94,7 @@ struct BrokerJobs {
     var oldestOutcomeExpiry: Instant? { outcomes.first?.expires }
 
     subscript(slot: Int32) -> Slot {
-        get { slots[Int(slot)] }
+        _read { yield slots[Int(slot)] }
         _modify { yield &slots[Int(slot)] }
     }
 
@@ -81,17 +106,18 @@ struct BrokerJobs {
         return .finished(outcomes[Int(offset)].result)
     }
 
-    /// Adds `message` as a queued job, attempt 1. The caller has checked that its id is not known.
-    mutating func add(_ message: JobMessage) -> Int32 {
+    /// Adds `message` as a job queued at `now`, attempt 1. The caller has checked that its id is
+    /// not known.
+    mutating func add(_ message: JobMessage, now: Instant) -> Int32 {
         let record = record(of: message.clientID) ?? newRecord(for: message.clientID)
         let slot: Int32
         if let reused = freeSlots.popLast() {
             slot = reused
-            slots[Int(slot)] = Slot(phase: .queued, message: message, client: record)
+            slots[Int(slot)] = Slot(phase: .queued, message: message, queuedAt: now, client: record)
         } else {
             slot = Int32(slots.count)
             precondition(slot < Self.sequenceSpan, "more live jobs than the broker can number")
-            slots.append(Slot(phase: .queued, message: message, client: record))
+            slots.append(Slot(phase: .queued, message: message, queuedAt: now, client: record))
         }
         let inserted = clients[Int(record)].jobs.insert(message.jobID, slot: slot)
         assert(inserted, "a job added twice")
@@ -111,7 +137,7 @@ struct BrokerJobs {
         assert(replaced == slot)
         outcomes.append(Outcome(client: record, result: outcome, expires: expires))
         outcomeBytes += Self.size(outcome)
-        slots[index] = Slot(message: Self.emptyMessage)
+        slots[index] = Slot(message: Self.emptyMessage, queuedAt: slots[index].queuedAt)
         freeSlots.append(slot)
         liveCount -= 1
         if liveCount == 0 && slots.count > 1024 {

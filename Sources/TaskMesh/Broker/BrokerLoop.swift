@@ -101,7 +101,11 @@ final class BrokerLoop {
                 flushOutputs()
                 // A known connection says READY again when its credit changes: not news.
                 let level: Logger.Level = state.workers[routingID] == nil ? .info : .debug
-                logger.log(level: level, "worker ready", metadata: ["worker": "\(JobID(bytes: ready.workerID))", "concurrency": "\(ready.concurrency)"])
+                logger.log(level: level, "worker ready", metadata: [
+                    "worker": "\(JobID(bytes: ready.workerID))", "concurrency": "\(ready.concurrency)",
+                    "handlers": "\(ready.capabilities.handlers?.joined(separator: ",") ?? "any")",
+                    "labels": "\(ready.capabilities.labels.joined(separator: ","))",
+                ])
                 state.ready(ready, from: routingID, now: now)
                 sendHeartbeat(toWorker: routingID)
                 continue
@@ -121,7 +125,7 @@ final class BrokerLoop {
                     state.stats.malformed += 1
                     logger.debug("dropped the rest of a damaged RESULTS: \(error.violation)")
                 }
-            case .bye: state.bye(from: routingID)
+            case .bye: state.bye(from: routingID, now: now)
             case .disconnect: state.disconnect(from: routingID, now: now)
             case .heartbeat, .ready: break
             }
@@ -194,7 +198,7 @@ final class BrokerLoop {
     private func tick() {
         let now = Instant.current
         nextTick = now + topology.heartbeat.interval / 2
-        state.tick(now: now)
+        state.tick(now: now, wallClock: wallClockMilliseconds())
         clientsSeen = clientsSeen.filter { now - $0.value <= topology.heartbeat.expiry }
         for id in state.workers.keys { sendHeartbeat(toWorker: id) }
         for id in Array(clientsSeen.keys) { sendHeartbeat(toClient: id) }

@@ -16,13 +16,20 @@ extension BrokerState {
         var stuck: Int
         var free: Int
         var draining: Bool
+        /// What it advertised last.
+        var capabilities: Capabilities
     }
 
     /// Everything the broker holds, built anew on each call (it walks every job: not for the
     /// loop's hot path).
     struct Snapshot {
         var jobs: [JobKey: JobView] = [:]
+        /// The queued jobs, lane after lane in the order a worker able to run them all would be
+        /// offered the lanes before aging (higher priority first, then by turn), each lane first
+        /// come, first served.
         var queue: [JobKey] = []
+        /// How many jobs are queued per handler name.
+        var queuedPerHandler: [String: Int] = [:]
         var workers: [[UInt8]: WorkerView] = [:]
     }
 
@@ -32,7 +39,7 @@ extension BrokerState {
         for (id, slot) in workers {
             routing[slot.holder] = id
             snapshot.workers[id] = WorkerView(workerID: slot.workerID, running: [], stuck: slot.stuck, free: slot.free,
-                                              draining: slot.draining)
+                                              draining: slot.draining, capabilities: queues.routes[Int(slot.route)].capabilities)
         }
         func key(_ slot: BrokerJobs.Slot) -> JobKey { JobKey(clientID: slot.message.clientID, jobID: slot.message.jobID) }
         for slot in jobs.slots where slot.phase == .queued || slot.phase == .running {
@@ -40,7 +47,8 @@ extension BrokerState {
             snapshot.jobs[key(slot)] = JobView(attempt: slot.attempt, worker: holder, leaseUntil: slot.leaseUntil)
             if let holder { snapshot.workers[holder]?.running.insert(key(slot)) }
         }
-        snapshot.queue = queue.map { key(jobs[$0]) }
+        snapshot.queue = queues.lanesInOrder.flatMap { queues.lanes[Int($0)].slots.map { key(jobs[$0]) } }
+        snapshot.queuedPerHandler = queues.queuedPerHandler
         return snapshot
     }
 }

@@ -1,28 +1,3 @@
-import DequeModule
-
-/// A job's identity at the broker: job ids are namespaced by their client. Held as one inline
-/// copy of both ids (no reference counting for ids up to 32 bytes together), so the queue, the
-/// running sets and the outcome cache copy, compare and hash keys without touching the heap.
-struct JobKey: Hashable, Sendable {
-    private let compact: CompactJobID
-
-    init(clientID: [UInt8], jobID: [UInt8]) {
-        compact = CompactJobID(namespace: clientID, id: jobID)
-    }
-
-    /// The client id, rebuilt from the key (allocates: for rare paths and tests).
-    var clientID: [UInt8] {
-        let bytes = compact.bytes
-        return Array(bytes[1..<(1 + Int(bytes[0]))])
-    }
-
-    /// The job id, rebuilt from the key (allocates: for rare paths and tests).
-    var jobID: [UInt8] {
-        let bytes = compact.bytes
-        return Array(bytes[(1 + Int(bytes[0]))...])
-    }
-}
-
 /// A message the broker loop must send; the loop batches those for the same peer.
 enum BrokerOutput: Equatable {
     /// A job (attempt number set) for the worker with this routing id.
@@ -31,33 +6,19 @@ enum BrokerOutput: Equatable {
     case toClient([UInt8], ResultMessage)
 }
 
-/// The broker's bookkeeping, without sockets: jobs, their attempts and leases, workers and their
-/// free slots, and the cache of recent outcomes. Every event appends the messages to send to
-/// `outbox` (and returns the ones it added); the loop owns the sockets and the clock and takes
-/// the outbox once per wake-up. Invariants (tested): a job is in exactly one of the queue, a
-/// worker's running jobs, or the finished cache; each job produces one outcome; at most
-/// `maxAttempts` attempts start.
+/// The broker's bookkeeping, without sockets: jobs, their attempts and leases, workers, what they
+/// can run and their free slots, and the cache of recent outcomes. Every event appends the
+/// messages to send to `outbox` (and returns the ones it added); the loop owns the sockets and
+/// the clocks and takes the outbox once per wake-up. Invariants (tested): a job is in exactly one
+/// of the queues, a worker's running jobs, or the finished cache; each job produces one outcome;
+/// at most `maxAttempts` attempts start; a worker is given only jobs whose handler it serves and
+/// whose required labels it all carries, and never more than its free slots.
 struct BrokerState {
-    struct WorkerSlot {
-        let workerID: [UInt8]
-        /// Names this connection in the jobs it runs; never reused within a broker's run. A new
-        /// connection of the same worker process takes over the jobs of the old one.
-        var holder: UInt32
-        var concurrency: Int
-        /// Attempts it runs for the broker.
-        var running = 0
-        /// Slots still held by attempts whose lease expired (a hung handler keeps its slot).
-        var stuck = 0
-        var lastSeen: Instant
-        var draining = false
-        var free: Int { draining ? 0 : max(0, concurrency - running - stuck) }
-    }
-
     let config: Topology.Broker
     let expiry: Duration
     private(set) var jobs = BrokerJobs()
-    /// Slots of queued jobs, in dispatch order.
-    private(set) var queue = Deque<Int32>()
+    /// The queued jobs, by routing class, priority and client.
+    private(set) var queues = BrokerQueues()
     private(set) var workers: [[UInt8]: WorkerSlot] = [:]
     private var lastHolder: UInt32 = 0
     /// Most outcomes remembered at once, whatever their age, and most bytes they may hold.
@@ -74,12 +35,6 @@ struct BrokerState {
         precondition(finishedLimit < 1 << 29, "an outcome cache of \(finishedLimit) entries")
         self.finishedLimit = finishedLimit
         self.finishedByteLimit = finishedByteLimit
-    }
-
-    var readyWorkers: Int {
-        var count = 0
-        for index in workers.indices where !workers.values[index].draining { count += 1 }
-        return count
     }
 
     /// Opens a batch: the events until `endBatch(now:)` (the loop's: all it reads in one
@@ -138,7 +93,8 @@ struct BrokerState {
             return outbox[start...]
         }
         stats.accepted += 1
-        queue.append(jobs.add(message))
+        let slot = jobs.add(message, now: now)
+        queues.append(slot, to: queues.lane(handler: message.handler, options: message.options, client: jobs[slot].client, now: now))
         dispatchUnlessHeld(now: now)
         return outbox[start...]
     }
@@ -150,20 +106,31 @@ struct BrokerState {
 
     // MARK: Workers
 
+    /// READY: a worker connection offers `message.concurrency` slots for the handlers and labels
+    /// of `message.capabilities`. A later READY on the same connection replaces both (that is how
+    /// a worker advertises anew); jobs it already runs stay with it.
     @discardableResult
     mutating func ready(_ message: ReadyMessage, from worker: [UInt8], now: Instant) -> ArraySlice<BrokerOutput> {
         let start = outbox.count
-        var slot = workers[worker] ?? WorkerSlot(workerID: message.workerID, holder: nextHolder(), concurrency: Int(message.concurrency),
-                                                 lastSeen: now)
+        let draining = message.concurrency == 0  // a stopping worker re-announcing itself takes nothing
+        var slot: WorkerSlot
+        if let known = workers[worker] {
+            slot = known
+            queues.updateRoute(slot.route, capabilities: message.capabilities, live: !draining, now: now)
+        } else {
+            slot = WorkerSlot(workerID: message.workerID, holder: nextHolder(), concurrency: Int(message.concurrency), lastSeen: now,
+                              route: queues.addRoute(message.capabilities, live: !draining, now: now))
+        }
         // The same worker process on a new connection: it still runs what the old one held.
         if let (oldID, old) = workers.first(where: { $0.key != worker && $0.value.workerID == message.workerID }) {
             workers.removeValue(forKey: oldID)
+            queues.removeRoute(old.route, now: now)
             slot.running += old.running
             slot.stuck += old.stuck
             for held in jobs.slots(in: .running) where jobs[held].holder == old.holder { jobs[held].holder = slot.holder }
         }
         slot.concurrency = Int(message.concurrency)
-        slot.draining = message.concurrency == 0  // a stopping worker re-announcing itself takes nothing
+        slot.draining = draining
         slot.lastSeen = now
         workers[worker] = slot
         updateWorkerGauge()
@@ -195,7 +162,7 @@ struct BrokerState {
         }
         workers.values[connection].running -= 1
         if message.status == .declined {  // never started: back to the front, same attempt
-            putBackFirst(slot)
+            putBackFirst(slot, now: now)
         } else {
             finish(slot, with: message, now: now)
         }
@@ -204,8 +171,10 @@ struct BrokerState {
     }
 
     /// BYE: the worker is stopping; it gets no more jobs and finishes what it runs.
-    mutating func bye(from worker: [UInt8]) {
+    mutating func bye(from worker: [UInt8], now: Instant) {
+        guard let route = workers[worker]?.route else { return }
         workers[worker]?.draining = true
+        queues.updateRoute(route, live: false, now: now)
         updateWorkerGauge()
     }
 
@@ -214,6 +183,7 @@ struct BrokerState {
     mutating func disconnect(from worker: [UInt8], now: Instant) -> ArraySlice<BrokerOutput> {
         let start = outbox.count
         guard let slot = workers.removeValue(forKey: worker) else { return outbox[start...] }
+        queues.removeRoute(slot.route, now: now)
         updateWorkerGauge()
         requeueAll(heldBy: [slot.holder], cause: "its worker left", now: now)
         dispatchUnlessHeld(now: now)
@@ -222,13 +192,18 @@ struct BrokerState {
 
     // MARK: Time
 
-    /// Expires silent workers, overrun leases and old outcomes; returns what it added to send.
+    /// Expires silent workers, overrun leases, jobs no live worker can run (`endUnroutable`) and
+    /// old outcomes; returns what it added to send. `wallClock` is the time in milliseconds since
+    /// the Unix epoch, for job deadlines.
     @discardableResult
-    mutating func tick(now: Instant) -> ArraySlice<BrokerOutput> {
+    mutating func tick(now: Instant, wallClock: UInt64 = wallClockMilliseconds()) -> ArraySlice<BrokerOutput> {
         let start = outbox.count
         let silent = workers.filter { now - $0.value.lastSeen > expiry }
         if !silent.isEmpty {
-            for id in silent.keys { workers.removeValue(forKey: id) }
+            for (id, slot) in silent {
+                workers.removeValue(forKey: id)
+                queues.removeRoute(slot.route, now: now)
+            }
             stats.workersLost += UInt64(silent.count)
             updateWorkerGauge()
             requeueAll(heldBy: Set(silent.values.map(\.holder)), cause: "its worker went silent (crashed, frozen or cut off)", now: now)
@@ -242,6 +217,8 @@ struct BrokerState {
             }
             requeue(slot, cause: "it overran its lease of \(config.lease)", now: now)
         }
+        endUnroutable(now: now, wallClock: wallClock)
+        queues.forgetEmptyLanes()
         while let oldest = jobs.oldestOutcomeExpiry, oldest <= now { jobs.forgetOldest() }
         dispatchUnlessHeld(now: now)
         return outbox[start...]
@@ -255,18 +232,21 @@ struct BrokerState {
         if !batchOpen { dispatch(now: now) }
     }
 
-    /// Hands queued jobs to the workers with the most free slots: each job goes to the worker
-    /// with the most (the first of equals), given in runs of as many as keep it ahead.
+    /// Hands queued jobs to the workers with the most free slots: each worker in turn, the one
+    /// with the most (the first of equals), takes as many as keep it ahead, of the jobs it can
+    /// run, chosen by `BrokerQueues.take` (priority, aging, round robin across lanes). A worker
+    /// left with free slots and nothing it can run is passed over until the next dispatch.
     private mutating func dispatch(now: Instant) {
         defer { updateGauges() }
-        guard !queue.isEmpty else { return }
+        guard !queues.isEmpty else { return }
         let lease = now + config.lease
-        while !queue.isEmpty, let (connection, share) = nextShare() {
+        var passedOver: [UInt32] = []
+        while !queues.isEmpty, let (connection, share) = nextShare(passingOver: passedOver) {
             let routing = workers.keys[connection]
             let holder = workers.values[connection].holder
-            var given = 0
-            while given < share, let slot = queue.popFirst() {
-                guard jobs[slot].phase == .queued else { continue }
+            let given = queues.take(for: workers.values[connection].route, upTo: share, now: now, jobs: jobs)
+            if given < share { passedOver.append(holder) }
+            for slot in queues.taken {
                 let message: JobMessage = {
                     $0.phase = .running
                     $0.holder = holder
@@ -276,30 +256,10 @@ struct BrokerState {
                     return message
                 }(&jobs[slot])
                 outbox.append(.toWorker(routing, message))
-                given += 1
             }
             workers.values[connection].running += given
             stats.dispatched += UInt64(given)
         }
-    }
-
-    /// The worker with the most free slots (the first of equals), and how many jobs it takes
-    /// before another has as many free (at least one); nil when none has a free slot.
-    private func nextShare() -> (Dictionary<[UInt8], WorkerSlot>.Index, Int)? {
-        var best: Dictionary<[UInt8], WorkerSlot>.Index?
-        var bestFree = 0
-        var secondFree = 0
-        for index in workers.indices {
-            let free = workers.values[index].free
-            if free > bestFree {
-                secondFree = bestFree
-                (best, bestFree) = (index, free)
-            } else if free > secondFree {
-                secondFree = free
-            }
-        }
-        guard let best else { return nil }
-        return (best, max(1, bestFree - secondFree))
     }
 
     private mutating func nextHolder() -> UInt32 {
@@ -327,15 +287,50 @@ struct BrokerState {
         }
         stats.requeued += 1
         jobs[slot].attempt += 1
-        putBackFirst(slot)
+        putBackFirst(slot, now: now)
     }
 
-    /// Takes a running job off its worker and puts it at the front of the queue.
-    private mutating func putBackFirst(_ slot: Int32) {
+    /// Takes a running job off its worker and puts it at the front of its lane, and the lane
+    /// first in its round.
+    private mutating func putBackFirst(_ slot: Int32, now: Instant) {
         jobs[slot].phase = .queued
         jobs[slot].holder = 0
         jobs[slot].leaseUntil = nil
-        queue.prepend(slot)
+        let message = jobs[slot].message
+        queues.prepend(slot, to: queues.lane(handler: message.handler, options: message.options, client: jobs[slot].client, now: now))
+    }
+
+    /// Ends, as `unroutable`, each queued job no live worker can run that has waited
+    /// `config.unroutableTimeout` since it was submitted or since the last worker able to run it
+    /// left or drained (whichever is later), or whose deadline (`wallClock`, ms since the Unix
+    /// epoch) has passed. Looks only at lanes no live worker can run.
+    private mutating func endUnroutable(now: Instant, wallClock: UInt64) {
+        let lanes = queues.unroutableLanes
+        guard !lanes.isEmpty else { return }
+        let offered = queues.offered
+        for lane in lanes {
+            let routing = queues.classes[Int(queues.lanes[Int(lane)].routingClass)]
+            var ended: [(slot: Int32, missedDeadline: Bool)] = []
+            for slot in queues.lanes[Int(lane)].slots {
+                let deadline = jobs[slot].message.deadline
+                if deadline != 0 && wallClock >= deadline {
+                    ended.append((slot, true))
+                } else if now - max(jobs[slot].queuedAt, routing.unroutableSince) >= config.unroutableTimeout {
+                    ended.append((slot, false))
+                }
+            }
+            guard !ended.isEmpty else { continue }
+            queues.remove(Set(ended.map(\.slot)), from: lane)
+            let missing = RouteMessage.missing(handler: routing.handler, requires: routing.requires, handlers: offered.handlers,
+                                               labels: offered.labels)
+            for (slot, missedDeadline) in ended {
+                stats.unroutable += 1
+                let waited = missedDeadline ? "before the deadline, " : "for \(ValueParsing.format(config.unroutableTimeout)), "
+                let message = jobs[slot].message
+                finish(slot, with: ResultMessage(status: .unroutable, attempt: jobs[slot].attempt, clientID: message.clientID,
+                                                 jobID: message.jobID, body: Array((waited + missing).utf8)), now: now)
+            }
+        }
     }
 
     /// Ends a job with `result`, remembers the outcome for resubmissions, and sends it to the
@@ -354,7 +349,7 @@ struct BrokerState {
     /// The job gauges; after every dispatch, so cheap.
     private mutating func updateGauges() {
         stats.jobs = jobs.liveCount
-        stats.queued = queue.count
+        stats.queued = queues.count
     }
 
     /// The worker gauge, which walks the workers: only when one comes, goes or drains.

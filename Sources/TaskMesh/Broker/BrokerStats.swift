@@ -4,9 +4,12 @@ public struct BrokerStats: Sendable, Equatable {
     public var accepted: UInt64 = 0
     /// Attempts handed to workers (first runs and retries).
     public var dispatched: UInt64 = 0
-    /// Jobs that ended with a worker's result, or as `attemptsExhausted`.
+    /// Jobs that ended with a worker's result, or as `attemptsExhausted` or `unroutable`.
     public var completed: UInt64 = 0
     public var exhausted: UInt64 = 0
+    /// Jobs ended `unroutable` (counted in `completed` too): no live worker had their handler and
+    /// labels for `broker.unroutable_timeout`, or before their deadline.
+    public var unroutable: UInt64 = 0
     /// Attempts given to another worker because theirs died, went silent, left or overran the
     /// lease.
     public var requeued: UInt64 = 0
