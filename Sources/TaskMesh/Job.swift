@@ -10,8 +10,10 @@ public struct Job: Sendable {
     public let payload: [UInt8]
     /// 1 for the first attempt; higher when a broker retries the job.
     public let attempt: Int
-    /// When the client stops waiting, by the client's wall clock; nil when it set none. Work
-    /// finished after it is discarded, so long handlers may check it and stop early.
+    /// When the client stops waiting, by this worker's wall clock (worked out from the time
+    /// remaining when the job arrived, so a clock set apart from the client's does not shift
+    /// it); nil when it set none. Work finished after it is discarded, so long handlers may
+    /// check it and stop early.
     public let deadline: Date?
 }
 

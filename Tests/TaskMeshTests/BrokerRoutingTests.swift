@@ -69,8 +69,8 @@ private struct RoutingBroker {
         return Sent(state.result(result, from: Array(worker.utf8), now: at(offset)))
     }
 
-    mutating func tick(at offset: Duration, wallClock: UInt64 = 1) -> Sent {
-        Sent(state.tick(now: at(offset), wallClock: wallClock))
+    mutating func tick(at offset: Duration) -> Sent {
+        Sent(state.tick(now: at(offset)))
     }
 
     var queuedPayloads: [String] {
@@ -199,12 +199,12 @@ private struct RoutingBroker {
 
     @Test func anUnroutableJobEndsWhenItsDeadlinePasses() throws {
         var broker = RoutingBroker()
-        let late = broker.job("resize", deadline: 5_000)
+        let late = broker.job("resize", deadline: WireDeadline.relative(.seconds(2)))  // 2 s left when submitted at t0
         let timeless = broker.job("resize")
         _ = broker.submit(late)
         _ = broker.submit(timeless)
-        #expect(broker.tick(at: .seconds(1), wallClock: 4_999).results.isEmpty)
-        let ended = broker.tick(at: .seconds(2), wallClock: 5_000)
+        #expect(broker.tick(at: .seconds(2) - .milliseconds(1)).results.isEmpty)
+        let ended = broker.tick(at: .seconds(2))
         #expect(ended.results.map(\.jobID) == [late.jobID])
         #expect(ended.results.first?.status == .unroutable)
         let body = String(decoding: try #require(ended.results.first).body, as: UTF8.self)

@@ -38,7 +38,8 @@ struct BrokerJobs {
 
     struct Slot {
         var phase: Phase = .free
-        /// The job as submitted.
+        /// The job as submitted (its `deadline` field as the client wrote it; `deadline` below is
+        /// what counts).
         var message: JobMessage
         /// The number of the current attempt, from 1. Results carrying another number are stale.
         var attempt: UInt16 = 1
@@ -50,6 +51,9 @@ struct BrokerJobs {
         var queuedAt: Instant
         /// The owning client's record.
         var client: Int32 = -1
+        /// Its deadline by the broker's monotonic clock, fixed at submission
+        /// (`WireDeadline.local`); nil for none. Dispatch writes the time left until it.
+        var deadline: Instant?
     }
 
     /// What a job id names.
@@ -106,18 +110,18 @@ struct BrokerJobs {
         return .finished(outcomes[Int(offset)].result)
     }
 
-    /// Adds `message` as a job queued at `now`, attempt 1. The caller has checked that its id is
-    /// not known.
-    mutating func add(_ message: JobMessage, now: Instant) -> Int32 {
+    /// Adds `message` as a job queued at `now`, attempt 1, ending at `deadline` (nil: never).
+    /// The caller has checked that its id is not known.
+    mutating func add(_ message: JobMessage, now: Instant, deadline: Instant? = nil) -> Int32 {
         let record = record(of: message.clientID) ?? newRecord(for: message.clientID)
         let slot: Int32
         if let reused = freeSlots.popLast() {
             slot = reused
-            slots[Int(slot)] = Slot(phase: .queued, message: message, queuedAt: now, client: record)
+            slots[Int(slot)] = Slot(phase: .queued, message: message, queuedAt: now, client: record, deadline: deadline)
         } else {
             slot = Int32(slots.count)
             precondition(slot < Self.sequenceSpan, "more live jobs than the broker can number")
-            slots.append(Slot(phase: .queued, message: message, queuedAt: now, client: record))
+            slots.append(Slot(phase: .queued, message: message, queuedAt: now, client: record, deadline: deadline))
         }
         let inserted = clients[Int(record)].jobs.insert(message.jobID, slot: slot)
         assert(inserted, "a job added twice")

@@ -198,7 +198,7 @@ final class BrokerLoop {
     private func tick() {
         let now = Instant.current
         nextTick = now + topology.heartbeat.interval / 2
-        state.tick(now: now, wallClock: wallClockMilliseconds())
+        state.tick(now: now)
         clientsSeen = clientsSeen.filter { now - $0.value <= topology.heartbeat.expiry }
         for id in state.workers.keys { sendHeartbeat(toWorker: id) }
         for id in Array(clientsSeen.keys) { sendHeartbeat(toClient: id) }

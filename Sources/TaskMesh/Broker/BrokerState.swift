@@ -93,7 +93,8 @@ struct BrokerState {
             return outbox[start...]
         }
         stats.accepted += 1
-        let slot = jobs.add(message, now: now)
+        // The deadline by our own clock, from the time remaining when it arrived (section 4).
+        let slot = jobs.add(message, now: now, deadline: WireDeadline.local(message.deadline, receivedAt: now))
         queues.append(slot, to: queues.lane(handler: message.handler, options: message.options, client: jobs[slot].client, now: now))
         dispatchUnlessHeld(now: now)
         return outbox[start...]
@@ -192,11 +193,11 @@ struct BrokerState {
 
     // MARK: Time
 
-    /// Expires silent workers, overrun leases, jobs no live worker can run (`endUnroutable`) and
-    /// old outcomes; returns what it added to send. `wallClock` is the time in milliseconds since
-    /// the Unix epoch, for job deadlines.
+    /// Expires silent workers, overrun leases, jobs no live worker can run (`endUnroutable`),
+    /// queued jobs whose deadline passed (`endExpired`) and old outcomes; returns what it added
+    /// to send. Deadlines are the monotonic ones fixed at submission: no wall clock is read.
     @discardableResult
-    mutating func tick(now: Instant, wallClock: UInt64 = wallClockMilliseconds()) -> ArraySlice<BrokerOutput> {
+    mutating func tick(now: Instant) -> ArraySlice<BrokerOutput> {
         let start = outbox.count
         let silent = workers.filter { now - $0.value.lastSeen > expiry }
         if !silent.isEmpty {
@@ -217,7 +218,8 @@ struct BrokerState {
             }
             requeue(slot, cause: "it overran its lease of \(config.lease)", now: now)
         }
-        endUnroutable(now: now, wallClock: wallClock)
+        endUnroutable(now: now)
+        endExpired(now: now)
         queues.forgetEmptyLanes()
         while let oldest = jobs.oldestOutcomeExpiry, oldest <= now { jobs.forgetOldest() }
         dispatchUnlessHeld(now: now)
@@ -236,6 +238,10 @@ struct BrokerState {
     /// with the most (the first of equals), takes as many as keep it ahead, of the jobs it can
     /// run, chosen by `BrokerQueues.take` (priority, aging, round robin across lanes). A worker
     /// left with free slots and nothing it can run is passed over until the next dispatch.
+    ///
+    /// Each job taken whose deadline has passed (at or before `now`) ends `expired` instead of
+    /// leaving; each one dispatched carries the time left until its deadline at `now`, in the
+    /// relative form (docs/PROTOCOL.md, section 4), so time spent queued here is counted.
     private mutating func dispatch(now: Instant) {
         defer { updateGauges() }
         guard !queues.isEmpty else { return }
@@ -244,21 +250,58 @@ struct BrokerState {
         while !queues.isEmpty, let (connection, share) = nextShare(passingOver: passedOver) {
             let routing = workers.keys[connection]
             let holder = workers.values[connection].holder
-            let given = queues.take(for: workers.values[connection].route, upTo: share, now: now, jobs: jobs)
-            if given < share { passedOver.append(holder) }
+            let taken = queues.take(for: workers.values[connection].route, upTo: share, now: now, jobs: jobs)
+            // Fewer than asked: nothing more it can run is queued (expired ones do not count:
+            // they leave its slots free for the next round).
+            if taken < share { passedOver.append(holder) }
+            var given = 0
             for slot in queues.taken {
+                if let deadline = jobs[slot].deadline, deadline <= now {
+                    expire(slot, now: now)
+                    continue
+                }
                 let message: JobMessage = {
                     $0.phase = .running
                     $0.holder = holder
                     $0.leaseUntil = lease
                     var message = $0.message
                     message.attempt = $0.attempt
+                    message.deadline = WireDeadline.relative(until: $0.deadline, now: now)
                     return message
                 }(&jobs[slot])
                 outbox.append(.toWorker(routing, message))
+                given += 1
             }
             workers.values[connection].running += given
             stats.dispatched += UInt64(given)
+        }
+    }
+
+    /// Ends the queued job in `slot` (already out of its lane) as `expired`: its deadline passed
+    /// before any worker took it. Its client has timed it out; the answer frees its place.
+    private mutating func expire(_ slot: Int32, now: Instant) {
+        stats.expired += 1
+        let message = jobs[slot].message
+        finish(slot, with: ResultMessage(status: .expired, attempt: jobs[slot].attempt, clientID: message.clientID, jobID: message.jobID,
+                                         body: Array("its deadline passed while it was queued at the broker".utf8)), now: now)
+    }
+
+    /// Ends, as `expired`, each queued job whose deadline is at or before `now` in the lanes some
+    /// live worker can run (the others are `endUnroutable`'s): jobs waiting for a free slot free
+    /// their place in the queue without waiting for one. One pass over the queued jobs per tick,
+    /// reading one stored deadline each.
+    private mutating func endExpired(now: Instant) {
+        guard !queues.isEmpty else { return }
+        var removed: Set<Int32> = []
+        for lane in queues.active where queues.classes[Int(queues.lanes[Int(lane)].routingClass)].runnable {
+            for slot in queues.lanes[Int(lane)].slots {
+                if let deadline = jobs[slot].deadline, deadline <= now { removed.insert(slot) }
+            }
+            guard !removed.isEmpty else { continue }
+            let ended = queues.lanes[Int(lane)].slots.filter { removed.contains($0) }
+            queues.remove(removed, from: lane)
+            for slot in ended { expire(slot, now: now) }
+            removed.removeAll(keepingCapacity: true)
         }
     }
 
@@ -302,9 +345,9 @@ struct BrokerState {
 
     /// Ends, as `unroutable`, each queued job no live worker can run that has waited
     /// `config.unroutableTimeout` since it was submitted or since the last worker able to run it
-    /// left or drained (whichever is later), or whose deadline (`wallClock`, ms since the Unix
-    /// epoch) has passed. Looks only at lanes no live worker can run.
-    private mutating func endUnroutable(now: Instant, wallClock: UInt64) {
+    /// left or drained (whichever is later), or whose deadline (the monotonic one fixed at
+    /// submission) is at or before `now`. Looks only at lanes no live worker can run.
+    private mutating func endUnroutable(now: Instant) {
         let lanes = queues.unroutableLanes
         guard !lanes.isEmpty else { return }
         let offered = queues.offered
@@ -312,8 +355,7 @@ struct BrokerState {
             let routing = queues.classes[Int(queues.lanes[Int(lane)].routingClass)]
             var ended: [(slot: Int32, missedDeadline: Bool)] = []
             for slot in queues.lanes[Int(lane)].slots {
-                let deadline = jobs[slot].message.deadline
-                if deadline != 0 && wallClock >= deadline {
+                if let deadline = jobs[slot].deadline, deadline <= now {
                     ended.append((slot, true))
                 } else if now - max(jobs[slot].queuedAt, routing.unroutableSince) >= config.unroutableTimeout {
                     ended.append((slot, false))

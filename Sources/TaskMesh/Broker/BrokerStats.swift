@@ -10,6 +10,9 @@ public struct BrokerStats: Sendable, Equatable {
     /// Jobs ended `unroutable` (counted in `completed` too): no live worker had their handler and
     /// labels for `broker.unroutable_timeout`, or before their deadline.
     public var unroutable: UInt64 = 0
+    /// Jobs ended `expired` (counted in `completed` too): their deadline passed while they were
+    /// queued, so they were never dispatched.
+    public var expired: UInt64 = 0
     /// Attempts given to another worker because theirs died, went silent, left or overran the
     /// lease.
     public var requeued: UInt64 = 0

@@ -172,15 +172,18 @@ final class ClientLoop {
                                 sameRoute route: WorkerLinks.RouteKey?) -> (frames: [[UInt8]], span: Int, count: Int) {
         let share = (pending.waitingCount + destinations - 1) / destinations
         var batch = JobBatchWriter(clientID: core.clientID, maxEntries: max(1, share), withOptions: reliable)
+        // Deadlines leave as the time remaining now (docs/PROTOCOL.md, section 4): one clock
+        // reading per message, so the receiver's clock need not agree with ours.
+        let now = Instant.current
         let span = pending.peekToSend { next in
             if let route, next.handler != route.handler || next.options.requires != route.requires { return false }
-            return batch.appendIfItFits(jobID: next.jobID, handler: next.handler, deadline: next.wallDeadline, attempt: 1,
-                                        payload: next.payload, options: next.options)
+            return batch.appendIfItFits(jobID: next.jobID, handler: next.handler, deadline: WireDeadline.relative(until: next.deadline, now: now),
+                                        attempt: 1, payload: next.payload, options: next.options)
         }
         if batch.count > 1 { return (batch.encode(), span, batch.count) }
         // One job waiting, or the next one too large to batch: a plain JOB.
         let frames = JobMessage(clientID: core.clientID, jobID: job.jobID, handler: job.handler,
-                                deadline: job.wallDeadline, attempt: 1, payload: job.payload,
+                                deadline: WireDeadline.relative(until: job.deadline, now: now), attempt: 1, payload: job.payload,
                                 options: reliable ? job.options : .standard).encode()
         return (frames, 1, 1)
     }

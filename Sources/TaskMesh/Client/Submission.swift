@@ -5,7 +5,8 @@ struct Submission: Sendable {
     let payload: [UInt8]
     /// When the client gives up, by the monotonic clock.
     let deadline: Instant
-    /// The same moment by the wall clock, in milliseconds since the Unix epoch, for the wire.
+    /// The same moment by the wall clock, in milliseconds since the Unix epoch. Not sent: the
+    /// wire carries the time remaining until `deadline` (`WireDeadline.relative`).
     let wallDeadline: UInt64
     let promise: Promise
     /// Priority and required labels.

@@ -29,7 +29,10 @@ struct JobMessage: Equatable, Sendable {
     var clientID: [UInt8]
     var jobID: [UInt8]
     var handler: String
-    /// Milliseconds since the Unix epoch after which the client no longer waits; 0: none.
+    /// The deadline field as on the wire (`WireDeadline`): the relative form
+    /// (`WireDeadline.relativeFlag | ms`, time remaining from receipt), the absolute form of
+    /// earlier revisions (ms since the Unix epoch), or 0 for none. Codecs carry it unchanged;
+    /// receivers turn it into a local monotonic deadline with `WireDeadline.local`.
     var deadline: UInt64
     /// 1 for the first attempt; a broker counts retries up from there.
     var attempt: UInt16

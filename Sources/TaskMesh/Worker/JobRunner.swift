@@ -17,14 +17,14 @@ import ZMQ
 /// do the jobs after one that suspends (it goes on on the executor like any task). They cross no
 /// thread at the worker. Either way at most `concurrency` handlers run at once.
 final class JobRunner {
-    /// Jobs whose deadline passed longer ago than this are skipped unstarted: the tolerance covers
-    /// clock differences between client and worker hosts.
-    static let clockSkewTolerance: UInt64 = 1000
-
     /// A job with its handler, waiting for a runner.
     private struct Accepted: Sendable {
         let job: JobMessage
         let run: Handlers.Run
+        /// Its deadline by this host's monotonic clock, fixed when the job was read
+        /// (`WireDeadline.local`: relative form exactly, absolute form plus its 1 s tolerance);
+        /// nil for none. A runner skips the job unstarted once it has passed.
+        let deadline: Instant?
     }
 
     /// What a runner hands back to the loop.
@@ -113,15 +113,14 @@ final class JobRunner {
     private static func execute(_ accepted: Accepted, startedAt start: ContinuousClock.Instant, limit: Int,
                                 executionLog: ExecutionLog?) async -> (Completion, ended: ContinuousClock.Instant) {
         let job = accepted.job
-        if job.deadline != 0 && job.deadline < UInt64.max - clockSkewTolerance
-            && wallClockMilliseconds() > job.deadline + clockSkewTolerance {
+        if let deadline = accepted.deadline, start > deadline {
             let body = Array("skipped unstarted: its deadline passed before a runner was free".utf8)
             return (.expired(ResultMessage(status: .expired, attempt: job.attempt, clientID: job.clientID, jobID: job.jobID, body: body)), start)
         }
         executionLog?.record(job)
         let input = Job(
             id: JobID(bytes: job.jobID), handler: job.handler, payload: job.payload, attempt: Int(job.attempt),
-            deadline: job.deadline == 0 ? nil : Date(timeIntervalSince1970: Double(job.deadline) / 1000)
+            deadline: accepted.deadline.map { Date(timeIntervalSinceNow: start.duration(to: $0).nanoseconds / 1e9) }
         )
         var outcome = await accepted.run(input)
         let end = ContinuousClock.now
@@ -156,9 +155,11 @@ final class JobRunner {
 
     /// Handles one received JOB or JOBS. While `declining`, valid jobs are answered `declined`
     /// unstarted. `sender` is the ZAP user id of the connection it came on (secure direct mode).
-    func accept(_ frames: [[UInt8]], declining: Bool, sender: String? = nil) {
+    /// Deadlines are fixed by this host's monotonic clock as the message is read (`receivedAt`,
+    /// default now; docs/PROTOCOL.md, section 4).
+    func accept(_ frames: [[UInt8]], declining: Bool, sender: String? = nil, receivedAt now: Instant = .current) {
         if let header = frames.first, header.count > 3, header[3] == Wire.Command.jobs.rawValue {
-            acceptBatch(frames, declining: declining, sender: sender)
+            acceptBatch(frames, declining: declining, sender: sender, receivedAt: now)
             return
         }
         stats.received += 1
@@ -177,13 +178,13 @@ final class JobRunner {
             logger.warning("dropped a job whose client id is not its sender's key")
             return
         }
-        accept(job, declining: declining)
+        accept(job, declining: declining, receivedAt: now)
     }
 
     /// Handles a JOBS message: each intact entry as if it came alone. A damaged entry is answered
     /// `badRequest` when its job id can be read; the entries after it cannot be located and are
     /// dropped with the message counted as malformed.
-    private func acceptBatch(_ frames: [[UInt8]], declining: Bool, sender: String?) {
+    private func acceptBatch(_ frames: [[UInt8]], declining: Bool, sender: String?, receivedAt now: Instant) {
         let batch: JobBatch
         do {
             batch = try JobBatch.decode(frames)
@@ -202,7 +203,7 @@ final class JobRunner {
         do throws(DamagedEntry) {
             try batch.forEach { job in
                 stats.received += 1
-                accept(job, declining: declining)
+                accept(job, declining: declining, receivedAt: now)
             }
         } catch {
             stats.malformed += 1
@@ -230,7 +231,7 @@ final class JobRunner {
         return true
     }
 
-    private func accept(_ job: JobMessage, declining: Bool) {
+    private func accept(_ job: JobMessage, declining: Bool, receivedAt now: Instant) {
         if declining {
             decline(job)
             return
@@ -245,7 +246,7 @@ final class JobRunner {
         // The first job sets the mean, so a run of large jobs never starts from a mean of 0.
         meanPayloadBytes += (Double(job.payload.count) - meanPayloadBytes) / (payloadsSeen < 64 ? Double(payloadsSeen + 1) : 64)
         payloadsSeen += 1
-        accepted.append(Accepted(job: job, run: run))
+        accepted.append(Accepted(job: job, run: run, deadline: WireDeadline.local(job.deadline, receivedAt: now)))
     }
 
     /// Starts the jobs accepted since the last call: jobs of a fast handler while a runner is
@@ -401,7 +402,7 @@ final class JobRunner {
         case .expired(let answer):
             stats.expired += 1
             if stats.expired == 1 || stats.expired.isMultiple(of: 1000) {
-                logger.warning("skipped jobs whose deadline had passed (a backlog, or a clock ahead of its clients')",
+                logger.warning("skipped jobs whose deadline had passed (a backlog; for an old client's wall-clock deadline, maybe a clock ahead of its)",
                                metadata: ["expired": "\(stats.expired)", "job": "\(JobID(bytes: answer.jobID))"])
             }
             pendingResults.append(answer)

@@ -105,7 +105,7 @@ final class ReliableWorkerLoop {
             }
             switch command {
             case .job, .jobs:
-                runner.accept(frames, declining: draining != nil)
+                runner.accept(frames, declining: draining != nil, receivedAt: heardAt)
             case .heartbeat:
                 let instance = (try? HeartbeatMessage.decode(header: header))?.instance
                 if let instance, let known = brokerInstance, known != instance {
