@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what TaskMesh needs to build and test on Debian 12: libzmq3-dev (libzmq 4.3.4 with
-# CURVE), pkg-config, and tshark for the security tests.
+# CURVE), pkg-config, tshark for the security tests and faketime for the clock-skew tests.
 # Safe to run again: it installs nothing that is already there.
 set -euo pipefail
 
@@ -9,6 +9,8 @@ need=()
 command -v pkg-config >/dev/null 2>&1 || need+=(pkg-config)
 # tshark: the security tests capture loopback traffic to prove nothing crosses it in the clear.
 command -v tshark >/dev/null 2>&1 || need+=(tshark)
+# faketime: the clock-skew tests run a worker whose wall clock is a minute off (ClockSkewProcessTests).
+command -v faketime >/dev/null 2>&1 || need+=(faketime)
 
 if [ ${#need[@]} -gt 0 ]; then
   echo "setup: installing ${need[*]}"

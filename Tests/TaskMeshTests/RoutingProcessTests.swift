@@ -55,12 +55,18 @@ struct RoutingMesh {
     }
 
     /// A `taskmesh worker` serving only `handlers` (built-in names), with `labels`, logging every
-    /// job it starts to `log`.
-    func startWorker(_ name: String, handlers: [String], labels: [String] = [], concurrency: Int = 4, log: String) async throws -> ChildProcess {
+    /// job it starts to `log`. With a `launcher` (a program and its arguments, such as
+    /// `faketime -f +60s`) the worker runs under it, with `environment` added to the test's.
+    func startWorker(_ name: String, handlers: [String], labels: [String] = [], concurrency: Int = 4, log: String,
+                     launcher: [String] = [], environment: [String: String] = [:]) async throws -> ChildProcess {
         let hubFlag = kind == .direct ? "--sink" : "--broker"
-        let process = try ChildProcess(name, ["worker", "-t", topologyPath, hubFlag, workersEndpoint, "--handlers", handlers.joined(separator: ","),
-                                              "--concurrency", "\(concurrency)", "--execution-log", log, "--log-level", "debug"]
-                                             + labels.flatMap { ["--label", $0] })
+        let arguments = ["worker", "-t", topologyPath, hubFlag, workersEndpoint, "--handlers", handlers.joined(separator: ","),
+                         "--concurrency", "\(concurrency)", "--execution-log", log, "--log-level", "debug"]
+            + labels.flatMap { ["--label", $0] }
+        let process = launcher.isEmpty
+            ? try ChildProcess(name, arguments, environment: environment)
+            : try ChildProcess(name, executable: launcher[0], Array(launcher.dropFirst()) + [BuiltProducts.taskmesh] + arguments,
+                               environment: environment)
         _ = try await process.waitForLine(startingWith: "ready ")
         return process
     }
