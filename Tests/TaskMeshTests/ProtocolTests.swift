@@ -280,7 +280,7 @@ extension ProtocolTests {
                     inDump = false
                 }
             }
-            try #require(frames.count == 15)
+            try #require(frames.count == 19)
             #expect(Array(frames[0...1]) == Self.jobFrames)
             #expect(Array(frames[2...3]) == Self.resultFrames)
             var jobs = JobBatchWriter(clientID: [0x63])
@@ -305,6 +305,18 @@ extension ProtocolTests {
                                     options: DispatchOptions(priority: 7, requires: ["gpu"]))
             #expect(Array(frames[13...14]) == routed.encode())
             #expect(try JobMessage.decode(Array(frames[13...14])) == routed)
+            // Deadlines (section 4): the client's JOB with 2 s left, and the broker's dispatch of
+            // it after 500 ms in its queue.
+            let timed = JobMessage(clientID: [0x63], jobID: [4], handler: "echo", deadline: WireDeadline.relative(.seconds(2)), attempt: 1,
+                                   payload: Array("hi".utf8))
+            #expect(Array(frames[15...16]) == timed.encode())
+            #expect(try JobMessage.decode(Array(frames[15...16])) == timed)
+            var broker = BrokerState(config: .loopback(port: 5831), expiry: .seconds(60))
+            let t0 = ContinuousClock.now
+            _ = broker.submit(try JobMessage.decode(Array(frames[15...16])), from: [0x63], now: t0)
+            let sent = broker.ready(ReadyMessage(workerID: Array("w".utf8), concurrency: 1), from: Array("w".utf8), now: t0 + .milliseconds(500))
+            let dispatched = sent.compactMap { if case .toWorker(_, let job) = $0 { job } else { nil } }
+            #expect(dispatched.map { $0.encode() } == [Array(frames[17...18])])
         }
     }
 }
