@@ -273,18 +273,27 @@ private func sha256Hex(_ bytes: [UInt8]) -> [UInt8] {
     /// jobs queued while no worker is ready start, on a worker of one slot, in that order.
     @Test func theBrokerRunsHigherPriorityFirst() async throws {
         let mesh = try await RoutingMesh.start(.reliable, worker: "prefetch: 0")
-        let (handle, client) = try await mesh.connect()
-        let priorities = [1, 5, 9, 5, 1, 9, 5, 9]
-        let jobs = try priorities.enumerated().map { n, priority in
-            try client.enqueue("echo", [UInt8(n)], options: JobOptions(id: JobID("p\(priority)-\(n)"), priority: JobPriority(priority)!))
+        let (lowHandle, low) = try await mesh.connect()
+        let (highHandle, high) = try await mesh.connect()
+        // The low ones reach the broker first, from another client, so only the broker can
+        // put the high ones ahead of them.
+        var jobs: [JobHandle<[UInt8]>] = []
+        for (n, priority) in [1, 5, 1, 5].enumerated() {
+            jobs.append(try low.enqueue("echo", [UInt8(n)], options: JobOptions(id: JobID("p\(priority)-\(n)"), priority: JobPriority(priority)!)))
+        }
+        try await Task.sleep(for: .milliseconds(300))
+        for (n, priority) in [(4, 9), (5, 5), (6, 9), (7, 9)] {
+            jobs.append(try high.enqueue("echo", [UInt8(n)], options: JobOptions(id: JobID("p\(priority)-\(n)"), priority: JobPriority(priority)!)))
         }
         try await Task.sleep(for: .milliseconds(300))  // all queued at the broker
         let log = temporaryPath("priorities")
         let worker = try await mesh.startWorker("one-slot", handlers: ["echo"], concurrency: 1, log: log)
         for job in jobs { _ = try await job.value() }
-        #expect(executedJobIDs(log) == ["p9-2", "p9-5", "p9-7", "p5-1", "p5-3", "p5-6", "p1-0", "p1-4"])
+        // Priority 9 first, then 5 with the two clients taking turns, then 1.
+        #expect(executedJobIDs(log) == ["p9-4", "p9-6", "p9-7", "p5-1", "p5-5", "p5-3", "p1-0", "p1-2"])
         #expect(worker.isRunning)
-        await handle.shutdown()
+        await lowHandle.shutdown()
+        await highHandle.shutdown()
     }
 
     /// Fairness between clients: while client A floods the broker, client B's jobs, submitted

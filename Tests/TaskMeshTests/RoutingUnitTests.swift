@@ -197,7 +197,7 @@ private extension PendingJobs {
         var listener = MemberListener(lastHeard: .current)
         #expect(listener.needsFullList(epoch: 1), "nothing sent yet")
         listener.sentFull(epoch: 1)
-        for _ in 0..<MemberListener.refreshEvery {
+        for _ in 0..<(MemberListener.refreshEvery - 1) {  // then the 10th beat carries the full list
             #expect(!listener.needsFullList(epoch: 1))
             listener.sentUnchanged()
         }
@@ -279,20 +279,48 @@ private extension PendingJobs {
         await #expect { try await client.submit("shout", Array("hi".utf8)) } throws: { ($0 as? JobError)?.code == .noWorkers }
 
         handlers.register("shout") { job in Array(String(decoding: job.payload, as: UTF8.self).uppercased().utf8) }
-        worker.update(handlers: handlers)
+        try worker.update(handlers: handlers)
         try await client.waitForWorkers(1, handling: "shout", timeout: .seconds(10))
         #expect(try await client.submit("shout", Array("hi".utf8)) == Array("HI".utf8))
 
         handlers.remove("echo")
-        worker.update(handlers: handlers)
+        try worker.update(handlers: handlers)
+        // The membership itself says so (not only an `unknownHandler` answer on the way).
         try await eventually("the client hears echo is gone") {
+            client.core.workerCapabilities.value == [Capabilities(handlers: ["shout"], labels: [])]
+        }
+        await #expect { try await client.submit("echo", [1]) } throws: { ($0 as? JobError)?.code == .noWorkers }
+        await mesh.shutdown()
+    }
+
+    /// A worker drops a handler while many of its jobs are on their way to it: those it had not
+    /// read yet come back `unknownHandler` and go to the other worker that has it; none fails.
+    @Test func jobsOnTheirWayToAWorkerThatDropsTheirHandlerGoElsewhere() async throws {
+        let mesh = try await localMesh(deadline: .seconds(30))
+        var slow = Handlers()
+        slow.register("slow") { job in
+            try await Task.sleep(for: .milliseconds(2))
+            return job.payload
+        }
+        let dropping = try await mesh.worker(slow, concurrency: 1)
+        try await mesh.worker(slow, concurrency: 4)
+        let client = try await mesh.client()
+        try await client.waitForWorkers(2, handling: "slow", timeout: .seconds(10))
+        // Batches of up to 256: the first worker reads one past its read-ahead, the rest wait in
+        // its socket when it drops the handler.
+        let jobs = try (0..<1500).map { n in try client.enqueue("slow", withUnsafeBytes(of: UInt16(n)) { Array($0) }) }
+        try await Task.sleep(for: .milliseconds(20))
+        try dropping.update(handlers: Handlers())
+        var failures: [String] = []
+        for (n, job) in jobs.enumerated() {
             do {
-                _ = try await client.submit("echo", [1], options: JobOptions(deadline: .seconds(2)))
-                return false
+                if try await job.value() != withUnsafeBytes(of: UInt16(n)) { Array($0) } { failures.append("\(n): wrong") }
             } catch {
-                return (error as? JobError)?.code == .noWorkers
+                failures.append("\(n): \(error)")
             }
         }
+        #expect(failures.isEmpty, "\(failures.count) failed: \(failures.prefix(3))")
+        #expect(client.stats.resent > 0, "some jobs came back from the worker that dropped the handler")
         await mesh.shutdown()
     }
 

@@ -18,7 +18,7 @@ public import ZMQ
 public final class Client: Sendable {
     /// This client's id, under which the sink routes its results.
     public let id: String
-    private let core: ClientCore
+    let core: ClientCore
     private let topology: Topology
 
     /// Connects a client to the mesh `topology` describes and returns once its loop runs.

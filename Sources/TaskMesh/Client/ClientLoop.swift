@@ -26,6 +26,9 @@ final class ClientLoop {
     /// Direct mode: where jobs go.
     private var links: WorkerLinks
     private var lastLink: UInt32 = 0
+    /// Direct mode: the links that refused a message in the last send pass (their queue is
+    /// full); the loop waits for them to become writable.
+    private var fullLinks = Set<UInt32>()
     private var membersEpoch: UInt64?
     private var nextHello: Instant = .current
     // Reliable mode: what the broker last said of itself.
@@ -78,7 +81,12 @@ final class ClientLoop {
             if reliable {
                 poller.setInterest(hasOutbox ? [.readable, .writable] : .readable, at: sinkIndex)
             } else {
-                for index in linkIndexes { poller.setInterest(hasOutbox ? .writable : [], at: index) }
+                // Only the workers that were full have jobs waiting for them; an idle worker of
+                // another handler must not wake the loop.
+                for (offset, index) in linkIndexes.enumerated() {
+                    let waitedFor = hasOutbox && !fullLinks.isEmpty && fullLinks.contains(links.links[offset].id)
+                    poller.setInterest(waitedFor ? .writable : [], at: index)
+                }
             }
             do {
                 try poller.poll(timeout: max(.zero, now.duration(to: wake)))
@@ -124,6 +132,8 @@ final class ClientLoop {
     /// unanswered jobs that can take it; in reliable mode everything goes to the broker.
     private func sendJobs() {
         guard reliable || !links.isEmpty else { return }
+        fullLinks.removeAll(keepingCapacity: true)
+        defer { pending.releaseHeld() }
         while let job = pending.nextToSend() {
             if reliable {
                 let (frames, span, _) = nextJobMessage(startingWith: job, destinations: 1, sameRoute: nil)
@@ -142,8 +152,19 @@ final class ClientLoop {
                 unroutable(job)
                 continue
             }
+            // Every worker that can run it is full: hold it for this pass, so that jobs for
+            // other workers behind it still leave; when every worker is full, nothing can.
+            if !fullLinks.isEmpty && eligible.allSatisfy({ fullLinks.contains($0.id) }) {
+                if fullLinks.count >= links.count { return }
+                pending.holdNext()
+                continue
+            }
             let (frames, span, count) = nextJobMessage(startingWith: job, destinations: eligible.count, sameRoute: route)
-            guard let link = send(frames, among: eligible) else { return }
+            guard let link = send(frames, among: eligible) else {
+                if fullLinks.count >= links.count { return }
+                pending.holdNext()
+                continue
+            }
             lastLink = link
             links.sent(count, to: link)
             pending.markSent(span: span, to: link)
@@ -171,12 +192,16 @@ final class ClientLoop {
     private func nextJobMessage(startingWith job: Submission, destinations: Int,
                                 sameRoute route: WorkerLinks.RouteKey?) -> (frames: [[UInt8]], span: Int, count: Int) {
         let share = (pending.waitingCount + destinations - 1) / destinations
-        var batch = JobBatchWriter(clientID: core.clientID, maxEntries: max(1, share), withOptions: reliable)
+        // To a broker, jobs with their own priority or labels carry them (the batch's options
+        // flag); jobs with the standard ones travel in batches of their own without it.
+        let withOptions = reliable && !job.options.isStandard
+        var batch = JobBatchWriter(clientID: core.clientID, maxEntries: max(1, share), withOptions: withOptions)
         // Deadlines leave as the time remaining now (docs/PROTOCOL.md, section 4): one clock
         // reading per message, so the receiver's clock need not agree with ours.
         let now = Instant.current
         let span = pending.peekToSend { next in
             if let route, next.handler != route.handler || next.options.requires != route.requires { return false }
+            if reliable && next.options.isStandard == withOptions { return false }
             return batch.appendIfItFits(jobID: next.jobID, handler: next.handler, deadline: WireDeadline.relative(until: next.deadline, now: now),
                                         attempt: 1, payload: next.payload, options: next.options)
         }
@@ -191,12 +216,13 @@ final class ClientLoop {
     /// Sends `frames` to the first worker of `eligible` in send order that takes them; returns
     /// its link id, or nil when none can take a message now.
     private func send(_ frames: [[UInt8]], among eligible: [WorkerLinks.Link]) -> UInt32? {
-        for link in links.sendOrder(after: lastLink, among: eligible) {
+        for link in links.sendOrder(after: lastLink, among: eligible) where fullLinks.isEmpty || !fullLinks.contains(link.id) {
             do {
                 if try link.socket.trySend(multipart: frames) { return link.id }
             } catch {
                 logger.error("sending jobs failed", metadata: ["endpoint": "\(link.endpoint)", "error": "\(error)"])
             }
+            fullLinks.insert(link.id)  // it takes nothing more in this pass
         }
         return nil
     }

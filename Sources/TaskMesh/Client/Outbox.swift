@@ -9,8 +9,10 @@ struct Outbox<Ticket> {
     private var levels: [Deque<Ticket>]
     /// No level above this holds a ticket.
     private var top = 0
-    /// Tickets set aside with their priority, oldest first.
+    /// Tickets set aside with their priority, oldest first: no live worker can run them now.
     private(set) var parked: [(ticket: Ticket, priority: UInt8)] = []
+    /// Tickets held back for the rest of one send pass: every worker that can run them is full.
+    private(set) var held: [(ticket: Ticket, priority: UInt8)] = []
 
     init() {
         levels = Array(repeating: Deque<Ticket>(), count: Int(JobPriority.highest.value) + 1)
@@ -79,17 +81,32 @@ struct Outbox<Ticket> {
         return count
     }
 
+    /// Moves the ticket `first` named aside until `releaseHeld()`.
+    mutating func holdFirst() {
+        let priority = frontPriority
+        held.append((removeFirst(), priority))
+    }
+
+    /// Puts every held ticket back at the front of its priority, in the order held.
+    mutating func releaseHeld() {
+        guard !held.isEmpty else { return }
+        for entry in held.reversed() { prepend(entry.ticket, priority: entry.priority) }
+        held.removeAll(keepingCapacity: true)
+    }
+
     /// Keeps the tickets (queued and parked) for which `keep` holds, in order.
     mutating func filter(_ keep: (Ticket) -> Bool) {
         for index in levels.indices where !levels[index].isEmpty {
             levels[index] = Deque(levels[index].filter(keep))
         }
         parked.removeAll { !keep($0.ticket) }
+        held.removeAll { !keep($0.ticket) }
     }
 
     mutating func removeAll(keepingCapacity: Bool) {
         for index in levels.indices { levels[index].removeAll(keepingCapacity: keepingCapacity) }
         parked.removeAll()
+        held.removeAll()
         top = 0
     }
 

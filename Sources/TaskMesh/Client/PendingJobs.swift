@@ -114,6 +114,17 @@ struct PendingJobs {
         outbox.parkFirst()
     }
 
+    /// Holds the job `nextToSend()` returned back until `releaseHeld()`: every worker that can
+    /// run it is full now, and the jobs behind it (for other workers) must not wait for it.
+    mutating func holdNext() {
+        outbox.holdFirst()
+    }
+
+    /// Puts the held jobs back at the front of the line, in order (the send pass is over).
+    mutating func releaseHeld() {
+        outbox.releaseHeld()
+    }
+
     /// Puts every parked job back in line (the membership changed). Returns how many.
     @discardableResult
     mutating func unparkAll() -> Int {

@@ -13,8 +13,10 @@ struct WorkerLinks {
         let workerID: [UInt8]
         let endpoint: String
         let socket: Socket
-        /// What the worker advertised it runs.
+        /// What the worker advertised it runs, less what it answered `unknownHandler` for.
         fileprivate(set) var capabilities: Capabilities
+        /// Handlers it advertised and then answered `unknownHandler` for, until it advertises anew.
+        fileprivate(set) var withdrawn: Set<String> = []
         /// Jobs sent to this worker and not answered yet.
         var unanswered = 0
 
@@ -66,19 +68,24 @@ struct WorkerLinks {
 
     /// Records what the worker at `endpoint` advertises now (it changed its handlers).
     mutating func update(endpoint: String, capabilities: Capabilities) {
-        guard let link = links.first(where: { $0.endpoint == endpoint }), link.capabilities != capabilities else { return }
+        guard let link = links.first(where: { $0.endpoint == endpoint }), link.capabilities != capabilities || !link.withdrawn.isEmpty
+        else { return }
         link.capabilities = capabilities
+        link.withdrawn = []
         forgetRoutes()
     }
 
-    /// Records that the link `id` answered `unknownHandler` for `handler` although it advertised
-    /// it (its list was out of date): it gets no more such jobs until it advertises again.
-    /// Returns false when the link is gone or did not claim the handler.
+    /// Records that the link `id` answered `unknownHandler` for `handler`: whatever it
+    /// advertised (its list may have changed on the way, before or after this answer), it gets
+    /// no more such jobs until it advertises again. Returns true when the link is known and
+    /// lists its handlers, so the job (which never ran) may go to another worker; false for a
+    /// link that is gone or lists none (an older worker, sent everything as before).
     mutating func withdraw(_ handler: String, from id: UInt32) -> Bool {
-        // A worker that lists no handlers (an older one) is sent everything, as before.
-        guard let link = byID[id], var names = link.capabilities.handlers, names.contains(handler) else { return false }
+        guard let link = byID[id], var names = link.capabilities.handlers else { return false }
+        guard names.contains(handler) else { return true }  // already not sent such jobs
         names.removeAll { $0 == handler }
         link.capabilities = Capabilities(handlers: names, labels: link.capabilities.labels)
+        link.withdrawn.insert(handler)
         forgetRoutes()
         return true
     }
@@ -87,10 +94,14 @@ struct WorkerLinks {
     mutating func eligible(_ key: RouteKey) -> [Link] {
         if let lastRoute, lastRoute.key == key { return lastRoute.links }
         let found = routes[key] ?? links.filter { $0.capabilities.canRun(key.handler, requiring: key.requires) }
+        if routes.count >= Self.maxCachedRoutes { routes.removeAll(keepingCapacity: true) }  // many classes, or mistyped names
         routes[key] = found
         lastRoute = (key, found)
         return found
     }
+
+    /// Most routing classes remembered at once.
+    static let maxCachedRoutes = 256
 
     /// Every handler name the linked workers advertise, sorted.
     var handlersOffered: [String] {

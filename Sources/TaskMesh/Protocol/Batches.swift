@@ -132,7 +132,10 @@ struct JobBatchWriter {
                   batch.appendIfItFits(jobID: job.jobID, handler: job.handler, deadline: job.deadline, attempt: job.attempt, payload: job.payload)
             else { break }
         }
-        return batch.count > 1 ? (batch.encode(), batch.count) : (first.encode(), 1)
+        guard batch.count == 1 else { return (batch.encode(), batch.count) }
+        var lone = first
+        lone.options = .standard  // a worker is sent no dispatch options (docs/PROTOCOL.md 5.1)
+        return (lone.encode(), 1)
     }
 
     mutating func append(jobID: [UInt8], handler: String, deadline: UInt64, attempt: UInt16, payload: [UInt8],

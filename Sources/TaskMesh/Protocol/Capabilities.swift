@@ -102,6 +102,12 @@ struct DispatchOptions: Equatable, Hashable, Sendable {
         self.requires = Capabilities.canonical(requires)
     }
 
+    /// For labels already in canonical order (read from the wire, which checks it).
+    private init(priority: UInt8, canonical requires: [String]) {
+        self.priority = priority
+        self.requires = requires
+    }
+
     var isStandard: Bool { priority == JobPriority.default.value && requires.isEmpty }
 
     /// Appends `u8 priority, u8 count, count × short label`.
@@ -118,6 +124,7 @@ struct DispatchOptions: Equatable, Hashable, Sendable {
         let priority = try r.u8()
         guard JobPriority.range.contains(Int(priority)) else { throw ProtocolViolation(.range, "priority \(priority)") }
         let requires = try Capabilities.readLabels(&r)
-        return DispatchOptions(priority: priority, requires: requires)
+        if requires.isEmpty && priority == JobPriority.default.value { return .standard }
+        return DispatchOptions(priority: priority, canonical: requires)
     }
 }

@@ -133,7 +133,7 @@ struct AnnounceMessage: Equatable, Sendable {
         w.short(workerID)
         w.short(endpoint)
         w.short(publicKey)
-        if capabilities.handlers != nil { capabilities.encode(into: &w) }
+        if capabilities != .unknown { capabilities.encode(into: &w) }
         return [w.bytes]
     }
 
@@ -203,7 +203,7 @@ struct MembersMessage: Equatable, Sendable {
     var unchanged = false
 
     func encode() -> [[UInt8]] {
-        let table = !unchanged && members.contains { $0.capabilities.handlers != nil }
+        let table = !unchanged && members.contains { $0.capabilities != .unknown }
         var header = ByteWriter(capacity: 13 + (table ? members.reduce(0) { $0 + $1.capabilities.encodedSize } : 0))
         header.header(.members)
         header.u64(epoch)
@@ -267,7 +267,7 @@ struct ReadyMessage: Equatable, Sendable {
         w.header(.ready)
         w.u16(concurrency)
         w.short(workerID)
-        if capabilities.handlers != nil { capabilities.encode(into: &w) }
+        if capabilities != .unknown { capabilities.encode(into: &w) }
         return [w.bytes]
     }
 

@@ -14,7 +14,7 @@ struct MemberListener {
     init(lastHeard: Instant) { self.lastHeard = lastHeard }
 
     func needsFullList(epoch: UInt64) -> Bool {
-        fullEpoch != epoch || unchangedSent >= Self.refreshEvery
+        fullEpoch != epoch || unchangedSent + 1 >= Self.refreshEvery
     }
 
     mutating func sentFull(epoch: UInt64) {

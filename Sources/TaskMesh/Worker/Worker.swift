@@ -27,6 +27,7 @@ public final class Worker: Service, Sendable {
     /// is appended to that file (`client-id job-id attempt`, synced to disk), for fault tests.
     public init(topology: Topology, handlers: Handlers, concurrency: Int? = nil, context: Context? = nil,
                 executionLog: String? = nil, logger: Logger = Logger(label: "taskmesh.worker")) throws {
+        try Self.checkAdvertisable(handlers: handlers, labels: topology.worker.labels)
         host = try RoleHost(topology: topology, context: context, logger: logger)
         self.handlers = handlers
         self.concurrency = max(1, concurrency ?? topology.worker.concurrency)
@@ -79,12 +80,29 @@ public final class Worker: Service, Sendable {
         }
     }
 
+    /// Throws `TopologyError` (field `worker.labels`) for labels the wire cannot carry, and for
+    /// more handlers than one worker may advertise (`Capabilities.maxHandlers`).
+    static func checkAdvertisable(handlers: Handlers, labels: Set<String>) throws(TopologyError) {
+        for label in labels.sorted() {
+            if let problem = LabelRules.problem(with: label) { throw TopologyError(source: "worker", field: "worker.labels", message: problem) }
+        }
+        guard labels.count <= Capabilities.maxLabels else {
+            throw TopologyError(source: "worker", field: "worker.labels", message: "at most \(Capabilities.maxLabels) labels, got \(labels.count)")
+        }
+        guard handlers.names.count <= Capabilities.maxHandlers else {
+            throw TopologyError(source: "worker", field: nil,
+                                message: "a worker advertises at most \(Capabilities.maxHandlers) handlers, got \(handlers.names.count)")
+        }
+    }
+
     /// Replaces the handlers this worker runs, while it runs: it advertises the new names at
     /// once (ANNOUNCE to the sink, READY to the broker), so clients and the broker route by
     /// them within a moment. Jobs already running finish with the handler they started with; a
     /// job for a removed handler that was already on its way is answered `unknownHandler`.
     /// Safe from any thread; before `start()` it sets the handlers `start()` uses.
-    public func update(handlers: Handlers) {
+    /// Throws for more handlers than a worker may advertise (`Capabilities.maxHandlers`).
+    public func update(handlers: Handlers) throws(TopologyError) {
+        try Self.checkAdvertisable(handlers: handlers, labels: [])
         handlerUpdates.publish(handlers)
         host.thread.signal.notify()
     }
