@@ -218,4 +218,22 @@ private func results(_ batch: ResultBatch) throws(DamagedEntry) -> [ResultMessag
         let nothing = pending.nextToSend()
         #expect(nothing == nil)
     }
+
+    /// A first job too large to batch leaves alone as a JOB (never as an empty JOBS), and the
+    /// jobs after it follow in later messages: a broker's send loop always moves on.
+    @Test func aFirstJobTooLargeToBatchLeavesAloneAsAJob() throws {
+        let client: [UInt8] = [0x63]
+        let big = JobMessage(clientID: client, jobID: [1], handler: "echo", deadline: 0, attempt: 1,
+                             payload: [UInt8](repeating: 1, count: Wire.batchablePayload + 1))
+        let small = JobMessage(clientID: client, jobID: [2], handler: "echo", deadline: 0, attempt: 1, payload: [2])
+        let jobs = [big, big, small, small]
+        var sent: [JobMessage] = []
+        var start = 0
+        while let (frames, count) = JobBatchWriter.firstMessage(of: jobs[start...]) {
+            try #require(count >= 1, "every message carries a job")
+            if count == 1 { sent.append(try JobMessage.decode(frames)) } else { try JobBatch.decode(frames).forEach { sent.append($0) } }
+            start += count
+        }
+        #expect(sent.map(\.jobID) == [[1], [1], [2], [2]])
+    }
 }

@@ -132,7 +132,8 @@ struct JobBatchWriter {
                   batch.appendIfItFits(jobID: job.jobID, handler: job.handler, deadline: job.deadline, attempt: job.attempt, payload: job.payload)
             else { break }
         }
-        guard batch.count == 1 else { return (batch.encode(), batch.count) }
+        // Several: a JOBS. One, or none (the first is too large to batch): the first alone.
+        guard batch.count <= 1 else { return (batch.encode(), batch.count) }
         var lone = first
         lone.options = .standard  // a worker is sent no dispatch options (docs/PROTOCOL.md 5.1)
         return (lone.encode(), 1)
