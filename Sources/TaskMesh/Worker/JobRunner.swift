@@ -402,7 +402,7 @@ final class JobRunner {
         case .expired(let answer):
             stats.expired += 1
             if stats.expired == 1 || stats.expired.isMultiple(of: 1000) {
-                logger.warning("skipped jobs whose deadline had passed (a backlog; for an old client's wall-clock deadline, maybe a clock ahead of its)",
+                logger.warning("skipped jobs whose deadline had passed (a backlog; or, for an old client's wall-clock deadline, a clock ahead of that client's)",
                                metadata: ["expired": "\(stats.expired)", "job": "\(JobID(bytes: answer.jobID))"])
             }
             pendingResults.append(answer)
