@@ -92,10 +92,13 @@ class Measurement:
     checkpoint: int
 
 
-def measurements(plan, workers, scale):
-    """The measurements of one system with `workers` worker processes, in run order."""
+def measurements(plan, workers, scale, keys=()):
+    """The measurements of one system with `workers` worker processes, in run order (only the
+    workloads named in `keys`, when given)."""
     out = []
     for w in WORKLOADS:
+        if keys and w.key not in keys:
+            continue
         long = (w.key, workers) == LONG_RUN
         count = plan["long"] if long else plan["tput"][w.key]
         checkpoint = plan["checkpoint"] if long else 0
@@ -198,6 +201,7 @@ class Env:
         self.swiftbin = Path(args.swiftbin)
         self.python = args.python
         self.out = Path(args.out)
+        self.workloads = tuple(k for k in getattr(args, "workloads", "").split(",") if k)
         self.counter = 0
 
     def name(self, prefix):
@@ -546,7 +550,7 @@ def run_all(env, plan_name, only):
             try:
                 cluster = system.start(env, workers)
             except Exception as error:  # noqa: BLE001
-                for m in measurements(plan, workers, env.args.scale):
+                for m in measurements(plan, workers, env.args.scale, env.workloads):
                     runs.append({"system": system.key, "label": system.label, "workload": m.workload.key,
                                  "op": m.workload.op, "size": m.workload.size, "workers": workers, "kind": m.kind,
                                  "count": m.count, "status": "broken", "error": f"could not start: {error}"})
@@ -554,7 +558,7 @@ def run_all(env, plan_name, only):
                 env.processes.stop_all()
                 continue
             try:
-                for m in measurements(plan, workers, env.args.scale):
+                for m in measurements(plan, workers, env.args.scale, env.workloads):
                     started = time.monotonic()
                     record = run_measurement(env, system, cluster, m)
                     record["wall_s"] = round(time.monotonic() - started, 2)
@@ -995,6 +999,7 @@ def main():
     p.add_argument("--quick", action="store_true", help="small N, every system, sanity checks only")
     p.add_argument("--scale", type=float, default=1.0, help="multiply every job count (default 1)")
     p.add_argument("--only", default="", help="comma-separated system keys to run (default: all)")
+    p.add_argument("--workloads", default="", help="comma-separated workload keys to run, e.g. echo-16B (default: all)")
     p.add_argument("--concurrency", type=int, default=4, help="worker.concurrency of TaskMesh workers (default 4)")
     p.add_argument("--reliable-prefetch", type=int, default=None,
                    help="worker.prefetch of TaskMesh reliable-mode workers: credit beyond concurrency (default: unset, "
