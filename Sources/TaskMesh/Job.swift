@@ -10,11 +10,24 @@ public struct Job: Sendable {
     public let payload: [UInt8]
     /// 1 for the first attempt; higher when a broker retries the job.
     public let attempt: Int
+    /// The job's deadline on this worker's monotonic clock, fixed when the job arrived.
+    let localDeadline: Instant?
+
     /// When the client stops waiting, by this worker's wall clock (worked out from the time
     /// remaining when the job arrived, so a clock set apart from the client's does not shift
     /// it); nil when it set none. Work finished after it is discarded, so long handlers may
-    /// check it and stop early.
-    public let deadline: Date?
+    /// check it and stop early. Worked out on each read.
+    public var deadline: Date? {
+        localDeadline.map { Date(timeIntervalSinceNow: Instant.current.duration(to: $0) / .seconds(1)) }
+    }
+
+    init(id: JobID, handler: String, payload: [UInt8], attempt: Int, localDeadline: Instant?) {
+        self.id = id
+        self.handler = handler
+        self.payload = payload
+        self.attempt = attempt
+        self.localDeadline = localDeadline
+    }
 }
 
 /// A job's id: opaque bytes, 1 to 255 of them. Clients make one per job unless told otherwise;

@@ -92,23 +92,35 @@ struct Capabilities: Equatable, Hashable, Sendable {
 struct DispatchOptions: Equatable, Hashable, Sendable {
     /// 1 (lowest) to 9 (highest); `JobPriority.default` (5) unless set.
     var priority: UInt8
+    /// nil for none: the standard options hold no reference, so the jobs that carry them
+    /// (nearly all) copy no reference count for them on their way.
+    private var labels: [String]?
     /// Sorted, without repeats.
-    var requires: [String]
+    var requires: [String] {
+        get { labels ?? [] }
+        set { labels = newValue.isEmpty ? nil : newValue }
+    }
+
+    static func == (a: DispatchOptions, b: DispatchOptions) -> Bool { a.priority == b.priority && a.requires == b.requires }
+    func hash(into hasher: inout Hasher) {
+        hasher.combine(priority)
+        hasher.combine(requires)
+    }
 
     static let standard = DispatchOptions(priority: JobPriority.default.value, requires: [])
 
     init(priority: UInt8, requires: [String]) {
         self.priority = priority
-        self.requires = Capabilities.canonical(requires)
+        self.labels = requires.isEmpty ? nil : Capabilities.canonical(requires)
     }
 
     /// For labels already in canonical order (read from the wire, which checks it).
     private init(priority: UInt8, canonical requires: [String]) {
         self.priority = priority
-        self.requires = requires
+        self.labels = requires.isEmpty ? nil : requires
     }
 
-    var isStandard: Bool { priority == JobPriority.default.value && requires.isEmpty }
+    var isStandard: Bool { priority == JobPriority.default.value && labels == nil }
 
     /// Appends `u8 priority, u8 count, count × short label`.
     func encode(into w: inout ByteWriter) {

@@ -23,8 +23,10 @@ enum WireDeadline {
     /// The relative form of `remaining` (clamped to 0 when negative, and to `maxRemaining`).
     /// Never 0: even "no time left" reads as a deadline, not as none.
     static func relative(_ remaining: Duration) -> UInt64 {
-        let ms = remaining.milliseconds
-        return relativeFlag | (ms <= 0 ? 0 : min(UInt64(ms), maxRemaining))
+        // A floating-point quotient, not `components`: this runs per job, and splitting a
+        // Duration into seconds costs a 128-bit division.
+        let ms = remaining / .milliseconds(1)
+        return relativeFlag | (ms <= 0 ? 0 : ms >= Double(maxRemaining) ? maxRemaining : UInt64(ms))
     }
 
     /// The relative form of the time from `now` to `deadline`; 0 (none) when `deadline` is nil.

@@ -120,7 +120,7 @@ final class JobRunner {
         executionLog?.record(job)
         let input = Job(
             id: JobID(bytes: job.jobID), handler: job.handler, payload: job.payload, attempt: Int(job.attempt),
-            deadline: accepted.deadline.map { Date(timeIntervalSinceNow: start.duration(to: $0).nanoseconds / 1e9) }
+            localDeadline: accepted.deadline
         )
         var outcome = await accepted.run(input)
         let end = ContinuousClock.now
