@@ -160,6 +160,29 @@ private struct RoutingBroker {
         #expect(broker.finish(b, by: "w").results.count == 1)
     }
 
+    /// A worker that dropped a handler answers `unknownHandler` for the jobs of it already on
+    /// their way: those never ran, so they go to a worker that has it, same attempt.
+    @Test func jobsAnsweredUnknownHandlerAfterTheWorkerDroppedItGoElsewhere() {
+        var broker = RoutingBroker()
+        _ = broker.ready("old", 4, handlers: ["a"])
+        let a = broker.job("a")
+        #expect(broker.submit(a).workers == ["old"])
+        _ = broker.ready("old", 4, handlers: [])  // it dropped "a" while the job was on its way
+        _ = broker.ready("new", 4, handlers: ["a"])
+        let answer = ResultMessage(status: .unknownHandler, attempt: 1, clientID: a.clientID, jobID: a.jobID, body: Array("a".utf8))
+        let after = RoutingBroker.Sent(broker.state.result(answer, from: Array("old".utf8), now: broker.t0))
+        #expect(after.results.isEmpty, "not ended")
+        #expect(after.workers == ["new"] && after.jobs.first?.job.attempt == 1)
+        #expect(broker.state.stats.rerouted == 1)
+        // A worker that still lists the handler and answers unknownHandler ends the job: it is
+        // not bounced between workers.
+        let b = broker.job("a")
+        let sent = broker.submit(b)
+        let to = sent.workers.first ?? ""
+        let final = ResultMessage(status: .unknownHandler, attempt: 1, clientID: b.clientID, jobID: b.jobID, body: Array("a".utf8))
+        #expect(RoutingBroker.Sent(broker.state.result(final, from: Array(to.utf8), now: broker.t0)).results.count == 1)
+    }
+
     // MARK: Jobs no live worker can run
 
     @Test func anUnroutableJobWaitsAndGoesAtOnceToAWorkerThatJoins() {

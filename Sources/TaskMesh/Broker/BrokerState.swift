@@ -162,7 +162,14 @@ struct BrokerState {
             return outbox[start...]
         }
         workers.values[connection].running -= 1
+        let handler = jobs[slot].message.handler
         if message.status == .declined {  // never started: back to the front, same attempt
+            putBackFirst(slot, now: now)
+        } else if message.status == .unknownHandler,
+                  let served = queues.routes[Int(workers.values[connection].route)].capabilities.handlers, !served.contains(handler) {
+            // The worker dropped the handler (its READY saying so came first): the job never
+            // ran, so it goes to a worker that has it, under the same attempt.
+            stats.rerouted += 1
             putBackFirst(slot, now: now)
         } else {
             finish(slot, with: message, now: now)

@@ -16,6 +16,9 @@ public struct BrokerStats: Sendable, Equatable {
     /// Attempts given to another worker because theirs died, went silent, left or overran the
     /// lease.
     public var requeued: UInt64 = 0
+    /// Jobs a worker answered `unknownHandler` for after it had stopped advertising that
+    /// handler: queued again (same attempt) for a worker that has it.
+    public var rerouted: UInt64 = 0
     public var leasesExpired: UInt64 = 0
     public var workersLost: UInt64 = 0
     /// Results from a superseded attempt (fenced off and dropped).

@@ -23,9 +23,22 @@ final class JobRunner {
         let run: Handlers.Run
         /// Its deadline by this host's monotonic clock, fixed when the job was read
         /// (`WireDeadline.local`: relative form exactly, absolute form plus its 1 s tolerance);
-        /// nil for none. A runner skips the job unstarted once it has passed.
-        let deadline: Instant?
+        /// meaningful only with `hasDeadline`. A runner skips the job unstarted once it has
+        /// passed. (Not an `Instant?`: this struct crosses generic code per job, where an
+        /// optional of a stdlib struct costs value-witness calls.)
+        let deadline: Instant
+        let hasDeadline: Bool
+
+        init(job: JobMessage, run: @escaping Handlers.Run, deadline: Instant?) {
+            self.job = job
+            self.run = run
+            self.hasDeadline = deadline != nil
+            self.deadline = deadline ?? JobRunner.noDeadline
+        }
     }
+
+    /// What `Accepted.deadline` holds for a job without one.
+    static let noDeadline = Instant.current
 
     /// What a runner hands back to the loop.
     private enum Completion: Sendable {
@@ -113,14 +126,14 @@ final class JobRunner {
     private static func execute(_ accepted: Accepted, startedAt start: ContinuousClock.Instant, limit: Int,
                                 executionLog: ExecutionLog?) async -> (Completion, ended: ContinuousClock.Instant) {
         let job = accepted.job
-        if let deadline = accepted.deadline, start > deadline {
+        if accepted.hasDeadline && start > accepted.deadline {
             let body = Array("skipped unstarted: its deadline passed before a runner was free".utf8)
             return (.expired(ResultMessage(status: .expired, attempt: job.attempt, clientID: job.clientID, jobID: job.jobID, body: body)), start)
         }
         executionLog?.record(job)
         let input = Job(
             id: JobID(bytes: job.jobID), handler: job.handler, payload: job.payload, attempt: Int(job.attempt),
-            localDeadline: accepted.deadline
+            localDeadline: accepted.hasDeadline ? accepted.deadline : nil
         )
         var outcome = await accepted.run(input)
         let end = ContinuousClock.now
