@@ -12,6 +12,7 @@
 /// receipt, and keeps that; a hop that forwards the job (the broker) writes the time remaining
 /// then, so queueing time is counted at every hop and transit time at none.
 enum WireDeadline {
+    private static let oneMillisecond = Duration.milliseconds(1)
     /// The bit that marks the relative form.
     static let relativeFlag: UInt64 = 1 << 63
     /// The most milliseconds the relative form can carry; longer times are written as this.
@@ -25,7 +26,7 @@ enum WireDeadline {
     static func relative(_ remaining: Duration) -> UInt64 {
         // A floating-point quotient, not `components`: this runs per job, and splitting a
         // Duration into seconds costs a 128-bit division.
-        let ms = remaining / .milliseconds(1)
+        let ms = remaining / oneMillisecond
         return relativeFlag | (ms <= 0 ? 0 : ms >= Double(maxRemaining) ? maxRemaining : UInt64(ms))
     }
 

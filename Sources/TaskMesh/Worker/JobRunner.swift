@@ -50,6 +50,9 @@ final class JobRunner {
     }
 
     private var handlers: Handlers
+    /// Messages read so far, and the last deadline field worked out (in which message, to what).
+    private var messagesRead: UInt64 = 0
+    private var lastDeadline: (raw: UInt64, message: UInt64, local: Instant?) = (0, 0, nil)
     /// Where `Worker.update(handlers:)` leaves a new handler table for the loop to take.
     private let handlerUpdates: Shared<Handlers?>
     /// This worker's labels (`worker.labels`).
@@ -171,6 +174,7 @@ final class JobRunner {
     /// Deadlines are fixed by this host's monotonic clock as the message is read (`receivedAt`,
     /// default now; docs/PROTOCOL.md, section 4).
     func accept(_ frames: [[UInt8]], declining: Bool, sender: String? = nil, receivedAt now: Instant = .current) {
+        messagesRead &+= 1
         if let header = frames.first, header.count > 3, header[3] == Wire.Command.jobs.rawValue {
             acceptBatch(frames, declining: declining, sender: sender, receivedAt: now)
             return
@@ -259,7 +263,12 @@ final class JobRunner {
         // The first job sets the mean, so a run of large jobs never starts from a mean of 0.
         meanPayloadBytes += (Double(job.payload.count) - meanPayloadBytes) / (payloadsSeen < 64 ? Double(payloadsSeen + 1) : 64)
         payloadsSeen += 1
-        accepted.append(Accepted(job: job, run: run, deadline: WireDeadline.local(job.deadline, receivedAt: now)))
+        // The jobs of one message mostly carry the same time remaining (one client, one
+        // timeout): work the local deadline out once for them, not per job.
+        if lastDeadline.raw != job.deadline || lastDeadline.message != messagesRead {
+            lastDeadline = (job.deadline, messagesRead, WireDeadline.local(job.deadline, receivedAt: now))
+        }
+        accepted.append(Accepted(job: job, run: run, deadline: lastDeadline.local))
     }
 
     /// Starts the jobs accepted since the last call: jobs of a fast handler while a runner is
