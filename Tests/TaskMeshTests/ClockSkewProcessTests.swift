@@ -36,7 +36,10 @@ struct ClockSkewProcessTests {
         try await mesh.waitForWorkers(client, count: 1, handlers: ["echo"])
 
         let payloads = (0..<200).map { n in Array("job-\(n)".utf8) }
-        let handles = try payloads.map { try client.enqueue("echo", $0, options: JobOptions(deadline: .seconds(2))) }
+        // 20 s: far shorter than the skew, so a worker that read deadlines by its wall clock
+        // would skip every job a minute ahead, yet long enough that a loaded machine (the
+        // whole suite runs side by side) does not time jobs out.
+        let handles = try payloads.map { try client.enqueue("echo", $0, options: JobOptions(deadline: .seconds(20))) }
         var ok = 0
         var failures: [String: Int] = [:]
         for (payload, job) in zip(payloads, handles) {
