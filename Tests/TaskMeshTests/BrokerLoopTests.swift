@@ -72,7 +72,7 @@ import ZMQ
         var received = Set<Int>()
         try client.set(.receiveTimeout, .seconds(10))
         while received.count < count {
-            let frames = try client.receive()
+            let frames = try await receiveOffPool(client)
             switch try? FromBroker.decode(frames) {
             case .result(let result)?: received.insert(Int(result.jobID.reduce(0) { $0 << 8 | UInt32($1) }))
             case .results(let batch)?: try batch.forEach { received.insert(Int($0.jobID.reduce(0) { $0 << 8 | UInt32($1) })) }
@@ -110,7 +110,7 @@ import ZMQ
         try client.send(multipart: damagedBatch(intact: 3, damaged: 2, attempt: 3))
         var answers: [ResultMessage] = []
         while answers.isEmpty {
-            switch try FromBroker.decode(try client.receive()) {
+            switch try FromBroker.decode(try await receiveOffPool(client)) {
             case .result(let result): answers.append(result)
             case .results(let results): try results.forEach { answers.append($0) }
             default: continue

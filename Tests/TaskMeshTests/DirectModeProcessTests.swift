@@ -227,7 +227,8 @@ import ZMQ
         let clientID = Array("raw-client".utf8)
         let results = try rawClientDealer(context, id: clientID, connectingTo: sink.clients, receiveTimeout: .seconds(10))
         try results.send(multipart: HelloMessage().encode())
-        _ = try #require(try? results.receive(), "no MEMBERS within 10 s of HELLO")
+        let members = try? await receiveOffPool(results)
+        _ = try #require(members, "no MEMBERS within 10 s of HELLO")
         let jobs = try Socket(context, .push)
         try jobs.connect(worker.endpoint)
         try jobs.set(.sendTimeout, .seconds(5))
@@ -245,7 +246,7 @@ import ZMQ
 
         var outcomes: [UInt8: ResultMessage] = [:]
         while outcomes.count < 42 {
-            let received = try results.receive()
+            let received = try await receiveOffPool(results)
             switch try SinkToClient.decode(received) {
             case .result(let result): outcomes[result.jobID[0]] = result
             case .results(let results): try results.forEach { outcomes[$0.jobID[0]] = $0 }

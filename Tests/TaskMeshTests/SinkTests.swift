@@ -35,7 +35,7 @@ import ZMQ
         try await eventually("the result reaches its client") {
             try worker.send(multipart: mine.encode())
             try client.set(.receiveTimeout, .milliseconds(100))
-            while let frames = try? client.receive() {
+            while let frames = try? await receiveOffPool(client) {
                 if case .result(let result)? = try? SinkToClient.decode(frames) { return result == mine }
             }
             return false
@@ -57,7 +57,8 @@ import ZMQ
         // The sink answers a new client's HELLO with MEMBERS: then its ROUTER knows the client.
         try client.send(multipart: HelloMessage().encode())
         try client.set(.receiveTimeout, .seconds(10))
-        let greeting = try #require(try? client.receive(), "no MEMBERS within 10 s of HELLO")
+        let hello = try? await receiveOffPool(client)
+        let greeting = try #require(hello, "no MEMBERS within 10 s of HELLO")
         guard case .members? = try? SinkToClient.decode(greeting) else {
             Issue.record("the sink did not answer HELLO with MEMBERS: \(greeting)")
             return
@@ -78,7 +79,7 @@ import ZMQ
         while received.count < count {
             let frames: [[UInt8]]
             do {
-                frames = try client.receive()
+                frames = try await receiveOffPool(client)
             } catch {
                 Issue.record("no result for 10 s after \(received.count) of \(count): \(error); \(sink.stats)")
                 break
@@ -137,7 +138,8 @@ import ZMQ
         let context = try Context()
         let client = try rawClientDealer(context, id: Array("batched".utf8), connectingTo: endpoints.clients, receiveTimeout: .seconds(10))
         try client.send(multipart: HelloMessage().encode())
-        _ = try #require(try? client.receive(), "no MEMBERS within 10 s of HELLO")
+        let hello = try? await receiveOffPool(client)
+        _ = try #require(hello, "no MEMBERS within 10 s of HELLO")
         let worker = try Socket(context, .push)
         try worker.connect(endpoints.results)
         try worker.set(.sendTimeout, .seconds(5))
@@ -157,7 +159,7 @@ import ZMQ
         }
         var received: [UInt8] = []
         while received.count < 80 {
-            let frames = try client.receive()
+            let frames = try await receiveOffPool(client)
             switch try SinkToClient.decode(frames) {
             case .result(let one): received.append(one.jobID[0])
             case .results(let batch): try batch.forEach { received.append($0.jobID[0]) }
