@@ -17,3 +17,17 @@ func receiveOffPool(_ socket: Socket) async throws -> [[UInt8]] {
         }
     }
 }
+
+/// Runs `body`, which blocks (socket calls with timeouts), on a thread of its own, for the
+/// reason `receiveOffPool` gives.
+func offPool<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+    try await withCheckedThrowingContinuation { continuation in
+        Thread.detachNewThread {
+            do {
+                continuation.resume(returning: try body())
+            } catch {
+                continuation.resume(throwing: error)
+            }
+        }
+    }
+}
