@@ -99,15 +99,7 @@ struct BrokerQueues {
             lastLane = found
             return found
         }
-        let made = Lane(routingClass: routing, priority: priority, client: client)
-        let lane: Int32
-        if let reused = freeLanes.popLast() {
-            lane = reused
-            lanes[Int(lane)] = made
-        } else {
-            lane = Int32(lanes.count)
-            lanes.append(made)
-        }
+        let lane = lanes.place(Lane(routingClass: routing, priority: priority, client: client), reusing: &freeLanes)
         laneIndex[key] = lane
         classes[Int(routing)].lanes += 1
         lastLane = lane
@@ -193,15 +185,7 @@ struct BrokerQueues {
     private mutating func routingClass(handler: String, requires: [String], now: Instant) -> Int32 {
         let key = ClassKey(handler: handler, requires: requires)
         if let found = classIndex[key] { return found }
-        let made = RoutingClass(handler: handler, requires: requires, unroutableSince: now)
-        let routing: Int32
-        if let reused = freeClasses.popLast() {
-            routing = reused
-            classes[Int(routing)] = made
-        } else {
-            routing = Int32(classes.count)
-            classes.append(made)
-        }
+        let routing = classes.place(RoutingClass(handler: handler, requires: requires, unroutableSince: now), reusing: &freeClasses)
         classIndex[key] = routing
         learn(routing)
         return routing
@@ -221,5 +205,18 @@ struct BrokerQueues {
             lanes[Int(moved)].activeIndex = index
         }
         lanes[Int(lane)].activeIndex = -1
+    }
+}
+
+extension Array {
+    /// Puts `element` in the slot freed last (taken from `free`), or at the end when none is
+    /// free; returns its index. The broker's lanes, classes and routes are numbered this way.
+    mutating func place(_ element: Element, reusing free: inout [Int32]) -> Int32 {
+        if let reused = free.popLast() {
+            self[Int(reused)] = element
+            return reused
+        }
+        append(element)
+        return Int32(count - 1)
     }
 }

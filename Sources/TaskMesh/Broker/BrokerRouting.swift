@@ -19,15 +19,7 @@ extension BrokerQueues {
 
     /// Numbers a new worker connection that advertised `capabilities`.
     mutating func addRoute(_ capabilities: Capabilities, live: Bool, now: Instant) -> Int32 {
-        let route = Route(capabilities: capabilities, live: live, runs: runs(of: capabilities))
-        let index: Int32
-        if let reused = freeRoutes.popLast() {
-            index = reused
-            routes[Int(index)] = route
-        } else {
-            index = Int32(routes.count)
-            routes.append(route)
-        }
+        let index = routes.place(Route(capabilities: capabilities, live: live, runs: runs(of: capabilities)), reusing: &freeRoutes)
         refreshRunnable(now: now)
         return index
     }
