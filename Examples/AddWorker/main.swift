@@ -12,7 +12,7 @@ import TaskMesh
 
 let topology = try Topology.fromEnvironment(default: .loopback(port: 5701))
 var handlers = Handlers()
-handlers.register(addHandlerName, as: Add.self, validate: { add in
+try handlers.register(addHandlerName, as: Add.self, validate: { add in
     if add.x.magnitude > 1 << 60 || add.y.magnitude > 1 << 60 { throw JobRejection("x and y must be below 2^60") }
 }) { add in
     Sum(value: add.x + add.y)

@@ -1,33 +1,42 @@
 public import Foundation
 
-/// A job as a handler sees it.
+/// A job as a handler sees it: its payload and its `JobContext`.
 public struct Job: Sendable {
-    /// The job's id, unique among the submitting client's pending jobs.
-    public let id: JobID
-    /// The handler name the job was sent to.
-    public let handler: String
     /// The job's input, as the client sent it.
     public let payload: [UInt8]
-    /// 1 for the first attempt; higher when a broker retries the job.
-    public let attempt: Int
-    /// The job's deadline on this worker's monotonic clock, fixed when the job arrived.
-    let localDeadline: Instant?
+    /// Who sent it, which attempt this is, its deadline, a logger and a progress reporter.
+    public let context: JobContext
+    /// The job's own retry policy (`JobOptions.retry`), which overrides its handler's.
+    let retryOverride: RetryOverride?
+
+    /// The job's id, unique among the submitting client's pending jobs.
+    public var id: JobID { context.id }
+    /// The handler name the job was sent to.
+    public var handler: String { context.handler }
+    /// 1 for the first attempt; higher for a retry, or a re-run after its worker was lost.
+    public var attempt: Int { context.attempt }
 
     /// When the client stops waiting, by this worker's wall clock (worked out from the time
     /// remaining when the job arrived, so a clock set apart from the client's does not shift
-    /// it); nil when it set none. Work finished after it is discarded, so long handlers may
-    /// check it and stop early. Worked out on each read.
+    /// it); nil when it set none. Worked out on each read; `context.deadline` is the same
+    /// instant on the monotonic clock.
     public var deadline: Date? {
-        localDeadline.map { Date(timeIntervalSinceNow: Instant.current.duration(to: $0) / .seconds(1)) }
+        context.deadline.map { Date(timeIntervalSinceNow: Instant.current.duration(to: $0) / .seconds(1)) }
     }
 
-    init(id: JobID, handler: String, payload: [UInt8], attempt: Int, localDeadline: Instant?) {
-        self.id = id
-        self.handler = handler
+    init(payload: [UInt8], context: JobContext, retryOverride: RetryOverride? = nil) {
         self.payload = payload
-        self.attempt = attempt
-        self.localDeadline = localDeadline
+        self.context = context
+        self.retryOverride = retryOverride
     }
+}
+
+/// A job's own retry policy as it travels with the job: a reference, so that the jobs without
+/// one (nearly all) carry a nil pointer and copy no struct for it.
+final class RetryOverride: Sendable, Equatable {
+    let policy: RetryPolicy
+    init(_ policy: RetryPolicy) { self.policy = policy }
+    static func == (a: RetryOverride, b: RetryOverride) -> Bool { a.policy == b.policy }
 }
 
 /// A job's id: opaque bytes, 1 to 255 of them. Clients make one per job unless told otherwise;
@@ -69,12 +78,19 @@ public struct JobOptions: Sendable {
     /// Which jobs go first when several wait: higher first, first come first served within
     /// one priority (docs/TOPOLOGY.md, "Routing and priorities").
     public var priority: JobPriority
+    /// When the job runs again after a failure; nil: its handler's policy (set at `register`).
+    /// Direct mode: the client sends the retry, preferring another worker; reliable mode: the
+    /// broker holds the job until its retry time. The outcome's `JobError.attempts` says how
+    /// many attempts ran.
+    public var retry: RetryPolicy?
 
-    public init(deadline: Duration? = nil, id: JobID? = nil, requires: Set<String> = [], priority: JobPriority = .default) {
+    public init(deadline: Duration? = nil, id: JobID? = nil, requires: Set<String> = [], priority: JobPriority = .default,
+                retry: RetryPolicy? = nil) {
         self.deadline = deadline
         self.id = id
         self.requires = requires
         self.priority = priority
+        self.retry = retry
     }
 }
 

@@ -2,14 +2,18 @@
 /// outcome at its client: its result or one `JobError`.
 ///
 /// The set of codes can grow: switch over `code` with a `default` branch.
-public struct JobError: Error, Hashable, Sendable, CustomStringConvertible {
-    public struct Code: Hashable, Sendable, CustomStringConvertible {
+///
+/// `JobError` is `Codable` (code as its name, message, attempts, error type), so a service can
+/// store or forward it and read it back unchanged.
+public struct JobError: Error, Hashable, Sendable, CustomStringConvertible, Codable {
+    public struct Code: Hashable, Sendable, CustomStringConvertible, Codable {
         let name: String
         /// No worker has a handler of that name. Not retried.
         public static let unknownHandler = Code(name: "unknownHandler")
         /// The handler's validate step refused the job; `message` is its reason. Not retried.
         public static let rejected = Code(name: "rejected")
-        /// The handler threw; `message` is its error.
+        /// The handler threw; `message` is its error and `errorType` the error's type name. With
+        /// a retry policy, every attempt allowed failed and this is the last one's error.
         public static let handlerFailed = Code(name: "handlerFailed")
         /// The deadline passed before a result arrived. The job may or may not have run: a
         /// timeout is an unknown outcome, never a success or a failure.
@@ -27,6 +31,8 @@ public struct JobError: Error, Hashable, Sendable, CustomStringConvertible {
         /// broker's queue is at `broker.queue_limit`; try again later.
         public static let overloaded = Code(name: "overloaded")
         /// The job was cancelled by its submitter; a result that arrives later is dropped.
+        /// A running handler is cancelled (Swift task cancellation) and a queued job never
+        /// starts; a cancelled job is not retried.
         public static let cancelled = Code(name: "cancelled")
         /// A job with the same id is already pending at this client.
         public static let duplicateJobID = Code(name: "duplicateJobID")
@@ -42,19 +48,48 @@ public struct JobError: Error, Hashable, Sendable, CustomStringConvertible {
         public static let decodingFailed = Code(name: "decodingFailed")
 
         public var description: String { name }
+
+        public init(from decoder: any Decoder) throws {
+            name = try decoder.singleValueContainer().decode(String.self)
+        }
+
+        public func encode(to encoder: any Encoder) throws {
+            var container = encoder.singleValueContainer()
+            try container.encode(name)
+        }
+
+        init(name: String) { self.name = name }
     }
 
     /// What happened.
     public let code: Code
     /// Details for people: the handler's message, the name that was unknown, the limit exceeded.
     public let message: String
+    /// How many attempts ran (reliable mode, or a job with a retry policy); 0 when not known.
+    public let attempts: Int
+    /// For `handlerFailed`: the Swift type name of the error the handler threw (as the worker
+    /// reported it), e.g. `ImageError`; nil otherwise.
+    public let errorType: String?
 
-    public init(_ code: Code, _ message: String = "") {
+    public init(_ code: Code, _ message: String = "", attempts: Int = 0, errorType: String? = nil) {
         self.code = code
         self.message = message
+        self.attempts = attempts
+        self.errorType = errorType
     }
 
-    public var description: String { message.isEmpty ? "JobError.\(code)" : "JobError.\(code): \(message)" }
+    public var description: String {
+        var text = "JobError.\(code)"
+        if let errorType { text += " (\(errorType))" }
+        if !message.isEmpty { text += ": \(message)" }
+        if attempts > 1 { text += " [after \(attempts) attempts]" }
+        return text
+    }
+
+    /// The same error, reporting `attempts` attempts.
+    func after(attempts: Int) -> JobError {
+        JobError(code, message, attempts: attempts, errorType: errorType)
+    }
 }
 
 /// Thrown by a handler's validate step to reject a job before it runs; the client receives

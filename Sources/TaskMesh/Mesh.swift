@@ -7,7 +7,7 @@ import ZMQ
 /// ```swift
 /// let mesh = try await Mesh.start()                  // local mode: everything in this process
 /// var handlers = Handlers()
-/// handlers.register("add", as: Add.self) { Sum(value: $0.x + $0.y) }
+/// try handlers.register("add", as: Add.self) { Sum(value: $0.x + $0.y) }
 /// _ = try await mesh.worker(handlers)
 /// let client = try await mesh.client()
 /// let sum: Sum = try await client.submit("add", Add(x: 1, y: 2))

@@ -57,7 +57,7 @@ struct DemoCommand: AsyncParsableCommand {
             stopStandalone = { await broker.stop() }
         }
         var handlers = BuiltinHandlers.make()
-        handlers.register("add", as: AddRequest.self, validate: { request in
+        try handlers.register("add", as: AddRequest.self, validate: { request in
             if abs(request.x) > 1_000_000_000 || abs(request.y) > 1_000_000_000 {
                 throw JobRejection("x and y must be within ±1e9")
             }

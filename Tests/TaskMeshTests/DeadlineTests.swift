@@ -93,7 +93,7 @@ private func u64Bytes(_ value: UInt64) -> [UInt8] {
     @Test func theWorkerSkipsByItsLocalDeadline() async throws {
         let ran = Shared<[UInt8: Date?]>([:])
         var handlers = Handlers()
-        handlers.register("echo") { job in
+        try handlers.register("echo") { job in
             ran.update { $0[job.payload[0]] = job.deadline }
             return job.payload
         }

@@ -250,7 +250,7 @@ import ZMQ
             switch try SinkToClient.decode(received) {
             case .result(let result): outcomes[result.jobID[0]] = result
             case .results(let results): try results.forEach { outcomes[$0.jobID[0]] = $0 }
-            case .members: break
+            case .members, .progress: break
             }
         }
         for n: UInt8 in 1...40 {

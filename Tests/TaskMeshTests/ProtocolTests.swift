@@ -280,7 +280,7 @@ extension ProtocolTests {
                     inDump = false
                 }
             }
-            try #require(frames.count == 19)
+            try #require(frames.count == 26)
             #expect(Array(frames[0...1]) == Self.jobFrames)
             #expect(Array(frames[2...3]) == Self.resultFrames)
             var jobs = JobBatchWriter(clientID: [0x63])
@@ -317,6 +317,22 @@ extension ProtocolTests {
             let sent = broker.ready(ReadyMessage(workerID: Array("w".utf8), concurrency: 1), from: Array("w".utf8), now: t0 + .milliseconds(500))
             let dispatched = sent.compactMap { if case .toWorker(_, let job) = $0 { job } else { nil } }
             #expect(dispatched.map { $0.encode() } == [Array(frames[17...18])])
+            // The job lifecycle (sections 5.9 to 5.11).
+            let cancel = CancelMessage(clientID: [0x63], jobID: [5])
+            #expect([frames[19]] == cancel.encode())
+            #expect(try CancelMessage.decode([frames[19]]) == cancel)
+            let progress = ProgressMessage(attempt: 1, clientID: [0x63], jobID: [5], completed: 3, total: 10, detail: Array("hi".utf8))
+            #expect(Array(frames[20...21]) == progress.encode())
+            #expect(try ProgressMessage.decode(Array(frames[20...21])) == progress)
+            let policy = try RetryPolicy(maxAttempts: 3, base: .milliseconds(50), factor: 2, cap: .seconds(1), jitter: 0.5)
+            let retried = JobMessage(clientID: [0x63], jobID: [6], handler: "flaky", deadline: 0, attempt: 1, payload: Array("2".utf8),
+                                     retry: RetryOverride(policy))
+            #expect(Array(frames[22...23]) == retried.encode())
+            #expect(try JobMessage.decode(Array(frames[22...23])) == retried)
+            let retry = ResultMessage(status: .retry, attempt: 1, clientID: [0x63], jobID: [6],
+                                      body: RetryAnswer(delay: .milliseconds(100), message: Array("no".utf8)).encode())
+            #expect(Array(frames[24...25]) == retry.encode())
+            #expect(RetryAnswer.decode(frames[25]) == RetryAnswer(delay: .milliseconds(100), message: Array("no".utf8)))
         }
     }
 }
@@ -479,7 +495,7 @@ extension ProtocolTests {
             ]
         }
 
-        static let statuses: [MalformedWireCase] = [UInt8(10), 11, 0x7F, 0xFF].flatMap { status -> [MalformedWireCase] in [
+        static let statuses: [MalformedWireCase] = [UInt8(12), 13, 0x7F, 0xFF].flatMap { status -> [MalformedWireCase] in [
             .init(name: "status \(status)", decoder: .result, frames: [Raw.result(status: status), []], reason: .status),
             .init(name: "status \(status)", decoder: .sinkToClient, frames: [Raw.result(status: status), []], reason: .status),
         ] }
@@ -954,6 +970,10 @@ extension ProtocolTests {
                     if frames.count != 2 || (try? ResultMessage.clientID(inHeader: header)) != clientID
                         || count != Batch.resultCount(inHeader: header) || !(1...Wire.maxBatchEntries).contains(count) {
                         tally.fail("WorkerToSink RESULT: \(at)")
+                    }
+                case .progress(let clientID):
+                    if frames.count != 2 || (try? ResultMessage.clientID(inHeader: header)) != clientID {
+                        tally.fail("WorkerToSink PROGRESS: \(at)")
                     }
                 case .announce(let announce):
                     if frames.count != 1 || (try? AnnounceMessage.decode(header: header)) != announce

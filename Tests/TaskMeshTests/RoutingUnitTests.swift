@@ -272,13 +272,13 @@ private extension PendingJobs {
     @Test func aWorkerThatChangesItsHandlersIsRoutedByTheNewOnesAtOnce() async throws {
         let mesh = try await localMesh()
         var handlers = Handlers()
-        handlers.register("echo") { $0.payload }
+        try handlers.register("echo") { $0.payload }
         let worker = try await mesh.worker(handlers)
         let client = try await mesh.client()
         try await client.waitForWorkers(1, handling: "echo", timeout: .seconds(10))
         await #expect { try await client.submit("shout", Array("hi".utf8)) } throws: { ($0 as? JobError)?.code == .noWorkers }
 
-        handlers.register("shout") { job in Array(String(decoding: job.payload, as: UTF8.self).uppercased().utf8) }
+        try handlers.register("shout") { job in Array(String(decoding: job.payload, as: UTF8.self).uppercased().utf8) }
         try worker.update(handlers: handlers)
         try await client.waitForWorkers(1, handling: "shout", timeout: .seconds(10))
         #expect(try await client.submit("shout", Array("hi".utf8)) == Array("HI".utf8))
@@ -298,7 +298,7 @@ private extension PendingJobs {
     @Test func jobsOnTheirWayToAWorkerThatDropsTheirHandlerGoElsewhere() async throws {
         let mesh = try await localMesh(deadline: .seconds(30))
         var slow = Handlers()
-        slow.register("slow") { job in
+        try slow.register("slow") { job in
             try await Task.sleep(for: .milliseconds(2))
             return job.payload
         }
@@ -327,9 +327,9 @@ private extension PendingJobs {
     @Test func aLabelledJobRunsOnlyOnALabelledWorker() async throws {
         let mesh = try await localMesh()
         let seen = Shared<[String]>([])
-        func handlers(_ name: String) -> Handlers {
+        func handlers(_ name: String) throws -> Handlers {
             var handlers = Handlers()
-            handlers.register("where") { job in
+            try handlers.register("where") { job in
                 seen.update { $0.append(name) }
                 return Array(name.utf8)
             }
@@ -356,7 +356,7 @@ private extension PendingJobs {
         topology.heartbeat.interval = .milliseconds(100)
         let mesh = try await Mesh.start(topology: topology)
         var echo = Handlers()
-        echo.register("echo") { $0.payload }
+        try echo.register("echo") { $0.payload }
         try await mesh.worker(echo)
         let client = try await mesh.client()
         try await client.waitForWorkers(1, timeout: .seconds(10))
@@ -364,7 +364,7 @@ private extension PendingJobs {
         try await Task.sleep(for: .milliseconds(200))
         #expect(client.stats.pending == 1, "the job waits")
         var later = Handlers()
-        later.register("later") { $0.payload }
+        try later.register("later") { $0.payload }
         try await mesh.worker(later)
         #expect(try await job.value() == Array("x".utf8))
         // Up to its deadline only, then noWorkers naming the handler.
@@ -385,7 +385,7 @@ private extension PendingJobs {
         }
         let order = Shared<[UInt8]>([])
         var handlers = Handlers()
-        handlers.register("order") { job in
+        try handlers.register("order") { job in
             order.update { $0.append(job.payload[0]) }
             return job.payload
         }

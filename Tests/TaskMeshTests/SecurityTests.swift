@@ -177,7 +177,7 @@ func curveSocket(_ context: Context, _ type: SocketType, key: CurveKeyPair, serv
 
         // The sink still serves a proper secure mesh.
         var handlers = Handlers()
-        handlers.register("echo") { $0.payload }
+        try handlers.register("echo") { $0.payload }
         let worker = try Worker(topology: topology, handlers: handlers)
         try await worker.start()
         let client = try await Client.connect(topology: topology)
@@ -204,7 +204,7 @@ func curveSocket(_ context: Context, _ type: SocketType, key: CurveKeyPair, serv
         let keys = try TestKeys()
         let (sink, endpoints, topology) = try await startSink(keys)
         var handlers = Handlers()
-        handlers.register("echo") { $0.payload }
+        try handlers.register("echo") { $0.payload }
         let worker = try Worker(topology: topology, handlers: handlers)
         try await worker.start()
         let victim = try await Client.connect(topology: topology)
@@ -252,7 +252,7 @@ func curveSocket(_ context: Context, _ type: SocketType, key: CurveKeyPair, serv
         topology.sink.resultsEndpoint = endpoints.results
         topology.sink.clientsEndpoint = endpoints.clients
         var handlers = Handlers()
-        handlers.register("echo") { $0.payload }
+        try handlers.register("echo") { $0.payload }
         let worker = try Worker(topology: topology, handlers: handlers)
         try await worker.start()
         var topologyB = topology

@@ -163,7 +163,7 @@ import ZMQ
             switch try SinkToClient.decode(frames) {
             case .result(let one): received.append(one.jobID[0])
             case .results(let batch): try batch.forEach { received.append($0.jobID[0]) }
-            case .members: break
+            case .members, .progress: break
             }
         }
         let mine = (0..<20).flatMap { round -> [UInt8] in

@@ -112,8 +112,8 @@ import ZMQ
         // routing id) while a loaded machine runs the test.
         topology.heartbeat.interval = .seconds(60)
         var handlers = Handlers()
-        handlers.register("echo") { $0.payload }
-        handlers.register("slow") { job in
+        try handlers.register("echo") { $0.payload }
+        try handlers.register("slow") { job in
             try await Task.sleep(for: .milliseconds(30))
             return job.payload
         }

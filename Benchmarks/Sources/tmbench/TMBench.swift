@@ -108,8 +108,8 @@ func hex(_ bytes: some Sequence<UInt8>) -> [UInt8] {
 
 func benchHandlers() -> Handlers {
     var handlers = Handlers()
-    handlers.register("echo") { $0.payload }
-    handlers.register("sha256") { job in hex(SHA256.hash(data: job.payload)) }
+    try handlers.register("echo") { $0.payload }
+    try handlers.register("sha256") { job in hex(SHA256.hash(data: job.payload)) }
     return handlers
 }
 

@@ -33,7 +33,8 @@ struct JobKey: Hashable, Sendable {
 /// read (for eviction) in order.
 struct BrokerJobs {
     enum Phase: UInt8 {
-        case free, queued, running
+        /// `waiting`: its last attempt failed with `retry`; it is held until `retryAt`.
+        case free, queued, running, waiting
     }
 
     struct Slot {
@@ -54,6 +55,9 @@ struct BrokerJobs {
         /// Its deadline by the broker's monotonic clock, fixed at submission
         /// (`WireDeadline.local`); nil for none. Dispatch writes the time left until it.
         var deadline: Instant?
+        /// Its submitter sent CANCEL while it ran: whatever its worker answers, it ends
+        /// `cancelled`, and it is never run again.
+        var cancelRequested = false
     }
 
     /// What a job id names.

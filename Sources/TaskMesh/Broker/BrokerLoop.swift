@@ -51,7 +51,8 @@ final class BrokerLoop {
         poller.add(thread.signal)
         while !thread.isStopRequested {
             do {
-                try poller.poll(timeout: backlog.pollTimeout(max(.zero, Instant.current.duration(to: nextTick))))
+                let wake = state.nextRetry.map { min($0, nextTick) } ?? nextTick
+                try poller.poll(timeout: backlog.pollTimeout(max(.zero, Instant.current.duration(to: wake))))
             } catch {
                 logger.error("poll failed: \(error)")
                 break
@@ -63,6 +64,7 @@ final class BrokerLoop {
             state.beginBatch()
             if poller.events(at: workersIndex).contains(.readable) { readWorkers() }
             if poller.events(at: clientsIndex).contains(.readable) { readClients() }
+            if let retry = state.nextRetry, retry <= .current { state.releaseRetries(now: .current) }
             state.endBatch(now: .current)
             if Instant.current >= nextTick { tick() }
             flushOutputs()
@@ -125,6 +127,9 @@ final class BrokerLoop {
                     state.stats.malformed += 1
                     logger.debug("dropped the rest of a damaged RESULTS: \(error.violation)")
                 }
+            case .progress(let progress):
+                // Ahead of the job's result, which a worker sends after it.
+                if state.progressIsCurrent(progress, from: routingID) { forwardProgress(progress) }
             case .bye: state.bye(from: routingID, now: now)
             case .disconnect: state.disconnect(from: routingID, now: now)
             case .heartbeat, .ready: break
@@ -164,6 +169,16 @@ final class BrokerLoop {
                 }
             case .jobs:
                 submitBatch(Array(frames.dropFirst()), from: routingID, now: now)
+            case .cancel:
+                do {
+                    let cancel = try CancelMessage.decode(Array(frames.dropFirst()))
+                    if let worker = state.cancel(cancel, from: routingID, now: now) {
+                        flushOutputs()  // the job's JOB, if still in the outbox, leaves first
+                        try? workers.send(multipart: [worker] + cancel.encode(), wait: false)
+                    }
+                } catch {
+                    state.stats.malformed += 1
+                }
             case .heartbeat:
                 break
             default:
@@ -292,6 +307,13 @@ final class BrokerLoop {
         } catch {
             return .gone
         }
+    }
+
+    /// Sends a PROGRESS to its client now, or drops it: it never waits, and never overtakes
+    /// results held for that client.
+    private func forwardProgress(_ progress: ProgressMessage) {
+        guard !backlog.isHolding(progress.clientID) else { return }
+        _ = deliver(progress.encode(), to: progress.clientID)
     }
 
     private func deliverBacklog() {

@@ -16,9 +16,9 @@ enum BrokerOutput: Equatable {
 struct BrokerState {
     let config: Topology.Broker
     let expiry: Duration
-    private(set) var jobs = BrokerJobs()
+    var jobs = BrokerJobs()
     /// The queued jobs, by routing class, priority and client.
-    private(set) var queues = BrokerQueues()
+    var queues = BrokerQueues()
     private(set) var workers: [[UInt8]: WorkerSlot] = [:]
     private var lastHolder: UInt32 = 0
     /// Most outcomes remembered at once, whatever their age, and most bytes they may hold.
@@ -27,6 +27,8 @@ struct BrokerState {
     var stats = BrokerStats()
     /// What to send, in order, since the loop last took it.
     private(set) var outbox: [BrokerOutput] = []
+    /// Jobs waiting for their retry time (`BrokerState+Lifecycle`), earliest first.
+    var retries = RetrySchedule()
     private var batchOpen = false
 
     init(config: Topology.Broker, expiry: Duration, finishedLimit: Int = 100_000, finishedByteLimit: Int = 256 << 20) {
@@ -163,7 +165,12 @@ struct BrokerState {
         }
         workers.values[connection].running -= 1
         let handler = jobs[slot].message.handler
-        if message.status == .declined {  // never started: back to the front, same attempt
+        if jobs[slot].cancelRequested {
+            finish(slot, with: ResultMessage(status: .cancelled, attempt: message.attempt, clientID: message.clientID, jobID: message.jobID,
+                                             body: Array("cancelled by its submitter".utf8)), now: now)
+        } else if message.status == .retry {
+            holdForRetry(slot, answer: message, now: now)
+        } else if message.status == .declined {  // never started: back to the front, same attempt
             putBackFirst(slot, now: now)
         } else if message.status == .unknownHandler,
                   let served = queues.routes[Int(workers.values[connection].route)].capabilities.handlers, !served.contains(handler) {
@@ -225,6 +232,7 @@ struct BrokerState {
             }
             requeue(slot, cause: "it overran its lease of \(config.lease)", now: now)
         }
+        releaseRetries(now: now)
         endUnroutable(now: now)
         endExpired(now: now)
         queues.forgetEmptyLanes()
@@ -237,7 +245,7 @@ struct BrokerState {
 
     /// Hands queued jobs to the workers with the most free slots, unless a batch holds
     /// dispatch back (`endBatch` then dispatches).
-    private mutating func dispatchUnlessHeld(now: Instant) {
+    mutating func dispatchUnlessHeld(now: Instant) {
         if !batchOpen { dispatch(now: now) }
     }
 
@@ -325,8 +333,14 @@ struct BrokerState {
     }
 
     /// Gives the job another attempt, or ends it when none is left.
-    private mutating func requeue(_ slot: Int32, cause: String, now: Instant) {
+    mutating func requeue(_ slot: Int32, cause: String, now: Instant) {
         let attempt = jobs[slot].attempt
+        if jobs[slot].cancelRequested {
+            let message = jobs[slot].message
+            finish(slot, with: ResultMessage(status: .cancelled, attempt: attempt, clientID: message.clientID, jobID: message.jobID,
+                                             body: Array("cancelled by its submitter; its attempt ended because \(cause)".utf8)), now: now)
+            return
+        }
         if Int(attempt) >= config.maxAttempts {
             stats.exhausted += 1
             let body = Array("gave up after \(attempt) attempt\(attempt == 1 ? "" : "s"): the last ended because \(cause)".utf8)
@@ -342,7 +356,7 @@ struct BrokerState {
 
     /// Takes a running job off its worker and puts it at the front of its lane, and the lane
     /// first in its round.
-    private mutating func putBackFirst(_ slot: Int32, now: Instant) {
+    mutating func putBackFirst(_ slot: Int32, now: Instant) {
         jobs[slot].phase = .queued
         jobs[slot].holder = 0
         jobs[slot].leaseUntil = nil
@@ -384,7 +398,7 @@ struct BrokerState {
 
     /// Ends a job with `result`, remembers the outcome for resubmissions, and sends it to the
     /// job's client.
-    private mutating func finish(_ slot: Int32, with result: ResultMessage, now: Instant) {
+    mutating func finish(_ slot: Int32, with result: ResultMessage, now: Instant) {
         let client = jobs[slot].message.clientID
         stats.completed += 1
         let expires = now + config.resultTTL

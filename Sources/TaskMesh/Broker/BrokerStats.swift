@@ -16,6 +16,10 @@ public struct BrokerStats: Sendable, Equatable {
     /// Attempts given to another worker because theirs died, went silent, left or overran the
     /// lease.
     public var requeued: UInt64 = 0
+    /// Jobs whose attempt failed with `retry`, held for their backoff and then requeued.
+    public var retried: UInt64 = 0
+    /// CANCELs for jobs the broker held: queued ones ended at once, running ones forwarded.
+    public var cancelled: UInt64 = 0
     /// Jobs a worker answered `unknownHandler` for after it had stopped advertising that
     /// handler: queued again (same attempt) for a worker that has it.
     public var rerouted: UInt64 = 0

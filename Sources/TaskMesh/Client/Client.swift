@@ -225,7 +225,8 @@ public final class Client: Sendable {
             wallDeadline: wallClockMilliseconds() + UInt64(max(0, timeout.milliseconds)),
             promise: promise,
             options: options.requires.isEmpty && options.priority == .default
-                ? .standard : DispatchOptions(priority: options.priority.value, requires: Array(options.requires))
+                ? .standard : DispatchOptions(priority: options.priority.value, requires: Array(options.requires)),
+            retry: options.retry.map(RetryOverride.init)
         ))
         return JobHandle(id: JobID(bytes: jobID), promise: promise, core: core, decode: decode)
     }

@@ -77,6 +77,7 @@ final class ClientLoop {
             let now = Instant.current
             var wake = nextHello
             if let deadline = pending.nextDeadline { wake = min(wake, deadline) }
+            if let retry = pending.nextRetry { wake = min(wake, retry) }
             let hasOutbox = pending.nextToSend() != nil && (reliable || !links.isEmpty)
             if reliable {
                 poller.setInterest(hasOutbox ? [.readable, .writable] : .readable, at: sinkIndex)
@@ -106,6 +107,7 @@ final class ClientLoop {
     }
 
     private func takeInbox() {
+        if let retry = pending.nextRetry, retry <= .current { pending.releaseRetries(at: .current) }
         let inbox = core.inbox.update { inbox -> ClientInbox in
             defer { inbox = ClientInbox() }
             return inbox
@@ -120,6 +122,7 @@ final class ClientLoop {
         }
         for id in inbox.cancellations {
             if let entry = pending.finish(id) {
+                if entry.sent { sendCancel(id, worker: entry.worker) }
                 links.answered(by: entry.worker)
                 end(entry.submission.promise, .failure(JobError(.cancelled)))
             }
@@ -147,7 +150,11 @@ final class ClientLoop {
                 continue
             }
             let route = WorkerLinks.RouteKey(handler: job.handler, requires: job.options.requires)
-            let eligible = links.eligible(route)
+            var eligible = links.eligible(route)
+            if job.avoidWorker != 0 && eligible.count > 1 {
+                // A retry goes to another worker than the one it failed on, when there is one.
+                eligible.removeAll { $0.id == job.avoidWorker }
+            }
             if eligible.isEmpty {
                 unroutable(job)
                 continue
@@ -169,6 +176,28 @@ final class ClientLoop {
             links.sent(count, to: link)
             pending.markSent(span: span, to: link)
         }
+    }
+
+    /// Tells the mesh a sent job was cancelled: CANCEL to the worker it went to (direct mode)
+    /// or to the broker. Best effort: a CANCEL that no socket takes now is dropped, and the job
+    /// runs to its end there (its result is dropped here).
+    private func sendCancel(_ jobID: [UInt8], worker: UInt32) {
+        let frames = CancelMessage(clientID: core.clientID, jobID: jobID).encode()
+        if reliable {
+            _ = try? sink.trySend(multipart: frames)
+        } else if let link = links.links.first(where: { $0.id == worker }) {
+            _ = try? link.socket.trySend(multipart: frames)
+        }
+        stats.cancelsSent += 1
+    }
+
+    /// Delivers a PROGRESS to its job's watchers; updates for jobs not pending are dropped.
+    private func handle(_ progress: ProgressMessage) {
+        guard progress.clientID == core.clientID else {
+            stats.malformed += 1
+            return
+        }
+        pending.entry(progress.jobID)?.submission.promise.progress.deliver(JobProgress(progress))
     }
 
     /// Direct mode: no linked worker has `job`'s handler and labels. It ends `noWorkers` at once
@@ -202,14 +231,16 @@ final class ClientLoop {
         let span = pending.peekToSend { next in
             if let route, next.handler != route.handler || next.options.requires != route.requires { return false }
             if reliable && next.options.isStandard == withOptions { return false }
+            // A job with its own retry policy, or a retry, travels alone.
+            if next.retry != nil || next.attempt > 1 { return false }
             return batch.appendIfItFits(jobID: next.jobID, handler: next.handler, deadline: WireDeadline.relative(until: next.deadline, now: now),
                                         attempt: 1, payload: next.payload, options: next.options)
         }
         if batch.count > 1 { return (batch.encode(), span, batch.count) }
         // One job waiting, or the next one too large to batch: a plain JOB.
         let frames = JobMessage(clientID: core.clientID, jobID: job.jobID, handler: job.handler,
-                                deadline: WireDeadline.relative(until: job.deadline, now: now), attempt: 1, payload: job.payload,
-                                options: reliable ? job.options : .standard).encode()
+                                deadline: WireDeadline.relative(until: job.deadline, now: now), attempt: job.attempt, payload: job.payload,
+                                options: reliable ? job.options : .standard, retry: job.retry).encode()
         return (frames, 1, 1)
     }
 
@@ -243,13 +274,15 @@ final class ClientLoop {
                     case .result(let result): handle(result)
                     case .results(let batch): handle(batch)
                     case .heartbeat(let heartbeat): brokerSpoke(heartbeat)
-                    case .job, .jobs, .disconnect: stats.malformed += 1
+                    case .progress(let progress): handle(progress)
+                    case .job, .jobs, .disconnect, .cancel: stats.malformed += 1
                     }
                 } else {
                     switch try SinkToClient.decode(frames) {
                     case .result(let result): handle(result)
                     case .results(let batch): handle(batch)
                     case .members(let members): apply(members)
+                    case .progress(let progress): handle(progress)
                     }
                 }
             } catch {
@@ -284,6 +317,13 @@ final class ClientLoop {
             }
             return
         }
+        if result.status == .cancelled && pending.entry(result.jobID) == nil {
+            return  // the answer to a CANCEL: the job ended here when it was cancelled
+        }
+        if result.status == .retry, !reliable, let entry = pending.entry(result.jobID) {
+            retry(entry, answer: result)
+            return
+        }
         if result.status == .unknownHandler, !reliable, let entry = pending.entry(result.jobID), entry.worker != 0,
            links.withdraw(entry.submission.handler, from: entry.worker), pending.requeue(result.jobID) {
             // The worker advertised the handler but no longer has it (its list changed on the
@@ -298,6 +338,21 @@ final class ClientLoop {
         }
         links.answered(by: entry.worker)
         end(entry.submission.promise, result.outcome)
+    }
+
+    /// Direct mode: the job's attempt failed and its policy runs it again: it goes out after
+    /// the delay the worker asked for, as the next attempt, to another worker when one can run
+    /// it. A retry that would start after the job's deadline is not made: the job ends with
+    /// this attempt's error.
+    private func retry(_ entry: PendingJobs.Entry, answer: ResultMessage) {
+        let at = Instant.current + RetryAnswer.decode(answer.body).delay
+        links.answered(by: entry.worker)
+        if at < entry.submission.deadline, pending.scheduleRetry(answer.jobID, attempt: answer.attempt, at: at) {
+            stats.retried += 1
+            return
+        }
+        guard let ended = pending.finish(answer.jobID) else { return }
+        end(ended.submission.promise, answer.outcome)
     }
 
     private func apply(_ members: MembersMessage) {

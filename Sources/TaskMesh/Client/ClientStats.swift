@@ -16,6 +16,10 @@ public struct ClientStats: Sendable, Equatable {
     /// Jobs a stopping worker handed back unstarted, sent again to another worker (also jobs a
     /// worker answered `unknownHandler` for a handler it had just removed).
     public var resent: UInt64 = 0
+    /// CANCELs sent for jobs cancelled after they left this client.
+    public var cancelsSent: UInt64 = 0
+    /// Direct mode: attempts sent again after a `retry` answer.
+    public var retried: UInt64 = 0
     /// Direct mode: jobs ended `noWorkers` at once because no live worker had their handler
     /// or labels (counted in `timedOut` too).
     public var unroutable: UInt64 = 0

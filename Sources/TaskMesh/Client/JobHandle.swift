@@ -17,8 +17,17 @@ public struct JobHandle<Output: Sendable>: Sendable {
         try decode(try await promise.outcome(spinningFor: core.spinBudget).get())
     }
 
-    /// Ends the job with `JobError.cancelled` now, unless it already ended. A job already sent
-    /// may still run on its worker (direct mode cannot recall it); its result is then dropped.
+    /// The job's progress as its handler reports it (`JobContext.progress`): the latest update
+    /// so far first, then each later one in order; the sequence ends when the job ends, after
+    /// the last update the handler reported (coalesced: a few per second at most). Each call
+    /// gives a new sequence; a job whose handler reports nothing yields nothing.
+    public var progress: AsyncStream<JobProgress> { promise.progress.stream() }
+
+    /// Ends the job with `JobError.cancelled` now, unless it already ended, and tells the mesh:
+    /// a job not started never runs; a running job's handler is cancelled (Swift task
+    /// cancellation) on its worker, in direct mode by a CANCEL to that worker, in reliable mode
+    /// through the broker; a cancelled job is never retried. A result that arrives anyway is
+    /// dropped.
     public func cancel() {
         if promise.complete(.failure(JobError(.cancelled, "cancelled by its submitter"))) {
             core.cancel(id.bytes)

@@ -38,6 +38,9 @@ struct PendingJobs {
     /// ended or sent jobs are skipped.
     private(set) var outbox = Outbox<Ticket>()
     private var expiries = ExpiryQueue<Ticket>()
+    /// Direct mode: jobs waiting for their retry time, soonest first (failures are rare: a
+    /// sorted array serves).
+    private var retries: [(at: Instant, ticket: Ticket)] = []
 
     var count: Int { index.count }
 
@@ -169,6 +172,33 @@ struct PendingJobs {
         return true
     }
 
+    /// Direct mode: the job's attempt failed with `retry`; it goes out again as the next
+    /// attempt at `at`, avoiding the worker it failed on. False when it is not pending, the
+    /// answer is not about its current attempt, or the job is not sent.
+    mutating func scheduleRetry(_ jobID: [UInt8], attempt: UInt16, at: Instant) -> Bool {
+        guard let slot = index[jobID], states[Int(slot)].sent, submissions[Int(slot)]!.attempt == attempt else { return false }
+        submissions[Int(slot)]!.attempt = attempt &+ 1
+        submissions[Int(slot)]!.avoidWorker = states[Int(slot)].worker
+        states[Int(slot)].worker = 0
+        // Not sent and not in the outbox: no send pass sees it until its time comes.
+        states[Int(slot)].sent = false
+        let ticket = ticket(slot)
+        retries.insert((at, ticket), at: retries.firstIndex { $0.at > at } ?? retries.count)
+        return true
+    }
+
+    /// When the next retry falls due.
+    var nextRetry: Instant? { retries.first?.at }
+
+    /// Puts the jobs whose retry time has come at the front of the line.
+    mutating func releaseRetries(at now: Instant) {
+        while let first = retries.first, first.at <= now {
+            retries.removeFirst()
+            guard isWaiting(first.ticket) else { continue }
+            outbox.prepend(first.ticket, priority: submissions[Int(first.ticket.slot)]!.options.priority)
+        }
+    }
+
     /// Puts every job that was sent and has not ended back in the queue, oldest first, to be
     /// sent again under the same id (reliable mode, after the broker was lost). Returns how many.
     mutating func requeueAllSent() -> Int {
@@ -251,6 +281,7 @@ struct PendingJobs {
         freeSlots.removeAll()
         outbox.removeAll(keepingCapacity: false)
         expiries = ExpiryQueue()
+        retries.removeAll()
         return all
     }
 }

@@ -11,6 +11,12 @@ struct Submission: Sendable {
     let promise: Promise
     /// Priority and required labels.
     var options: DispatchOptions = .standard
+    /// Its own retry policy, sent with it (then always as a JOB of its own).
+    var retry: RetryOverride? = nil
+    /// Direct mode: the attempt it is sent as (a retry sends the next), and the worker link
+    /// the last attempt failed on, which the retry avoids when another can run it.
+    var attempt: UInt16 = 1
+    var avoidWorker: UInt32 = 0
 }
 
 /// What the API hands to the loop; drained whole on every wake-up.

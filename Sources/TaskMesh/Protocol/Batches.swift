@@ -128,14 +128,14 @@ struct JobBatchWriter {
         guard let first = iterator.next() else { return nil }
         var batch = JobBatchWriter(clientID: first.clientID)
         for job in jobs {
-            guard job.clientID == first.clientID,
+            guard job.clientID == first.clientID, job.retry == nil, first.retry == nil,
                   batch.appendIfItFits(jobID: job.jobID, handler: job.handler, deadline: job.deadline, attempt: job.attempt, payload: job.payload)
             else { break }
         }
         // Several: a JOBS. One, or none (the first is too large to batch): the first alone.
         guard batch.count <= 1 else { return (batch.encode(), batch.count) }
         var lone = first
-        lone.options = .standard  // a worker is sent no dispatch options (docs/PROTOCOL.md 5.1)
+        lone.options = .standard  // a worker is sent no dispatch options (docs/PROTOCOL.md 5.1); a retry policy stays
         return (lone.encode(), 1)
     }
 

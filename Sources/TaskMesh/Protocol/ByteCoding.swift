@@ -45,6 +45,9 @@ struct ByteWriter {
         bytes.append(contentsOf: utf8)
     }
 
+    /// Bytes as they are, with no length before them.
+    mutating func raw(_ value: [UInt8]) { bytes.append(contentsOf: value) }
+
     /// A long byte string: a `u32` length, then the bytes.
     mutating func long(_ value: [UInt8]) {
         u32(UInt32(value.count))
@@ -72,6 +75,12 @@ struct ByteReader {
     }
 
     var isAtEnd: Bool { offset == bytes.count }
+
+    /// Moves past `count` bytes; throws (and stays put) when fewer are left.
+    mutating func skip(_ count: Int) throws(ProtocolViolation) {
+        guard count <= bytes.count - offset else { throw ProtocolViolation(.truncated, "\(count) bytes to skip") }
+        offset += count
+    }
 
     /// Checks the signature and version and returns the command byte.
     static func command(of header: [UInt8]) throws(ProtocolViolation) -> Wire.Command {

@@ -22,6 +22,14 @@ enum ResultStatus: UInt8, Sendable, CaseIterable {
     /// The worker skipped the job unstarted: its deadline had passed before a runner was free.
     /// The answer frees the job's slot at a broker; the client has already timed the job out.
     case expired = 9
+    /// The job was cancelled by its submitter (CANCEL) before it finished: never started, or
+    /// its handler was cancelled. The answer frees the job's slot at a broker; the client has
+    /// already ended the job `cancelled`.
+    case cancelled = 10
+    /// The handler failed in a way its retry policy retries; the body (`RetryAnswer`) holds
+    /// the delay before the next attempt and the error. The job's client (direct mode) or the
+    /// broker (reliable mode) runs it again, as attempt + 1.
+    case retry = 11
 }
 
 /// JOB: a client asks a worker to run `handler` on `payload`. Frames: [header, payload].
@@ -37,8 +45,12 @@ struct JobMessage: Equatable, Sendable {
     /// 1 for the first attempt; a broker counts retries up from there.
     var attempt: UInt16
     var payload: [UInt8]
-    /// Priority and required labels; written only when not the standard ones.
+    /// Priority and required labels; written only when not the standard ones (or when a
+    /// retry policy follows them).
     var options: DispatchOptions = .standard
+    /// The job's own retry policy, if it has one. Such a job always travels as a JOB, never
+    /// inside a JOBS.
+    var retry: RetryOverride? = nil
 
     func encode() -> [[UInt8]] {
         var w = ByteWriter(capacity: 16 + clientID.count + jobID.count + handler.utf8.count)
@@ -48,7 +60,12 @@ struct JobMessage: Equatable, Sendable {
         w.short(clientID)
         w.short(jobID)
         w.short(handler)
-        if !options.isStandard { options.encode(into: &w) }
+        if !options.isStandard || retry != nil { options.encode(into: &w) }
+        if let retry {
+            w.u8(WireRetry.tag)
+            w.u8(UInt8(WireRetry.size))
+            WireRetry.encode(retry.policy, into: &w)
+        }
         return [w.bytes, payload]
     }
 
@@ -62,8 +79,9 @@ struct JobMessage: Equatable, Sendable {
         let jobID = try r.id("job id")
         let handler = try r.text("handler name")
         let options = r.isAtEnd ? DispatchOptions.standard : try DispatchOptions.decode(&r)
+        let retry = try WireRetry.find(in: &r).map(RetryOverride.init)
         return JobMessage(clientID: clientID, jobID: jobID, handler: handler, deadline: deadline, attempt: attempt, payload: frames[1],
-                          options: options)
+                          options: options, retry: retry)
     }
 
     /// Reads the sender and job id of a JOB whose later fields are damaged, so a worker can still
@@ -307,6 +325,7 @@ enum WorkerToBroker: Equatable, Sendable {
     case ready(ReadyMessage)
     case result(ResultMessage)
     case results(ResultBatch)
+    case progress(ProgressMessage)
     case heartbeat
     case bye
     case disconnect
@@ -316,13 +335,14 @@ enum WorkerToBroker: Equatable, Sendable {
         let command = try ByteReader.command(of: header)
         if command == .result { return .result(try ResultMessage.decode(frames)) }
         if command == .results { return .results(try ResultBatch.decode(frames)) }
+        if command == .progress { return .progress(try ProgressMessage.decode(frames)) }
         guard frames.count == 1 else { throw ProtocolViolation(.frameCount, "\(command) has 1 frame, got \(frames.count)") }
         switch command {
         case .ready: return .ready(try ReadyMessage.decode(header: header))
         case .heartbeat: return .heartbeat
         case .bye: return .bye
         case .disconnect: return .disconnect
-        default: throw ProtocolViolation(.command, "a worker may send READY, RESULT, RESULTS, HEARTBEAT, BYE or DISCONNECT")
+        default: throw ProtocolViolation(.command, "a worker may send READY, RESULT, RESULTS, PROGRESS, HEARTBEAT, BYE or DISCONNECT")
         }
     }
 }
@@ -335,6 +355,10 @@ enum FromBroker: Equatable, Sendable {
     case results(ResultBatch)
     case heartbeat(HeartbeatMessage)
     case disconnect
+    /// To a worker: stop that job.
+    case cancel(CancelMessage)
+    /// To a client: how far its job has got.
+    case progress(ProgressMessage)
 
     static func decode(_ frames: [[UInt8]]) throws(ProtocolViolation) -> FromBroker {
         guard let header = frames.first else { throw ProtocolViolation(.frameCount, "empty message") }
@@ -349,7 +373,9 @@ enum FromBroker: Equatable, Sendable {
         case .disconnect:
             guard frames.count == 1 else { throw ProtocolViolation(.frameCount, "DISCONNECT has 1 frame, got \(frames.count)") }
             return .disconnect
-        default: throw ProtocolViolation(.command, "a broker sends JOB, JOBS, RESULT, RESULTS, HEARTBEAT or DISCONNECT")
+        case .cancel: return .cancel(try CancelMessage.decode(frames))
+        case .progress: return .progress(try ProgressMessage.decode(frames))
+        default: throw ProtocolViolation(.command, "a broker sends JOB, JOBS, RESULT, RESULTS, PROGRESS, CANCEL, HEARTBEAT or DISCONNECT")
         }
     }
 }
@@ -365,6 +391,8 @@ func bareCommand(_ command: Wire.Command) -> [[UInt8]] {
 enum WorkerToSink: Equatable, Sendable {
     /// A RESULT or RESULTS for `clientID`, holding `count` results.
     case result(clientID: [UInt8], count: Int)
+    /// A PROGRESS for `clientID`, forwarded as it is.
+    case progress(clientID: [UInt8])
     case announce(AnnounceMessage)
     case bye(ByeMessage)
 
@@ -379,6 +407,9 @@ enum WorkerToSink: Equatable, Sendable {
             let count = Batch.resultCount(inHeader: header)
             guard count >= 1 && count <= Wire.maxBatchEntries else { throw ProtocolViolation(.tooMany, "\(count) results") }
             return .result(clientID: try ResultMessage.clientID(inHeader: header), count: count)
+        case .progress:
+            guard frames.count == 2 else { throw ProtocolViolation(.frameCount, "PROGRESS has 2 frames, got \(frames.count)") }
+            return .progress(clientID: try ResultMessage.clientID(inHeader: header))
         case .announce:
             guard frames.count == 1 else { throw ProtocolViolation(.frameCount, "ANNOUNCE has 1 frame, got \(frames.count)") }
             return .announce(try AnnounceMessage.decode(header: header))
@@ -386,7 +417,7 @@ enum WorkerToSink: Equatable, Sendable {
             guard frames.count == 1 else { throw ProtocolViolation(.frameCount, "BYE has 1 frame, got \(frames.count)") }
             return .bye(try ByeMessage.decode(header: header))
         default:
-            throw ProtocolViolation(.command, "a worker may send RESULT, RESULTS, ANNOUNCE or BYE")
+            throw ProtocolViolation(.command, "a worker may send RESULT, RESULTS, PROGRESS, ANNOUNCE or BYE")
         }
     }
 }
@@ -396,6 +427,7 @@ enum SinkToClient: Equatable, Sendable {
     case result(ResultMessage)
     case results(ResultBatch)
     case members(MembersMessage)
+    case progress(ProgressMessage)
 
     static func decode(_ frames: [[UInt8]]) throws(ProtocolViolation) -> SinkToClient {
         guard let header = frames.first else { throw ProtocolViolation(.frameCount, "empty message") }
@@ -403,7 +435,8 @@ enum SinkToClient: Equatable, Sendable {
         case .result: return .result(try ResultMessage.decode(frames))
         case .results: return .results(try ResultBatch.decode(frames))
         case .members: return .members(try MembersMessage.decode(frames))
-        default: throw ProtocolViolation(.command, "a sink sends RESULT, RESULTS or MEMBERS")
+        case .progress: return .progress(try ProgressMessage.decode(frames))
+        default: throw ProtocolViolation(.command, "a sink sends RESULT, RESULTS, PROGRESS or MEMBERS")
         }
     }
 }

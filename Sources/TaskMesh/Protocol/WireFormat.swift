@@ -42,6 +42,10 @@ enum Wire {
         case jobs = 0x0A
         /// Several results for one client in one message.
         case results = 0x0B
+        /// The submitter no longer wants a job: client → worker or broker, broker → worker.
+        case cancel = 0x0C
+        /// How far a running job has got: worker → sink or broker → client.
+        case progress = 0x0D
     }
 }
 

@@ -103,6 +103,8 @@ final class SinkLoop {
                 return
             }
             forward(frames, results: count, to: clientID)
+        case .progress(let clientID):
+            forwardProgress(frames, to: clientID)
         case .announce(let announce):
             if secure && !RoleSecurity.identity(frames[0].property("User-Id"), is: announce.publicKey) {
                 stats.malformed += 1  // a worker may only announce its own key
@@ -132,6 +134,16 @@ final class SinkLoop {
             stats.resultsDroppedClientBusy += UInt64(results)
             logger.warning("dropped results: their client has stopped reading", metadata: ["client": "\(JobID(bytes: clientID))", "results": "\(results)"])
         }
+    }
+
+    /// Sends a PROGRESS on to its client now, or drops it: it never waits in the backlog, and
+    /// never goes ahead of results held there for the same client.
+    private func forwardProgress(_ frames: [Message], to clientID: [UInt8]) {
+        guard clientsSeen[clientID] != nil, !backlog.isHolding(clientID), send(frames, to: clientID) == .sent else {
+            stats.progressDropped += 1
+            return
+        }
+        stats.progressForwarded += 1
     }
 
     private func deliverBacklog() {

@@ -9,6 +9,10 @@ public struct SinkStats: Sendable, Equatable {
     public var resultsDroppedClientBusy: UInt64 = 0
     /// Messages that were not valid TaskMesh messages: dropped.
     public var malformed: UInt64 = 0
+    /// PROGRESS updates forwarded to their client, and dropped (no such client, or its queue
+    /// is full or holds results: progress never waits, and never overtakes a result).
+    public var progressForwarded: UInt64 = 0
+    public var progressDropped: UInt64 = 0
     /// Workers currently alive, and clients currently connected.
     public var liveWorkers: Int = 0
     public var liveClients: Int = 0

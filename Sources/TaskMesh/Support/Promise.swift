@@ -31,8 +31,24 @@ final class Promise: Sendable {
     }
 
     private let state = Mutex<State>(.waiting(first: nil, more: []))
+    /// The job's progress, once someone watches it or an update arrived; `hasProgress` lets a
+    /// completion skip the lock for the jobs (nearly all) that have none.
+    private let progressChannel = Mutex<ProgressChannel?>(nil)
+    private let hasProgress = Atomic<Bool>(false)
 
     init() {}
+
+    /// The job's progress channel, made on first use.
+    var progress: ProgressChannel {
+        progressChannel.withLock { channel in
+            if let channel { return channel }
+            let made = ProgressChannel()
+            channel = made
+            hasProgress.store(true, ordering: .releasing)
+            if isComplete { made.end() }  // ended before anyone watched: streams end at once
+            return made
+        }
+    }
 
     /// Completes the promise. Returns false when it was already complete (the value is dropped).
     @discardableResult
@@ -43,6 +59,7 @@ final class Promise: Sendable {
             return (first, more)
         }
         guard let waiters else { return false }
+        if hasProgress.load(ordering: .acquiring) { progress.end() }
         waiters.first?.resume(outcome)
         for waiter in waiters.more { waiter.resume(outcome) }
         return true

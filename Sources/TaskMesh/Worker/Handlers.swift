@@ -16,17 +16,23 @@ public struct Handlers: Sendable {
     /// The registered handler names.
     public var names: [String] { table.keys.sorted() }
 
-    /// Registers a handler over raw bytes. Registering a name again replaces the handler.
+    /// Registers a handler over raw bytes; `job.context` tells it about the job (`JobContext`).
+    /// Registering a name again replaces the handler.
     ///
     /// - Parameters:
-    ///   - validate: runs first; throwing rejects the job (`JobError.rejected`).
-    ///   - body: returns the result bytes; throwing fails the job (`JobError.handlerFailed`).
+    ///   - retry: when a failed job runs again, unless the job sets its own
+    ///     (`JobOptions.retry`). Default: never.
+    ///   - validate: runs first; throwing rejects the job (`JobError.rejected`, never retried).
+    ///   - body: returns the result bytes; throwing fails the job (`JobError.handlerFailed`,
+    ///     with the error's type name and description) or, within `retry`, runs it again.
+    /// - Throws: `HandlerNameError` for a name that is empty or longer than 255 UTF-8 bytes.
     public mutating func register(
         _ name: String,
+        retry: RetryPolicy = .none,
         validate: (@Sendable (Job) throws -> Void)? = nil,
         _ body: @escaping @Sendable (Job) async throws -> [UInt8]
-    ) {
-        precondition(!name.isEmpty && name.utf8.count <= Wire.maxHandlerLength, "a handler name is 1 to 255 UTF-8 bytes")
+    ) throws(HandlerNameError) {
+        try HandlerNameError.check(name)
         table[name] = { job in
             if let validate {
                 do { try validate(job) } catch { return HandlerOutcome(.rejected, Array(Self.describe(error).utf8)) }
@@ -34,21 +40,35 @@ public struct Handlers: Sendable {
             do {
                 return HandlerOutcome(.ok, try await body(job))
             } catch {
-                return HandlerOutcome(.failed, Array(Self.describe(error).utf8))
+                return Self.failure(error, job: job, policy: retry)
             }
         }
     }
 
     /// Registers a typed handler: the payload is decoded from JSON as `Input`, and the handler's
     /// `Output` is encoded as JSON. A payload that does not decode is rejected
-    /// (`JobError.rejected`) without running the handler.
+    /// (`JobError.rejected`) without running the handler. `retry` and the errors are as for the
+    /// raw `register`.
     public mutating func register<Input: Decodable & Sendable, Output: Encodable & Sendable>(
         _ name: String,
         as input: Input.Type = Input.self,
+        retry: RetryPolicy = .none,
         validate: (@Sendable (Input) throws -> Void)? = nil,
         _ body: @escaping @Sendable (Input) async throws -> Output
-    ) {
-        precondition(!name.isEmpty && name.utf8.count <= Wire.maxHandlerLength, "a handler name is 1 to 255 UTF-8 bytes")
+    ) throws(HandlerNameError) {
+        try register(name, as: input, retry: retry, validate: validate) { (value: Input, _: JobContext) in try await body(value) }
+    }
+
+    /// Registers a typed handler that also gets the job's `JobContext` (its id, attempt,
+    /// deadline, logger and progress reporter).
+    public mutating func register<Input: Decodable & Sendable, Output: Encodable & Sendable>(
+        _ name: String,
+        as input: Input.Type = Input.self,
+        retry: RetryPolicy = .none,
+        validate: (@Sendable (Input) throws -> Void)? = nil,
+        _ body: @escaping @Sendable (Input, JobContext) async throws -> Output
+    ) throws(HandlerNameError) {
+        try HandlerNameError.check(name)
         table[name] = { job in
             let value: Input
             do {
@@ -60,11 +80,27 @@ public struct Handlers: Sendable {
                 do { try validate(value) } catch { return HandlerOutcome(.rejected, Array(Self.describe(error).utf8)) }
             }
             do {
-                return HandlerOutcome(.ok, Array(try JSONEncoder().encode(try await body(value))))
+                return HandlerOutcome(.ok, Array(try JSONEncoder().encode(try await body(value, job.context))))
             } catch {
-                return HandlerOutcome(.failed, Array(Self.describe(error).utf8))
+                return Self.failure(error, job: job, policy: retry)
             }
         }
+    }
+
+    /// The outcome of a handler that threw: `retry` with its delay when the job's policy (its
+    /// own, else the handler's) runs it again, else `failed` with `Type: message`.
+    private static func failure(_ error: any Error, job: Job, policy: RetryPolicy) -> HandlerOutcome {
+        let message = Array(describeFailure(error).utf8)
+        let effective = job.retryOverride?.policy ?? policy
+        if let delay = effective.retry(after: job.attempt, error: error) {
+            return HandlerOutcome(.retry, RetryAnswer(delay: delay, message: message).encode())
+        }
+        return HandlerOutcome(.failed, message)
+    }
+
+    /// `Type: description` for an error a handler threw (docs/PROTOCOL.md, "RESULT").
+    static func describeFailure(_ error: any Error) -> String {
+        "\(type(of: error)): \(describe(error))"
     }
 
     /// Removes the handler `name`, if registered.
@@ -97,6 +133,20 @@ public struct Handlers: Sendable {
 /// A struct rather than a `(ResultStatus, [UInt8])` tuple: Swift 6.3.1 in release builds returned
 /// a garbage enum from an async closure whose result was such a tuple (docs/ARCHITECTURE.md,
 /// "Build"). The release smoke test in scripts/test.sh guards against its return.
+/// Why a handler name cannot be registered: empty, or longer than 255 UTF-8 bytes.
+public struct HandlerNameError: Error, Hashable, Sendable, CustomStringConvertible {
+    public let name: String
+
+    static func check(_ name: String) throws(HandlerNameError) {
+        guard !name.isEmpty && name.utf8.count <= Wire.maxHandlerLength else { throw HandlerNameError(name: name) }
+    }
+
+    public var description: String {
+        name.isEmpty ? "a handler name must not be empty"
+                     : "the handler name \"\(name.prefix(40))…\" is \(name.utf8.count) UTF-8 bytes; at most \(Wire.maxHandlerLength) are allowed"
+    }
+}
+
 struct HandlerOutcome: Sendable {
     var status: ResultStatus
     var body: [UInt8]

@@ -18,7 +18,7 @@ import ZMQ
 /// thread at the worker. Either way at most `concurrency` handlers run at once.
 final class JobRunner {
     /// A job with its handler, waiting for a runner.
-    private struct Accepted: Sendable {
+    struct Accepted: Sendable {
         let job: JobMessage
         let run: Handlers.Run
         /// Its deadline by this host's monotonic clock, fixed when the job was read
@@ -41,12 +41,37 @@ final class JobRunner {
     static let noDeadline = Instant.current
 
     /// What a runner hands back to the loop.
-    private enum Completion: Sendable {
+    enum Completion: Sendable {
         /// The handler's result, with the handler's name and how long it ran.
         case result(ResultMessage, handler: String, elapsed: Duration)
         /// Skipped unstarted: its deadline had passed. The answer (status `expired`) frees the
         /// job's slot at a broker.
         case expired(ResultMessage)
+        /// Its handler was cancelled (by CANCEL, or at its deadline) and has returned; the
+        /// answer is `cancelled` or `expired`, whatever the handler returned.
+        case stopped(ResultMessage, RunningJobs.Reason)
+    }
+
+    /// What the runner tasks share with each other and with the loop.
+    final class Runners: Sendable {
+        let queue = RunQueue<Accepted>()
+        let completions = Shared<[Completion]>([])
+        let signal: Signal
+        let limit: Int
+        let executionLog: ExecutionLog?
+        let services: JobServices
+        let running: RunningJobs
+        /// How long jobs may run inline on the loop thread per wake-up (`JobRunner.inlineBudget`).
+        let inlineBudget: Duration
+
+        init(count: Int, signal: Signal, limit: Int, executionLog: ExecutionLog?, services: JobServices, inlineBudget: Duration) {
+            self.inlineBudget = inlineBudget
+            self.signal = signal
+            self.limit = limit
+            self.executionLog = executionLog
+            self.services = services
+            self.running = RunningJobs(runners: count)
+        }
     }
 
     private var handlers: Handlers
@@ -57,11 +82,8 @@ final class JobRunner {
     private let handlerUpdates: Shared<Handlers?>
     /// This worker's labels (`worker.labels`).
     private let labels: [String]
-    private let queue = RunQueue<Accepted>()
-    private let completions = Shared<[Completion]>([])
-    private let limit: Int
-    private let signal: Signal
-    private let executionLog: ExecutionLog?
+    let runners: Runners
+    var queue: RunQueue<Accepted> { runners.queue }
     private var timings = HandlerTimings()
     private let published: Shared<WorkerStats>
     /// Secure direct mode: a JOB's client id must be the key its sender proved.
@@ -72,82 +94,108 @@ final class JobRunner {
     /// Jobs accepted to run and not yet finished: queued for a runner or running.
     private(set) var inFlight = 0
     private var pendingResults = Deque<ResultMessage>()
+    /// Progress updates to send; they leave before `pendingResults`, so a job's last update
+    /// always precedes its result.
+    private var pendingProgress = Deque<ProgressMessage>()
+    /// When the loop should next look at running jobs' deadlines and at progress due.
+    private var nextDeadlineSweep: Instant?
+    private var nextProgress: Instant?
     /// Jobs accepted since the last `startAccepted()`.
     private var accepted: [Accepted] = []
     /// The handler found last: consecutive jobs mostly name the same one, and comparing its
     /// name costs less than hashing it per job.
     private var lastFound: (name: String, run: Handlers.Run)?
 
+    /// How long a cancelled handler may take to return before it is counted as ignoring it.
+    static let cancellationGrace: Duration = .seconds(1)
+    /// How often the loop looks at running jobs' deadlines while jobs run.
+    static let deadlineSweep: Duration = .milliseconds(50)
+
     init(handlers: Handlers, labels: Set<String> = [], handlerUpdates: Shared<Handlers?> = Shared(nil), concurrency: Int, limit: Int,
-         signal: Signal, executionLog: ExecutionLog?, checksSender: Bool = false, published: Shared<WorkerStats>, logger: Logger) {
+         signal: Signal, executionLog: ExecutionLog?, checksSender: Bool = false, published: Shared<WorkerStats>, logger: Logger,
+         inlineBudget: Duration = JobRunner.inlineBudget) {
         self.published = published
         self.checksSender = checksSender
         self.handlers = handlers
         self.handlerUpdates = handlerUpdates
         self.labels = labels.sorted()
         self.logger = logger
-        self.limit = limit
-        self.signal = signal
-        self.executionLog = executionLog
-        for _ in 0..<max(1, concurrency) {
-            Self.startRunner(queue: queue, completions: completions, signal: signal, limit: limit, executionLog: executionLog)
-        }
+        let count = max(1, concurrency)
+        let services = JobServices(logger: logger, progress: ProgressBoard(wake: { [signal] in signal.notify() }))
+        runners = Runners(count: count, signal: signal, limit: limit, executionLog: executionLog, services: services,
+                          inlineBudget: inlineBudget)
+        for slot in 0..<count { Self.startRunner(runners, slot: slot) }
     }
 
-    /// One runner: takes job after job until the queue closes.
-    private static func startRunner(queue: RunQueue<Accepted>, completions: Shared<[Completion]>, signal: Signal,
-                                    limit: Int, executionLog: ExecutionLog?) {
-        Task {
-            while var accepted = await queue.next() {
+    /// One runner, serving `slot`: takes job after job until the queue closes, or until a job
+    /// of its was cancelled (its task stays cancelled): then a fresh runner takes the slot.
+    private static func startRunner(_ runners: Runners, slot: Int) {
+        let task = Task {
+            while var accepted = await runners.queue.next() {
                 // While jobs are queued the runner goes from one to the next without suspending,
                 // and one clock reading ends a job and starts the next.
                 var start = ContinuousClock.now
                 while true {
-                    let (completion, end) = await execute(accepted, startedAt: start, limit: limit, executionLog: executionLog)
-                    report(completion, to: completions, signal: signal)
-                    guard let next = queue.poll() else { break }
+                    runners.running.begin(slot, clientID: accepted.job.clientID, jobID: accepted.job.jobID,
+                                          deadline: accepted.deadline, hasDeadline: accepted.hasDeadline)
+                    var (completion, end) = await execute(accepted, startedAt: start, runners)
+                    if let reason = runners.running.end(slot) {
+                        completion = stopped(accepted.job, reason, ranFor: end - start)
+                        report(completion, to: runners)
+                        runners.running.reset(slot)
+                        startRunner(runners, slot: slot)
+                        return
+                    }
+                    report(completion, to: runners)
+                    guard let next = runners.queue.poll() else { break }
                     accepted = next
                     start = end
                 }
             }
         }
+        runners.running.attach(task, to: slot)
+    }
+
+    private static func stopped(_ job: JobMessage, _ reason: RunningJobs.Reason, ranFor elapsed: Duration) -> Completion {
+        let (status, text): (ResultStatus, String) = reason == .cancelled
+            ? (.cancelled, "cancelled by its submitter while running")
+            : (.expired, "cancelled at its deadline after running \(elapsed)")
+        return .stopped(ResultMessage(status: status, attempt: job.attempt, clientID: job.clientID, jobID: job.jobID, body: Array(text.utf8)), reason)
     }
 
     /// Hands a completion to the loop, waking it only when its queue was empty: it takes the
     /// whole queue per wake-up.
-    private static func report(_ completion: Completion, to completions: Shared<[Completion]>, signal: Signal) {
-        let wasEmpty = completions.update { queue -> Bool in
+    static func report(_ completion: Completion, to runners: Runners) {
+        let wasEmpty = runners.completions.update { queue -> Bool in
             defer { queue.append(completion) }
             return queue.isEmpty
         }
-        if wasEmpty { signal.notify() }
+        if wasEmpty { runners.signal.notify() }
     }
 
     deinit { queue.close() }
 
     /// Runs one job that a runner took at `start`; returns its completion and when it ended.
-    private static func execute(_ accepted: Accepted, startedAt start: ContinuousClock.Instant, limit: Int,
-                                executionLog: ExecutionLog?) async -> (Completion, ended: ContinuousClock.Instant) {
+    static func execute(_ accepted: Accepted, startedAt start: ContinuousClock.Instant,
+                        _ runners: Runners) async -> (Completion, ended: ContinuousClock.Instant) {
         let job = accepted.job
         if accepted.hasDeadline && start > accepted.deadline {
             let body = Array("skipped unstarted: its deadline passed before a runner was free".utf8)
             return (.expired(ResultMessage(status: .expired, attempt: job.attempt, clientID: job.clientID, jobID: job.jobID, body: body)), start)
         }
-        executionLog?.record(job)
-        let input = Job(
-            id: JobID(bytes: job.jobID), handler: job.handler, payload: job.payload, attempt: Int(job.attempt),
-            localDeadline: accepted.hasDeadline ? accepted.deadline : nil
-        )
-        var outcome = await accepted.run(input)
+        runners.executionLog?.record(job)
+        let context = JobContext(id: JobID(bytes: job.jobID), clientID: job.clientID, attempt: Int(job.attempt), handler: job.handler,
+                                 deadline: accepted.hasDeadline ? accepted.deadline : nil, services: runners.services)
+        var outcome = await accepted.run(Job(payload: job.payload, context: context, retryOverride: job.retry))
         let end = ContinuousClock.now
-        if outcome.body.count > limit {
-            outcome = HandlerOutcome(.failed, Array("the result of \(outcome.body.count) bytes exceeds limits.max_payload (\(limit) bytes)".utf8))
+        if outcome.body.count > runners.limit {
+            outcome = HandlerOutcome(.failed, Array("the result of \(outcome.body.count) bytes exceeds limits.max_payload (\(runners.limit) bytes)".utf8))
         }
         return (.result(ResultMessage(status: outcome.status, attempt: job.attempt, clientID: job.clientID, jobID: job.jobID, body: outcome.body),
                         handler: job.handler, elapsed: end - start), end)
     }
 
-    var hasResultsToSend: Bool { !pendingResults.isEmpty }
+    var hasResultsToSend: Bool { !pendingResults.isEmpty || !pendingProgress.isEmpty }
 
     /// Whether jobs of `handler` may run on the loop thread now (`HandlerTimings.isFast`).
     func runsInline(_ handler: String) -> Bool { timings.isFast(handler) }
@@ -175,9 +223,15 @@ final class JobRunner {
     /// default now; docs/PROTOCOL.md, section 4).
     func accept(_ frames: [[UInt8]], declining: Bool, sender: String? = nil, receivedAt now: Instant = .current) {
         messagesRead &+= 1
-        if let header = frames.first, header.count > 3, header[3] == Wire.Command.jobs.rawValue {
-            acceptBatch(frames, declining: declining, sender: sender, receivedAt: now)
-            return
+        if let header = frames.first, header.count > 3, header[3] != Wire.Command.job.rawValue {
+            if header[3] == Wire.Command.jobs.rawValue {
+                acceptBatch(frames, declining: declining, sender: sender, receivedAt: now)
+                return
+            }
+            if header[3] == Wire.Command.cancel.rawValue {
+                cancel(frames, sender: sender)
+                return
+            }
         }
         stats.received += 1
         let job: JobMessage
@@ -298,78 +352,6 @@ final class JobRunner {
         return timings.isFast(handler) && batch.allSatisfy { $0.job.handler == handler }
     }
 
-    /// Runs jobs on this (the loop's) thread, one after another, until one suspends or they
-    /// have run for `inlineBudget`: the jobs that finished are taken at once, the ones not
-    /// started go to the runners, and a job that suspended goes on on the executor and reports
-    /// through the completion queue, like a runner's.
-    private func runInline(_ jobs: [Accepted], borrowing runner: RunQueue<Accepted>.Borrowed) {
-        let handOff = InlineHandOff(jobs)
-        Self.startInline(handOff, borrowing: runner, from: queue, completions: completions, signal: signal,
-                         limit: limit, executionLog: executionLog)
-        let (finished, notStarted) = handOff.loopMovesOn()
-        for completion in finished { absorb(completion) }
-        if !notStarted.isEmpty { queue.push(notStarted) }
-    }
-
-    private static func startInline(_ handOff: InlineHandOff, borrowing runner: RunQueue<Accepted>.Borrowed, from queue: RunQueue<Accepted>,
-                                    completions: Shared<[Completion]>, signal: Signal, limit: Int, executionLog: ExecutionLog?) {
-        Task.immediate { [handOff, runner, queue, completions, signal, limit, executionLog] in
-            let began = ContinuousClock.now
-            var start = began
-            while start - began < inlineBudget, let job = handOff.claimNext() {
-                let (completion, end) = await execute(job, startedAt: start, limit: limit, executionLog: executionLog)
-                if !handOff.offer(completion) { report(completion, to: completions, signal: signal) }
-                start = end
-            }
-            queue.giveBack(runner)
-        }
-    }
-
-    /// The jobs of one inline run, shared by the task running them and the loop: while the task
-    /// runs on the loop's thread it claims job after job and leaves their completions here; once
-    /// the loop moves on (the task suspended, or it stopped), the loop takes what finished and
-    /// what never started, and the task reports anything later through the completion queue.
-    private final class InlineHandOff: Sendable {
-        private struct State {
-            var jobs: [Accepted]
-            var next = 0
-            var finished: [Completion] = []
-            var loopMovedOn = false
-        }
-
-        private let state: Mutex<State>
-
-        init(_ jobs: [Accepted]) { state = Mutex(State(jobs: jobs)) }
-
-        /// The task's side: the next job to run, nil once the loop moved on.
-        func claimNext() -> Accepted? {
-            state.withLock { state in
-                guard !state.loopMovedOn, state.next < state.jobs.count else { return nil }
-                defer { state.next += 1 }
-                return state.jobs[state.next]
-            }
-        }
-
-        /// The task's side: true when the loop will take `completion` itself.
-        func offer(_ completion: Completion) -> Bool {
-            state.withLock { state in
-                guard !state.loopMovedOn else { return false }
-                state.finished.append(completion)
-                return true
-            }
-        }
-
-        /// The loop's side, once the task returned control: the completions so far and the jobs
-        /// no one started, which the loop hands to the runners.
-        func loopMovesOn() -> (finished: [Completion], notStarted: ArraySlice<Accepted>) {
-            state.withLock { state in
-                state.loopMovedOn = true
-                defer { state.jobs = [] }
-                return (state.finished, state.jobs[state.next...])
-            }
-        }
-    }
-
     /// Hands back every accepted job no runner has started (the worker is stopping): each is
     /// answered `declined`, so its client (direct mode) or the broker sends it elsewhere.
     func declineQueued() {
@@ -410,15 +392,15 @@ final class JobRunner {
 
     /// Takes the results of handlers that finished since the last call.
     func collectCompletions() {
-        let done = completions.update { queue -> [Completion] in
+        let done = runners.completions.update { queue -> [Completion] in
             defer { queue.removeAll(keepingCapacity: true) }
             return queue
         }
         for completion in done { absorb(completion) }
     }
 
-    /// Ends a started job: counts it and queues its result.
-    private func absorb(_ completion: Completion) {
+    /// Ends a started job: counts it and queues its result, behind its last progress update.
+    func absorb(_ completion: Completion) {
         inFlight -= 1
         switch completion {
         case .expired(let answer):
@@ -428,15 +410,110 @@ final class JobRunner {
                                metadata: ["expired": "\(stats.expired)", "job": "\(JobID(bytes: answer.jobID))"])
             }
             pendingResults.append(answer)
+        case .stopped(let answer, _):
+            queueLastProgress(of: answer)
+            pendingResults.append(answer)
         case .result(let result, let handler, let elapsed):
             timings.record(handler, elapsed)
             switch result.status {
             case .ok: stats.succeeded += 1
             case .rejected: stats.rejected += 1
+            case .retry: stats.retried += 1
             default: stats.failed += 1
             }
+            queueLastProgress(of: result)
             pendingResults.append(result)
         }
+    }
+
+    /// A job's update not yet sent goes out before its result.
+    private func queueLastProgress(of result: ResultMessage) {
+        let board = runners.services.progress
+        guard !board.isEmpty,
+              let last = board.finish(clientID: result.clientID, jobID: result.jobID, attempt: result.attempt, at: .current) else { return }
+        pendingProgress.append(last)
+    }
+
+    /// Handles CANCEL: a job not started yet is answered `cancelled` and never runs; a running
+    /// one has its handler's task cancelled (answered once it returns); anything else (already
+    /// answered, or never seen) is ignored. `sender` is checked as for jobs.
+    func cancel(_ frames: [[UInt8]], sender: String? = nil) {
+        let message: CancelMessage
+        do {
+            message = try CancelMessage.decode(frames)
+        } catch {
+            stats.malformed += 1
+            return
+        }
+        if checksSender && !RoleSecurity.identity(sender, owns: message.clientID) {
+            stats.malformed += 1
+            logger.warning("dropped a CANCEL whose client id is not its sender's key")
+            return
+        }
+        let matches = { (candidate: Accepted) in candidate.job.jobID == message.jobID && candidate.job.clientID == message.clientID }
+        if let index = accepted.firstIndex(where: matches) {
+            endCancelled(accepted.remove(at: index).job)
+        } else if let queued = queue.removeFirst(where: matches) {
+            endCancelled(queued.job)
+        } else if runners.running.cancel(clientID: message.clientID, jobID: message.jobID, at: .current) {
+            stats.cancelled += 1
+        }
+    }
+
+    private func endCancelled(_ job: JobMessage) {
+        inFlight -= 1
+        stats.cancelled += 1
+        reply(.cancelled, attempt: job.attempt, clientID: job.clientID, jobID: job.jobID, body: Array("cancelled by its submitter before it started".utf8))
+    }
+
+    /// Cancels running handlers whose deadline has passed, and reports those that ignore
+    /// their cancellation; returns when to look again (nil: nothing runs with a deadline).
+    /// Cheap to call on every loop pass: it looks only when a sweep is due.
+    func enforceDeadlines(at now: Instant) -> Instant? {
+        if inFlight == 0 {
+            nextDeadlineSweep = nil
+            return nil
+        }
+        if let next = nextDeadlineSweep, now < next { return next }
+        let sweep = runners.running.overdue(at: now, grace: Self.cancellationGrace)
+        for job in sweep.cancelled {
+            stats.cancelledAtDeadline += 1
+            logger.info("cancelled a running job at its deadline", metadata: ["job": "\(JobID(bytes: job.jobID))"])
+        }
+        for job in sweep.ignoring {
+            stats.ignoringCancellation += 1
+            logger.warning("a cancelled handler has not returned after \(Self.cancellationGrace); it keeps its slot until it does",
+                           metadata: ["job": "\(JobID(bytes: job.jobID))", "ignoring": "\(stats.ignoringCancellation)"])
+        }
+        // Jobs that start after this sweep may have an earlier deadline: look again soon.
+        let soon = now + Self.deadlineSweep
+        nextDeadlineSweep = sweep.next.map { min($0, soon) } ?? soon
+        return nextDeadlineSweep
+    }
+
+    /// What the loop does on every pass besides reading and sending: deadlines of running jobs
+    /// and progress due. Returns when it next has work (the loop's poll waits no longer).
+    @discardableResult
+    func housekeeping(at now: Instant) -> Instant? {
+        let deadlines = enforceDeadlines(at: now)
+        let progress = takeProgress(at: now)
+        nextHousekeeping = switch (deadlines, progress) {
+        case let (a?, b?): min(a, b)
+        case let (a, b): a ?? b
+        }
+        return nextHousekeeping
+    }
+
+    /// When `housekeeping(at:)` next has work; nil: not before something arrives.
+    private(set) var nextHousekeeping: Instant?
+
+    /// Queues the progress updates due now; returns when the next falls due.
+    func takeProgress(at now: Instant) -> Instant? {
+        if let next = nextProgress, now < next, pendingProgress.isEmpty { return next }
+        let (updates, next) = runners.services.progress.due(at: now)
+        pendingProgress.append(contentsOf: updates)
+        nextProgress = next
+        return next
     }
 
     private func reply(_ status: ResultStatus, attempt: UInt16, clientID: [UInt8], jobID: [UInt8], body: [UInt8]) {
@@ -446,6 +523,14 @@ final class JobRunner {
     /// Sends queued results without blocking, the oldest first and those for the same client
     /// queued right behind it together; what `socket` cannot take now stays queued.
     func flush(to socket: Socket) {
+        while let update = pendingProgress.first {
+            do {
+                guard try socket.trySend(multipart: update.encode()) else { return }
+            } catch {
+                logger.warning("sending progress failed: \(error)")
+            }
+            pendingProgress.removeFirst()
+        }
         while let (frames, results) = ResultBatchWriter.firstMessage(of: pendingResults) {
             do {
                 guard try socket.trySend(multipart: frames) else { return }
@@ -458,6 +543,7 @@ final class JobRunner {
 
     /// Last chance for queued results before the socket closes (LINGER bounds it).
     func flushBeforeClose(to socket: Socket) {
+        while let update = pendingProgress.popFirst() { try? socket.send(multipart: update.encode(), wait: false) }
         while let (frames, results) = ResultBatchWriter.firstMessage(of: pendingResults) {
             try? socket.send(multipart: frames, wait: false)
             pendingResults.removeFirst(results)
@@ -465,29 +551,3 @@ final class JobRunner {
     }
 }
 
-/// An append-only file with one line per handler start, `client-id job-id attempt` in hex and
-/// decimal, flushed to disk before the handler runs so it survives SIGKILL. Tests read it to count
-/// executions per job; it is off unless a worker is given a path.
-final class ExecutionLog: Sendable {
-    private let file: FileHandle
-
-    init(path: String) throws {
-        if !FileManager.default.fileExists(atPath: path) {
-            guard FileManager.default.createFile(atPath: path, contents: nil) else {
-                throw JobError(.invalidJob, "cannot create the execution log \(path)")
-            }
-        }
-        file = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
-        try file.seekToEnd()
-    }
-
-    func record(_ job: JobMessage) {
-        let line = "\(Self.hex(job.clientID)) \(Self.hex(job.jobID)) \(job.attempt)\n"
-        try? file.write(contentsOf: Data(line.utf8))
-        try? file.synchronize()
-    }
-
-    static func hex(_ bytes: [UInt8]) -> String {
-        bytes.map { String($0, radix: 16).leftPadded(to: 2) }.joined()
-    }
-}

@@ -69,7 +69,7 @@ final class ReliableWorkerLoop {
             let interest: Poller.Events = runner.hasResultsToSend ? [.readable, .writable] : .readable
             poller.setInterest(interest, at: brokerIndex)
             do {
-                try poller.poll(timeout: max(.zero, now.duration(to: nextHeartbeat)))
+                try poller.poll(timeout: max(.zero, now.duration(to: runner.nextHousekeeping.map { min($0, nextHeartbeat) } ?? nextHeartbeat)))
             } catch {
                 logger.error("poll failed: \(error)")
                 break
@@ -80,6 +80,7 @@ final class ReliableWorkerLoop {
             if runner.jobsTimed >= creditCheckedAt + Self.creditCheckInterval || runner.slowJobs != slowJobsCheckedAt { reconsiderCredit() }
             if poller.events(at: brokerIndex).contains(.readable) { readBroker() }
             runner.startAccepted()
+            runner.housekeeping(at: .current)
             runner.flush(to: broker)
             if Instant.current >= nextHeartbeat { heartbeat() }
             runner.publishStats()
@@ -106,6 +107,8 @@ final class ReliableWorkerLoop {
             switch command {
             case .job, .jobs:
                 runner.accept(frames, declining: draining != nil, receivedAt: heardAt)
+            case .cancel:
+                runner.cancel(frames)
             case .heartbeat:
                 let instance = (try? HeartbeatMessage.decode(header: header))?.instance
                 if let instance, let known = brokerInstance, known != instance {

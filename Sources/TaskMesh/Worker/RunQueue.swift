@@ -91,6 +91,14 @@ final class RunQueue<Item: Sendable>: Sendable {
     /// Runners suspended in `next()`, waiting for an item.
     var idleRunners: Int { state.withLock { $0.waiting.count } }
 
+    /// Removes and returns the first item no runner has taken yet that matches.
+    func removeFirst(where matches: (Item) -> Bool) -> Item? {
+        state.withLock { state in
+            guard let index = state.items.firstIndex(where: matches) else { return nil }
+            return state.items.remove(at: index)
+        }
+    }
+
     /// Removes and returns the newest items no runner has taken yet, oldest first, leaving the
     /// oldest `keep`.
     func takeNewest(leaving keep: Int) -> [Item] {

@@ -90,6 +90,7 @@ final class WorkerLoop {
             poller.setInterest(runner.hasResultsToSend ? .writable : [], at: resultsIndex)
             var wait = max(.zero, now.duration(to: nextAnnounce))
             if let draining { wait = min(wait, max(.zero, now.duration(to: draining.declineUntil))) }
+            if let next = runner.nextHousekeeping { wait = min(wait, max(.zero, now.duration(to: next))) }
             do {
                 try poller.poll(timeout: wait)
             } catch {
@@ -101,6 +102,7 @@ final class WorkerLoop {
             runner.collectCompletions()
             if poller.events(at: jobsIndex).contains(.readable) { readJobs() }
             runner.startAccepted()
+            runner.housekeeping(at: .current)
             runner.flush(to: results)
             if poller.events(at: monitorIndex).contains(.readable) { trackConnections() }
             if draining == nil && Instant.current >= nextAnnounce { announce() }

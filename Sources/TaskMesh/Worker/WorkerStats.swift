@@ -10,8 +10,17 @@ public struct WorkerStats: Sendable, Equatable {
     public var unknownHandler: UInt64 = 0
     /// Messages that were not valid jobs.
     public var malformed: UInt64 = 0
-    /// Jobs skipped because their deadline had already passed when they were read.
+    /// Jobs skipped because their deadline had already passed when a runner was free.
     public var expired: UInt64 = 0
+    /// Running jobs whose handler was cancelled at their deadline.
+    public var cancelledAtDeadline: UInt64 = 0
+    /// Jobs cancelled by their submitter (CANCEL): queued ones removed, running ones cancelled.
+    public var cancelled: UInt64 = 0
+    /// Cancelled handlers still running a second after their cancellation: they ignore it and
+    /// keep their slot until they return.
+    public var ignoringCancellation: UInt64 = 0
+    /// Failed jobs answered `retry`: their policy runs them again.
+    public var retried: UInt64 = 0
     /// Jobs handed back unstarted while stopping (their clients send them elsewhere).
     public var declined: UInt64 = 0
     /// Jobs running now.
