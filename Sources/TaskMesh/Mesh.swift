@@ -71,7 +71,12 @@ public final class Mesh: Sendable {
     /// The in-process sink of local mode; nil in direct mode.
     public var sink: Sink? { localSink }
 
-    /// Stops every worker (gracefully, side by side), then every client, then the local sink.
+    /// How long `shutdown()` waits for the last messages of its sockets to leave.
+    static let flushTimeout: Duration = .seconds(1)
+
+    /// Stops every worker (gracefully, side by side), then every client, then the local sink,
+    /// then waits up to a second for what their sockets still queue (last results, a CANCEL)
+    /// to leave, so a process may exit right after. The mesh makes no client or worker after.
     public func shutdown() async {
         let stopping = workers.update { list in defer { list = [] }; return list }
         await withTaskGroup(of: Void.self) { group in
@@ -79,5 +84,6 @@ public final class Mesh: Sendable {
         }
         for client in clients.update({ list in defer { list = [] }; return list }) { await client.close() }
         await localSink?.stop()
+        _ = await context.terminate(waitingAtMost: Self.flushTimeout)
     }
 }

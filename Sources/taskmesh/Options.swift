@@ -1,3 +1,4 @@
+import Synchronization
 public import ArgumentParser
 import Dispatch
 import Foundation
@@ -89,4 +90,27 @@ func onHangup(logger: Logger, _ reload: @escaping @Sendable () throws -> Void) -
     }
     source.resume()
     return source
+}
+
+/// Calls `body` on the first SIGINT (Ctrl-C) until the returned source is cancelled; a second
+/// SIGINT ends the process at once, as usual.
+func onInterrupt(_ body: @escaping @Sendable () -> Void) -> any DispatchSourceSignal {
+    signal(SIGINT, SIG_IGN)
+    let source = DispatchSource.makeSignalSource(signal: SIGINT, queue: .global())
+    let fired = RaisedOnce()
+    source.setEventHandler {
+        if fired.raise() { exit(130) }
+        body()
+    }
+    source.resume()
+    return source
+}
+
+/// A flag raised once, from any thread.
+final class RaisedOnce: Sendable {
+    private let raised = Atomic<Bool>(false)
+    /// Raises it; returns whether it was raised already.
+    @discardableResult
+    func raise() -> Bool { raised.exchange(true, ordering: .acquiringAndReleasing) }
+    var isRaised: Bool { raised.load(ordering: .acquiring) }
 }

@@ -11,7 +11,7 @@ struct SubmitCommand: AsyncParsableCommand {
         With --count, submits N jobs (each payload random bytes of --size, unless a PAYLOAD is given), \
         keeps --window in flight, shows progress on a terminal, and prints: ok, failed, timed out, \
         jobs per second, p50 and p99 latency. --verify checks every sha256 or echo result against \
-        the payload. Exits non-zero when any job did not succeed.
+        the payload. Exits non-zero when any job did not succeed. --retries runs a failed job again         (with exponential backoff from --backoff); --events prints each progress update a handler         reports (JSON lines with --json). Ctrl-C cancels the pending jobs, on their workers too, and         exits with status 130.
         """)
 
     @OptionGroup var topologyOptions: TopologyOptions
@@ -54,6 +54,15 @@ struct SubmitCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Priority from 1 (lowest) to 9 (highest); default 5.", valueName: "1-9"))
     var priority: Int = Int(JobPriority.default.value)
 
+    @Option(help: ArgumentHelp("Run a failed job again up to N more times (0 to 99).", valueName: "N"))
+    var retries: Int = 0
+
+    @Option(help: "The wait before the first retry, doubling for each further one (up to 30s), e.g. 50ms.")
+    var backoff: DurationArgument = DurationArgument(argument: "100ms")!
+
+    @Flag(help: "Print the progress updates the handlers report, one line each.")
+    var events = false
+
     @Flag(help: "Check each sha256 or echo result against its payload.")
     var verify = false
 
@@ -68,6 +77,8 @@ struct SubmitCommand: AsyncParsableCommand {
         if size < 0 { throw ValidationError("--size must not be negative") }
         if window < 1 { throw ValidationError("--window must be at least 1") }
         if JobPriority(priority) == nil { throw ValidationError("--priority must be from 1 to 9, got \(priority)") }
+        if !(0...99).contains(retries) { throw ValidationError("--retries must be from 0 to 99, got \(retries)") }
+        if backoff.duration > .seconds(30) { throw ValidationError("--backoff must be at most 30s") }
         for label in requires {
             if let problem = LabelRules.problem(with: label) { throw ValidationError("--require: \(problem)") }
         }
@@ -87,29 +98,91 @@ struct SubmitCommand: AsyncParsableCommand {
         do {
             try await client.waitForWorkers(workers, timeout: wait.duration)
         } catch {
-            writeError("error: \(error)")
+            let type = error.errorType.map { " (\($0))" } ?? ""
+            let attempts = error.attempts > 1 ? " [after \(error.attempts) attempts]" : ""
+            writeError("error: \(error.code): \(error.message)\(type)\(attempts)")
             throw ExitCode.failure
         }
-        let options = JobOptions(deadline: deadline?.duration, requires: Set(requires), priority: JobPriority(priority) ?? .default)
+        let retry = retries == 0 ? nil : try RetryPolicy(maxAttempts: retries + 1, base: backoff.duration, cap: max(backoff.duration, .seconds(30)))
+        let options = JobOptions(deadline: deadline?.duration, requires: Set(requires), priority: JobPriority(priority) ?? .default,
+                                 retry: retry)
 
         if count == 1 && !verify && !json {
             do {
-                let result = try await client.submit(handler, Array((payload ?? "").utf8), options: options)
-                FileHandle.standardOutput.write(Data(result))
-                if !result.isEmpty && result.last != 0x0A { print() }
+                try await runOne(client: client, options: options)
             } catch {
-                writeError("error: \(error.code): \(error.message)")
-                throw ExitCode.failure
+                await mesh.shutdown()  // a cancellation's CANCEL leaves before the process ends
+                throw error
             }
             await mesh.shutdown()
             return
         }
 
         let payloads = makePayloads()
-        let summary = await runMany(client: client, payloads: payloads, options: options)
+        let interrupted = RaisedOnce()
+        let run = Task { await runMany(client: client, payloads: payloads, options: options) }
+        let interrupt = onInterrupt {
+            interrupted.raise()
+            run.cancel()  // the batch cancels its pending jobs
+        }
+        let summary = await run.value
+        interrupt.cancel()
         await mesh.shutdown()
         print(json ? summary.json : summary.text)
+        if interrupted.isRaised {
+            writeError("interrupted: the pending jobs were cancelled")
+            throw ExitCode(130)
+        }
         if !summary.allSucceeded { throw ExitCode.failure }
+    }
+
+    /// One job: its result on standard output, its progress lines first with --events.
+    private func runOne(client: Client, options: JobOptions) async throws {
+        let handle: JobHandle<[UInt8]>
+        do {
+            handle = try client.enqueue(handler, Array((payload ?? "").utf8), options: options)
+        } catch {
+            writeError("error: \(error.code): \(error.message)")
+            throw ExitCode.failure
+        }
+        let interrupted = RaisedOnce()
+        let interrupt = onInterrupt {
+            interrupted.raise()
+            handle.cancel()
+        }
+        defer { interrupt.cancel() }
+        if events {
+            for await update in handle.progress { Self.printEvent(update, index: nil, json: json) }
+        }
+        do {
+            let result = try await handle.value()
+            FileHandle.standardOutput.write(Data(result))
+            if !result.isEmpty && result.last != 0x0A { print() }
+        } catch {
+            if interrupted.isRaised {
+                writeError("interrupted: the job was cancelled")
+                throw ExitCode(130)
+            }
+            let type = error.errorType.map { " (\($0))" } ?? ""
+            let attempts = error.attempts > 1 ? " [after \(error.attempts) attempts]" : ""
+            writeError("error: \(error.code): \(error.message)\(type)\(attempts)")
+            throw ExitCode.failure
+        }
+    }
+
+    /// A progress line: `progress 3/10` (`progress job=4 3/10` in a batch), or one JSON object.
+    private static func printEvent(_ update: JobProgress, index: Int?, json: Bool) {
+        let line: String
+        if json {
+            var object: [String: Any] = ["event": "progress", "completed": update.completed, "total": update.total, "attempt": update.attempt]
+            if let index { object["index"] = index }
+            if !update.detail.isEmpty { object["detail"] = String(decoding: update.detail, as: UTF8.self) }
+            let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data("{}".utf8)
+            line = String(decoding: data, as: UTF8.self)
+        } else {
+            line = "progress " + (index.map { "job=\($0) " } ?? "") + "\(update.completed)/\(update.total)"
+        }
+        FileHandle.standardOutput.write(Data((line + "\n").utf8))
     }
 
     private func makePayloads() -> [[UInt8]] {
@@ -135,7 +208,12 @@ struct SubmitCommand: AsyncParsableCommand {
             }
         }
         markLaunches(upTo: window)
-        for await outcome in client.batch(handler, payloads, window: window, options: options) {
+        let json = self.json
+        var onProgress: (@Sendable (Int, JobProgress) -> Void)?
+        if events {
+            onProgress = { @Sendable (index: Int, update: JobProgress) -> Void in Self.printEvent(update, index: index, json: json) }
+        }
+        for await outcome in client.batch(handler, payloads, window: window, options: options, onProgress: onProgress) {
             summary.latencies.append(clock.now - started[outcome.index])
             switch outcome.result {
             case .success(let result):
@@ -147,6 +225,7 @@ struct SubmitCommand: AsyncParsableCommand {
             bar.update(summary.done)
         }
         bar.finish()
+        summary.cancelled = payloads.count - summary.done
         summary.elapsed = clock.now - start
         summary.droppedLateOrDuplicate = client.stats.droppedLateOrDuplicate
         return summary

@@ -12,6 +12,8 @@ struct Summary {
     var latencies: [Duration] = []
     var elapsed: Duration = .zero
     var droppedLateOrDuplicate: UInt64 = 0
+    /// Jobs that had no outcome when the run was interrupted (Ctrl-C cancelled them).
+    var cancelled = 0
 
     init(count: Int) {
         self.count = count
@@ -40,7 +42,8 @@ struct Summary {
     }
 
     var text: String {
-        var lines = ["jobs: \(count)  ok: \(ok)  failed: \(failed)  timed out: \(timedOut)" + (wrong > 0 ? "  wrong result: \(wrong)" : "")]
+        var lines = ["jobs: \(count)  ok: \(ok)  failed: \(failed)  timed out: \(timedOut)" + (wrong > 0 ? "  wrong result: \(wrong)" : "")
+                     + (cancelled > 0 ? "  cancelled: \(cancelled)" : "")]
         lines.append(String(format: "throughput: %.0f jobs/s  latency p50: %.3f ms  p99: %.3f ms", jobsPerSecond, percentile(0.5), percentile(0.99)))
         if !errors.isEmpty {
             lines.append("errors: " + errors.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " "))
@@ -52,7 +55,7 @@ struct Summary {
         let object: [String: Any] = [
             "count": count, "ok": ok, "failed": failed, "timedOut": timedOut, "wrong": wrong,
             "jobsPerSecond": jobsPerSecond, "p50Ms": percentile(0.5), "p99Ms": percentile(0.99),
-            "droppedLateOrDuplicate": droppedLateOrDuplicate, "errors": errors,
+            "droppedLateOrDuplicate": droppedLateOrDuplicate, "errors": errors, "cancelled": cancelled,
         ]
         let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data("{}".utf8)
         return String(decoding: data, as: UTF8.self)

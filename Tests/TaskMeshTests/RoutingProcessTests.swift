@@ -58,11 +58,11 @@ struct RoutingMesh {
     /// job it starts to `log`. With a `launcher` (a program and its arguments, such as
     /// `faketime -f +60s`) the worker runs under it, with `environment` added to the test's.
     func startWorker(_ name: String, handlers: [String], labels: [String] = [], concurrency: Int = 4, log: String,
-                     launcher: [String] = [], environment: [String: String] = [:]) async throws -> ChildProcess {
+                     launcher: [String] = [], environment: [String: String] = [:], extra: [String] = []) async throws -> ChildProcess {
         let hubFlag = kind == .direct ? "--sink" : "--broker"
         let arguments = ["worker", "-t", topologyPath, hubFlag, workersEndpoint, "--handlers", handlers.joined(separator: ","),
                          "--concurrency", "\(concurrency)", "--execution-log", log, "--log-level", "debug"]
-            + labels.flatMap { ["--label", $0] }
+            + labels.flatMap { ["--label", $0] } + extra
         let process = launcher.isEmpty
             ? try ChildProcess(name, arguments, environment: environment)
             : try ChildProcess(name, executable: launcher[0], Array(launcher.dropFirst()) + [BuiltProducts.taskmesh] + arguments,
@@ -73,7 +73,14 @@ struct RoutingMesh {
 
     func connect() async throws -> (Mesh, Client) {
         var settings = try Topology.load(path: topologyPath)
-        if kind == .direct { settings.sink.clientsEndpoint = clientsEndpoint } else { settings.broker.clientsEndpoint = clientsEndpoint }
+        // Both endpoints, so that in-process workers of this mesh (`Mesh.worker`) find the hub too.
+        if kind == .direct {
+            settings.sink.clientsEndpoint = clientsEndpoint
+            settings.sink.resultsEndpoint = workersEndpoint
+        } else {
+            settings.broker.clientsEndpoint = clientsEndpoint
+            settings.broker.workersEndpoint = workersEndpoint
+        }
         let mesh = try await Mesh.start(topology: settings)
         return (mesh, try await mesh.client())
     }

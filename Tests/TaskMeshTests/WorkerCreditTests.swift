@@ -86,9 +86,10 @@ import ZMQ
         let (credits, declined, slowDone) = try await withStandInBroker { broker in
             try broker.runFastJobs(600, payloadSize: 1)
             let raised = broker.credits.count
+            let (fastAnswered, fastDeclined) = (broker.answered.count, broker.declined.count)
             try broker.send(200, handler: "slow", payloadSize: 1, firstID: 600)
-            try broker.read { $0.declined.count >= 150 && $0.credits.count > raised && $0.credits.last! < 100 }
-            return (broker.credits, broker.declined.count, broker.answered.count - 600)
+            try broker.read { $0.declined.count - fastDeclined >= 150 && $0.credits.count > raised && $0.credits.last! < 100 }
+            return (broker.credits, broker.declined.count - fastDeclined, broker.answered.count - fastAnswered)
         }
         #expect(credits.count >= 3 && credits[1] > credits[0], "\(credits)")
         #expect(declined >= 150)
@@ -153,11 +154,14 @@ private final class StandInBroker {
     }
 
     /// Waits for the first READY, sends `count` echo jobs of `payloadSize` bytes, and reads until
-    /// every one is answered and a second READY came.
+    /// every one is answered or handed back and a second READY came. (A loaded machine can make
+    /// one of these jobs look slow, after which the worker lowers its credit and hands back
+    /// `declined` what it holds beyond it, for a broker to send elsewhere: correct behaviour,
+    /// which a stand-in that waited for those jobs' results would wait on for ever.)
     func runFastJobs(_ count: Int, payloadSize: Int) throws {
         try read { !$0.credits.isEmpty }
         try send(count, handler: "echo", payloadSize: payloadSize, firstID: 0)
-        try read { $0.answered.count >= count && $0.credits.count >= 2 }
+        try read { $0.answered.union($0.declined).count >= count && $0.credits.count >= 2 }
     }
 
     func send(_ count: Int, handler: String, payloadSize: Int, firstID: Int) throws {

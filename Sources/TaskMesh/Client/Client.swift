@@ -117,9 +117,11 @@ public final class Client: Sendable {
     /// Submits one job per payload, keeping at most `window` in flight, and yields each outcome
     /// as it completes (not in submission order; `BatchOutcome.index` says which). The stream
     /// ends after the last outcome. Jobs that cannot be submitted yield their error as outcome.
-    /// Cancelling the consuming task cancels the jobs still pending.
-    public func batch(_ handler: String, _ payloads: [[UInt8]], window: Int = 1024,
-                      options: JobOptions = JobOptions()) -> AsyncStream<BatchOutcome> {
+    /// Cancelling the consuming task cancels the jobs still pending. `onProgress`, when given,
+    /// is called with a job's index and each progress update its handler reports
+    /// (`JobHandle.progress`), on the client's loop thread: keep it short.
+    public func batch(_ handler: String, _ payloads: [[UInt8]], window: Int = 1024, options: JobOptions = JobOptions(),
+                      onProgress: (@Sendable (Int, JobProgress) -> Void)? = nil) -> AsyncStream<BatchOutcome> {
         let (output, outputContinuation) = AsyncStream<BatchOutcome>.makeStream()
         let (done, doneContinuation) = AsyncStream<BatchOutcome>.makeStream()
         let window = max(1, window)
@@ -135,6 +137,7 @@ public final class Client: Sendable {
                         let handle = try enqueue(handler, payloads[index], options: options)
                         handles[index] = handle
                         inFlight += 1
+                        if let onProgress { handle.promise.progress.onUpdate { onProgress(index, $0) } }
                         handle.promise.onComplete { doneContinuation.yield(BatchOutcome(index: index, result: $0)) }
                     } catch {
                         outputContinuation.yield(BatchOutcome(index: index, result: .failure(error)))

@@ -35,6 +35,8 @@ final class ClientLoop {
     private var brokerInstance: UInt64?
     private var brokerWorkers = 0
     private var brokerHeardAt: Instant?
+    /// When this client last sent a CANCEL: closing soon after, it lingers so that it leaves.
+    private var lastCancelSent: Instant?
 
     init(core: ClientCore, topology: Topology, sockets: SocketFactory, logger: Logger) throws {
         self.core = core
@@ -189,6 +191,7 @@ final class ClientLoop {
             _ = try? link.socket.trySend(multipart: frames)
         }
         stats.cancelsSent += 1
+        lastCancelSent = .current
     }
 
     /// Delivers a PROGRESS to its job's watchers; updates for jobs not pending are dropped.
@@ -447,15 +450,20 @@ final class ClientLoop {
         }
     }
 
+    /// How long a closing client gives the CANCELs of its last cancellations to leave (those
+    /// sent within that time before it closed).
+    static let cancelLinger: Duration = .milliseconds(500)
+
     private func finish() {
         takeInbox()
+        let linger: Duration = lastCancelSent.map { Instant.current - $0 < Self.cancelLinger } ?? false ? Self.cancelLinger : .zero
         for entry in pending.removeAll() {
             end(entry.submission.promise, .failure(JobError(.meshClosed, "the client was closed")))
         }
         stats.pending = 0
         core.stats.publish(stats)
-        try? sink.set(.linger, .zero)
+        try? sink.set(.linger, linger)
         sink.close()
-        links.closeAll()
+        links.closeAll(linger: linger)
     }
 }

@@ -159,9 +159,11 @@ struct WorkerLinks {
     }
 
     /// Closes every socket at once (the client is closing).
-    mutating func closeAll() {
+    /// Closes every link; `linger` bounds how long what they still queue (a last CANCEL) may
+    /// take to leave.
+    mutating func closeAll(linger: Duration = .zero) {
         for link in links {
-            try? link.socket.set(.linger, .zero)
+            try? link.socket.set(.linger, linger)
             link.socket.close()
         }
         links.removeAll()
