@@ -29,6 +29,25 @@ import Testing
         await handle.shutdown()
     }
 
+    /// A handler that ignores its cancellation keeps its slot (a job behind it waits), and the
+    /// worker reports it with the job's id.
+    @Test func aHandlerIgnoringCancellationKeepsItsSlotAndIsReported() async throws {
+        let mesh = try await RoutingMesh.start(.direct)
+        let log = temporaryPath("ignoring")
+        let worker = try await mesh.startWorker("one", handlers: ["hang", "echo"], concurrency: 1, log: log, extra: ["--fault-handlers"])
+        let (handle, client) = try await mesh.connect()
+        try await mesh.waitForWorkers(client, count: 1, handlers: ["hang", "echo"])
+        let hung = try client.enqueue("hang", [], options: JobOptions(deadline: .seconds(1), id: JobID("stubborn")))
+        let behind = try client.enqueue("echo", [1], options: JobOptions(deadline: .seconds(3)))
+        await #expect { try await hung.value() } throws: { ($0 as? JobError)?.code == .timedOut }
+        await #expect { try await behind.value() } throws: { ($0 as? JobError)?.code == .timedOut }
+        try await eventually("the worker reports the handler ignoring its cancellation") {
+            worker.stderr.contains("a cancelled handler has not returned") && worker.stderr.contains("job=stubborn")
+        }
+        #expect(executedJobIDs(log) == ["stubborn"], "the job behind it never got the slot")
+        await handle.shutdown()
+    }
+
     // MARK: Cancellation
 
     @Test(arguments: RoutingMesh.Kind.allCases)
