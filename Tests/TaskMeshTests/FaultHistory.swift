@@ -80,7 +80,7 @@ struct FaultHistory {
             let text = (try? String(contentsOfFile: path, encoding: .utf8)) ?? ""
             for line in text.split(separator: "\n") {
                 let fields = line.split(separator: " ")
-                guard fields.count == 3 else { continue }
+                guard fields.count >= 3 else { continue }
                 guard fields[0] == clientHex else {
                     report.foreignExecutions += 1
                     continue

@@ -16,14 +16,14 @@ import Testing
         let (handle, client) = try await mesh.connect()
         try await mesh.waitForWorkers(client, count: 1, handlers: ["sleep", "echo"])
 
-        let clock = ContinuousClock()
-        let start = clock.now
+        let submitted = Date()
         let long = try client.enqueue("sleep", Array("5000".utf8), options: JobOptions(deadline: .seconds(1)))
-        let next = try client.enqueue("echo", Array("next".utf8), options: JobOptions(deadline: .seconds(10)))
+        let next = try client.enqueue("echo", Array("next".utf8), options: JobOptions(deadline: .seconds(10), id: JobID("next")))
         await #expect { try await long.value() } throws: { ($0 as? JobError)?.code == .timedOut }
         #expect(try await next.value() == Array("next".utf8))
-        let elapsed = clock.now - start
-        #expect(elapsed < .milliseconds(1500), "\(kind): the job behind a 5 s job cancelled at its 1 s deadline ended after \(elapsed)")
+        // When the worker started it, by the execution log (same host, same wall clock).
+        let started = try #require(executionStarts(log)["next"]).timeIntervalSince(submitted)
+        #expect(started < 1.5, "\(kind): the job behind a 5 s job cancelled at its 1 s deadline started after \(started) s")
         try await eventually("the worker logs the cancellation") { worker.stderr.contains("cancelled a running job at its deadline") }
         #expect(executedJobIDs(log).count == 2)
         await handle.shutdown()
@@ -166,7 +166,8 @@ import Testing
         // Attempt n + 1 waits base × 2^(n−1), less up to half of it (jitter), plus transit.
         for (n, gap) in gaps.enumerated() {
             let nominal = policy.nominalDelay(after: n + 1)
-            #expect(gap >= nominal / 2 && gap < nominal + .milliseconds(300), "\(kind): gap \(n + 1) was \(gap), nominal \(nominal)")
+            // The upper bound leaves room for a loaded machine's transit; the lower one is exact.
+            #expect(gap >= nominal / 2 && gap < nominal + .seconds(1), "\(kind): gap \(n + 1) was \(gap), nominal \(nominal)")
         }
         await handle.shutdown()
     }

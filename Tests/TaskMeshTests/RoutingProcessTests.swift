@@ -98,7 +98,7 @@ func executedJobIDs(_ log: String) -> [String] {
     let text = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
     return text.split(separator: "\n").compactMap { line in
         let parts = line.split(separator: " ")
-        guard parts.count == 3 else { return nil }
+        guard parts.count >= 3 else { return nil }
         var bytes: [UInt8] = []
         var hex = Substring(parts[1])
         while hex.count >= 2 {
@@ -108,6 +108,24 @@ func executedJobIDs(_ log: String) -> [String] {
         }
         return String(decoding: bytes, as: UTF8.self)
     }
+}
+
+/// When each job an execution log recorded started, by its text id (its last start).
+func executionStarts(_ log: String) -> [String: Date] {
+    let text = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
+    var starts: [String: Date] = [:]
+    for line in text.split(separator: "\n") {
+        let parts = line.split(separator: " ")
+        guard parts.count == 4, let ms = Double(parts[3]) else { continue }
+        var bytes: [UInt8] = []
+        var hex = Substring(parts[1])
+        while hex.count >= 2, let byte = UInt8(hex.prefix(2), radix: 16) {
+            bytes.append(byte)
+            hex = hex.dropFirst(2)
+        }
+        starts[String(decoding: bytes, as: UTF8.self)] = Date(timeIntervalSince1970: ms / 1000)
+    }
+    return starts
 }
 
 private func sha256Hex(_ bytes: [UInt8]) -> [UInt8] {

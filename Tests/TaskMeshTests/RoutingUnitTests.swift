@@ -314,7 +314,8 @@ private extension PendingJobs {
         var failures: [String] = []
         for (n, job) in jobs.enumerated() {
             do {
-                if try await job.value() != withUnsafeBytes(of: UInt16(n)) { Array($0) } { failures.append("\(n): wrong") }
+                let expected = withUnsafeBytes(of: UInt16(n)) { Array($0) }
+                if try await job.value() != expected { failures.append("\(n): wrong") }
             } catch {
                 failures.append("\(n): \(error)")
             }

@@ -106,7 +106,7 @@ func hex(_ bytes: some Sequence<UInt8>) -> [UInt8] {
     return out
 }
 
-func benchHandlers() -> Handlers {
+func benchHandlers() throws -> Handlers {
     var handlers = Handlers()
     try handlers.register("echo") { $0.payload }
     try handlers.register("sha256") { job in hex(SHA256.hash(data: job.payload)) }
@@ -163,7 +163,7 @@ final class Bench {
 
         let mesh = try await Mesh.start(topology: topology)
         if options.mode == "local" {
-            for _ in 0..<options.workers { try await mesh.worker(benchHandlers(), concurrency: options.concurrency) }
+            for _ in 0..<options.workers { try await mesh.worker(try benchHandlers(), concurrency: options.concurrency) }
         }
         let client = try await mesh.client()
         if options.mode != "local" {
