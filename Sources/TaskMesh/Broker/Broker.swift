@@ -40,7 +40,17 @@ public final class Broker: Service, Sendable {
     public var endpoints: (clients: String, workers: String)? { bound.value }
 
     /// Binds both endpoints and starts serving; returns once they are bound.
+    ///
+    /// A broker starts once: `start()` on one that is starting, running or stopped throws
+    /// `RoleStateError`, and a start that throws leaves it stopped.
     public func start() async throws {
+        try await host.start("broker") { try await startServing() }
+    }
+
+    /// Where the broker is in its life (`idle` until `start()`).
+    public var state: RoleState { host.lifecycle }
+
+    private func startServing() async throws {
         let topology = host.topology
         let sockets = try await host.prepare(role: .broker, endpoints: [topology.broker.clientsBind, topology.broker.workersBind], serves: true)
         let thread = host.thread, logger = host.logger, published = self.published, bound = self.bound
@@ -55,7 +65,9 @@ public final class Broker: Service, Sendable {
     /// Re-reads the allowlists named by the topology's `security.allow` (see `Sink`).
     public func reloadAllowlists() throws { try host.reloadAllowlists() }
 
-    /// Stops serving and waits until the sockets are closed.
+    /// Stops serving and waits until the sockets are closed; returns at once for one never
+    /// started (which can then not start) or already stopped, and waits for a start or stop
+    /// under way.
     public func stop() async { await host.stop() }
 
     public func run() async throws {

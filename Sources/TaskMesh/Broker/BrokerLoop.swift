@@ -137,8 +137,15 @@ final class BrokerLoop {
         }
     }
 
+    /// How long one pass may spend reading clients before the workers are served again: a
+    /// flood of submissions must not keep the broker from reading its workers' heartbeats and
+    /// results (and then take them for silent).
+    static let clientReadBudget: Duration = .milliseconds(20)
+
     private func readClients() {
-        for _ in 0..<4096 {
+        let began = Instant.current
+        for n in 0..<4096 {
+            if n & 63 == 63 && Instant.current - began > Self.clientReadBudget { return }
             let frames: [[UInt8]]
             let userID: String?
             do {
@@ -211,6 +218,9 @@ final class BrokerLoop {
     }
 
     private func tick() {
+        // What the workers sent while this pass was busy proves them alive: read it before
+        // looking for silent ones.
+        readWorkers()
         let now = Instant.current
         nextTick = now + topology.heartbeat.interval / 2
         state.tick(now: now)

@@ -36,7 +36,17 @@ public final class Sink: Service, Sendable {
     /// Binds the sink's endpoints and starts serving; returns once they are bound. Throws when
     /// an endpoint cannot be bound (`ZMQError`: address in use, invalid endpoint, ...), a key
     /// file is bad, or the security self-test fails (`SecurityError`).
+    ///
+    /// A sink starts once: `start()` on one that is starting, running or stopped throws
+    /// `RoleStateError`, and a start that throws leaves it stopped.
     public func start() async throws {
+        try await host.start("sink") { try await startServing() }
+    }
+
+    /// Where the sink is in its life (`idle` until `start()`).
+    public var state: RoleState { host.lifecycle }
+
+    private func startServing() async throws {
         let topology = host.topology
         let sockets = try await host.prepare(role: .sink, endpoints: [topology.sink.resultsBind, topology.sink.clientsBind], serves: true)
         let thread = host.thread, logger = host.logger, published = self.published, bound = self.bound
@@ -54,7 +64,9 @@ public final class Sink: Service, Sendable {
     /// be read; the old lists then stay in force.
     public func reloadAllowlists() throws { try host.reloadAllowlists() }
 
-    /// Stops serving and waits until the sockets are closed.
+    /// Stops serving and waits until the sockets are closed; returns at once for one never
+    /// started (which can then not start) or already stopped, and waits for a start or stop
+    /// under way.
     public func stop() async { await host.stop() }
 
     /// Serves until graceful shutdown or cancellation (starting first unless `start()` was

@@ -10,6 +10,7 @@ final class LoopThread: Sendable {
     let signal: Signal
     private let stopRequested = Atomic<Bool>(false)
     private let exited = Latch()
+    private let launched = Atomic<Bool>(false)
 
     init() throws(ZMQError) {
         signal = try Signal()
@@ -29,6 +30,7 @@ final class LoopThread: Sendable {
     func start(name: String, _ body: @escaping @Sendable (_ ready: @escaping @Sendable ((any Error)?) -> Void) -> Void) async throws {
         let started = StartGate()
         let exited = self.exited
+        launched.store(true, ordering: .releasing)
         let thread = Thread {
             body { error in started.open(error) }
             started.open(nil)  // a body that returned without reporting has failed or finished
@@ -38,6 +40,12 @@ final class LoopThread: Sendable {
         thread.stackSize = 1 << 20
         thread.start()
         try await started.wait()
+    }
+
+    /// Marks a loop that will never start as exited (its role failed to start before
+    /// launching it), so nothing waits for it. Does nothing to a loop that started.
+    func abandon() {
+        if !launched.load(ordering: .acquiring) { exited.open() }
     }
 
     /// Waits until the loop's thread has exited.

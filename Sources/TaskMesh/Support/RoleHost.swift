@@ -1,4 +1,5 @@
 import Logging
+import Synchronization
 import ServiceLifecycle
 import ZMQ
 
@@ -13,6 +14,10 @@ final class RoleHost: Sendable {
     private let authenticator = Shared<ZAPAuthenticator?>(nil)
     /// The role made its own context (it was given none), so stopping may terminate it.
     private let ownsContext: Bool
+    private let state = Mutex(RoleState.idle)
+    /// Open once a start has succeeded or failed, and once a stop has finished.
+    private let startSettled = Latch()
+    private let stopFinished = Latch()
 
     /// How long a stopping role waits for its last messages to leave (each socket's LINGER
     /// bounds its own part).
@@ -60,10 +65,61 @@ final class RoleHost: Sendable {
         try TaskMesh.reloadAllowlists(topology: topology, authenticator: authenticator.value, logger: logger)
     }
 
+    /// The role's lifecycle now.
+    var lifecycle: RoleState { state.withLock { $0 } }
+
+    /// Runs `body` (the role's start) once: from `idle` only; `RoleStateError` otherwise. A
+    /// start that throws leaves the role `stopped` (a role starts at most once: make a new one).
+    func start(_ role: String, _ body: () async throws -> Void) async throws {
+        try state.withLock { (state) throws(RoleStateError) in
+            guard state == .idle else { throw RoleStateError(role: role, state: state) }
+            state = .starting
+        }
+        do {
+            try await body()
+        } catch {
+            state.withLock { $0 = .stopped }
+            thread.abandon()  // its loop may never have started: stop() must not wait for it
+            startSettled.open()
+            stopFinished.open()
+            throw error
+        }
+        state.withLock { $0 = .running }
+        startSettled.open()
+    }
+
+    /// Stops the role and returns once it has stopped: at once for a role never started (it
+    /// can then not start) or already stopped; after the start for one starting; after the other
+    /// stop for one stopping.
+    func stop() async {
+        let previous = state.withLock { state -> RoleState in
+            let previous = state
+            switch state {
+            case .idle: state = .stopped
+            case .running: state = .stopping
+            case .starting, .stopping, .stopped: break
+            }
+            return previous
+        }
+        switch previous {
+        case .idle:
+            stopFinished.open()
+        case .starting:
+            await startSettled.wait()
+            await stop()
+        case .stopping, .stopped:
+            await stopFinished.wait()
+        case .running:
+            await shutDown()
+            state.withLock { $0 = .stopped }
+            stopFinished.open()
+        }
+    }
+
     /// Stops the loop (which closes the role's sockets) and, when the role owns its context,
     /// terminates the context so that what the sockets still queue (a stopping worker's last
     /// results, a sink's last forwards) leaves before the process can exit.
-    func stop() async {
+    private func shutDown() async {
         thread.requestStop()
         await thread.waitUntilExited()
         guard ownsContext else { return }
@@ -76,9 +132,29 @@ final class RoleHost: Sendable {
     /// The `Service` contract: start unless started, serve until graceful shutdown or
     /// cancellation, then stop.
     func run(started: Bool, start: () async throws -> Void) async throws {
-        if !started { try await start() }
+        if !started && lifecycle == .idle { try await start() }
         await waitForCancellationOrShutdown()
         await stop()
+    }
+}
+
+/// Where a sink, broker or worker is in its life: `idle` until `start()`, `starting` while it
+/// binds or connects, `running`, `stopping` while it drains, `stopped` after `stop()` or a failed
+/// start. Each role starts at most once.
+public enum RoleState: Sendable, Hashable {
+    case idle, starting, running, stopping, stopped
+}
+
+/// `start()` called on a role that is not `idle`: it is starting or running already, or it has
+/// stopped (a role starts at most once: make a new one).
+public struct RoleStateError: Error, Hashable, Sendable, CustomStringConvertible {
+    public let role: String
+    public let state: RoleState
+    public var description: String {
+        switch state {
+        case .starting, .running: "the \(role) is already \(state == .running ? "running" : "starting"); start() runs once"
+        default: "the \(role) has stopped (or failed to start); make a new one to start again"
+        }
     }
 }
 

@@ -9,7 +9,15 @@ import Foundation
 public struct Handlers: Sendable {
     typealias Run = @Sendable (Job) async -> HandlerOutcome
 
-    private(set) var table: [String: Run] = [:]
+    /// A registered handler. A class around the closure, so that the dictionary stores a
+    /// reference: a closure stored as a dictionary value is kept at the dictionary's
+    /// abstraction, and every call through it would copy the `Job` in a thunk.
+    final class Registered: Sendable {
+        let run: Run
+        init(_ run: @escaping Run) { self.run = run }
+    }
+
+    private(set) var table: [String: Registered] = [:]
 
     public init() {}
 
@@ -33,7 +41,7 @@ public struct Handlers: Sendable {
         _ body: @escaping @Sendable (Job) async throws -> [UInt8]
     ) throws(HandlerNameError) {
         try HandlerNameError.check(name)
-        table[name] = { job in
+        table[name] = Registered { job in
             if let validate {
                 do { try validate(job) } catch { return HandlerOutcome(.rejected, Array(Self.describe(error).utf8)) }
             }
@@ -69,7 +77,7 @@ public struct Handlers: Sendable {
         _ body: @escaping @Sendable (Input, JobContext) async throws -> Output
     ) throws(HandlerNameError) {
         try HandlerNameError.check(name)
-        table[name] = { job in
+        table[name] = Registered { job in
             let value: Input
             do {
                 value = try JSONDecoder().decode(Input.self, from: Data(job.payload))

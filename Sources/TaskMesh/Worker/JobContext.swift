@@ -10,8 +10,14 @@ public import Logging
 /// returns, which the worker counts and logs with the job id. Whatever a cancelled handler
 /// returns is dropped.
 public struct JobContext: Sendable {
+    // Stored as plain values (no `Instant?`, no `JobID`): a context is made for every job, and
+    // optionals of stdlib structs cost value-witness calls on that path.
+    private let jobID: [UInt8]
+    private let localDeadline: ContinuousClock.Instant
+    private let hasDeadline: Bool
+
     /// The job's id, unique among its client's pending jobs.
-    public let id: JobID
+    public var id: JobID { JobID(bytes: jobID) }
     /// The submitting client's id (its 16 random bytes, for TaskMesh's clients).
     public let clientID: [UInt8]
     /// 1 for the first attempt; one higher for each retry or each re-run after a lost worker.
@@ -21,15 +27,17 @@ public struct JobContext: Sendable {
     /// When the job's client stops waiting, on this worker's monotonic clock (worked out from
     /// the time remaining when the job arrived, so clocks set apart between hosts do not shift
     /// it); nil when it has none. At that instant the handler's task is cancelled.
-    public let deadline: ContinuousClock.Instant?
+    public var deadline: ContinuousClock.Instant? { hasDeadline ? localDeadline : nil }
     let services: JobServices
 
-    init(id: JobID, clientID: [UInt8], attempt: Int, handler: String, deadline: ContinuousClock.Instant?, services: JobServices) {
-        self.id = id
+    init(jobID: [UInt8], clientID: [UInt8], attempt: Int, handler: String, deadline: ContinuousClock.Instant, hasDeadline: Bool,
+         services: JobServices) {
+        self.jobID = jobID
         self.clientID = clientID
         self.attempt = attempt
         self.handler = handler
-        self.deadline = deadline
+        self.localDeadline = deadline
+        self.hasDeadline = hasDeadline
         self.services = services
     }
 
@@ -50,7 +58,7 @@ public struct JobContext: Sendable {
     /// blocks; dropped once the handler has returned.
     public func progress(_ completed: Int, of total: Int, detail: [UInt8] = []) {
         services.progress.report(ProgressMessage(
-            attempt: UInt16(clamping: attempt), clientID: clientID, jobID: id.bytes,
+            attempt: UInt16(clamping: attempt), clientID: clientID, jobID: jobID,
             completed: UInt64(clamping: completed), total: UInt64(clamping: total),
             detail: detail.count <= ProgressMessage.maxDetail ? detail : []))
     }

@@ -74,12 +74,18 @@ extension JobRunner {
             decline(job)
             return
         }
-        guard let run = lastFound?.name == job.handler ? lastFound?.run : handlers.table[job.handler] else {
+        let sameHandler = lastFound?.name == job.handler
+        guard let entry = sameHandler ? lastFound?.entry : handlers.table[job.handler] else {
             stats.unknownHandler += 1
             reply(.unknownHandler, attempt: job.attempt, clientID: job.clientID, jobID: job.jobID, body: Array(job.handler.utf8))
             return
         }
-        lastFound = (job.handler, run)
+        lastFound = (job.handler, entry)
+        let run = entry.run
+        // Looked up once per message and handler: timings change only as jobs end.
+        if !sameHandler || lastFoundFast.message != messagesRead {
+            lastFoundFast = (messagesRead, timings.isFast(job.handler))
+        }
         inFlight += 1
         // The first job sets the mean, so a run of large jobs never starts from a mean of 0.
         meanPayloadBytes += (Double(job.payload.count) - meanPayloadBytes) / (payloadsSeen < 64 ? Double(payloadsSeen + 1) : 64)
@@ -89,7 +95,7 @@ extension JobRunner {
         if lastDeadline.raw != job.deadline || lastDeadline.message != messagesRead {
             lastDeadline = (job.deadline, messagesRead, WireDeadline.local(job.deadline, receivedAt: now))
         }
-        accepted.append(Accepted(job: job, run: run, deadline: lastDeadline.local))
+        accepted.append(Accepted(job: job, run: run, deadline: lastDeadline.local, interruptible: !lastFoundFast.fast))
     }
 
     /// Hands back every accepted job no runner has started (the worker is stopping): each is

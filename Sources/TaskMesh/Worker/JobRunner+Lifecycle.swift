@@ -3,9 +3,8 @@
 extension JobRunner {
     /// A job's update not yet sent goes out before its result.
     func queueLastProgress(of result: ResultMessage) {
-        let board = runners.services.progress
-        guard !board.isEmpty,
-              let last = board.finish(clientID: result.clientID, jobID: result.jobID, attempt: result.attempt, at: .current) else { return }
+        guard !progressBoard.isEmpty,
+              let last = progressBoard.finish(clientID: result.clientID, jobID: result.jobID, attempt: result.attempt, at: .current) else { return }
         outbox.append(last)
     }
 
@@ -82,7 +81,7 @@ extension JobRunner {
     /// Queues the progress updates due now; returns when the next falls due.
     func takeProgress(at now: Instant) -> Instant? {
         if let next = nextProgress, now < next { return next }
-        let (updates, next) = runners.services.progress.due(at: now)
+        let (updates, next) = progressBoard.due(at: now)
         outbox.append(contentsOf: updates)
         nextProgress = next
         return next

@@ -28,28 +28,43 @@ final class JobRunner {
         /// optional of a stdlib struct costs value-witness calls.)
         let deadline: Instant
         let hasDeadline: Bool
+        /// Whether CANCEL and its deadline can interrupt it once it runs: false for a handler
+        /// measured to finish within microseconds (`HandlerTimings.isFast`), whose jobs end
+        /// before either could act, and whose runners then do no bookkeeping per job.
+        let interruptible: Bool
 
-        init(job: JobMessage, run: @escaping Handlers.Run, deadline: Instant?) {
+        init(job: JobMessage, run: @escaping Handlers.Run, deadline: Instant?, interruptible: Bool = true) {
             self.job = job
             self.run = run
             self.hasDeadline = deadline != nil
             self.deadline = deadline ?? JobRunner.noDeadline
+            self.interruptible = interruptible
         }
     }
 
     /// What `Accepted.deadline` holds for a job without one.
     static let noDeadline = Instant.current
 
-    /// What a runner hands back to the loop.
-    enum Completion: Sendable {
-        /// The handler's result, with the handler's name and how long it ran.
-        case result(ResultMessage, handler: String, elapsed: Duration)
-        /// Skipped unstarted: its deadline had passed. The answer (status `expired`) frees the
-        /// job's slot at a broker.
-        case expired(ResultMessage)
-        /// Its handler was cancelled (by CANCEL, or at its deadline) and has returned; the
-        /// answer is `cancelled` or `expired`, whatever the handler returned.
-        case stopped(ResultMessage, RunningJobs.Reason)
+    /// What a runner hands back to the loop: the job's answer, and how it came about. A struct
+    /// with a tag rather than an enum with payloads: one is made, queued and taken per job, and
+    /// a multi-payload enum is copied and destroyed through outlined value-witness code.
+    struct Completion: Sendable {
+        enum Kind: UInt8, Sendable {
+            /// The handler ran; `handler` and `elapsed` say which and for how long.
+            case ran
+            /// Skipped unstarted: its deadline had passed. The answer (status `expired`) frees
+            /// the job's slot at a broker.
+            case skipped
+            /// Its handler was cancelled by CANCEL and has returned; the answer is `cancelled`.
+            case cancelled
+            /// Its handler was cancelled at its deadline and has returned; the answer is `expired`.
+            case cancelledAtDeadline
+        }
+
+        var answer: ResultMessage
+        var kind: Kind
+        var handler: String = ""
+        var elapsed: Duration = .zero
     }
 
     /// What the runner tasks share with each other and with the loop.
@@ -83,8 +98,10 @@ final class JobRunner {
     /// This worker's labels (`worker.labels`).
     private let labels: [String]
     let runners: Runners
+    /// `runners.services.progress`, held directly: every job's end looks at it.
+    let progressBoard: ProgressBoard
     var queue: RunQueue<Accepted> { runners.queue }
-    private var timings = HandlerTimings()
+    var timings = HandlerTimings()
     private let published: Shared<WorkerStats>
     /// Secure direct mode: a JOB's client id must be the key its sender proved.
     let checksSender: Bool
@@ -104,7 +121,9 @@ final class JobRunner {
     var accepted: [Accepted] = []
     /// The handler found last: consecutive jobs mostly name the same one, and comparing its
     /// name costs less than hashing it per job.
-    var lastFound: (name: String, run: Handlers.Run)?
+    var lastFound: (name: String, entry: Handlers.Registered)?
+    /// Whether `lastFound`'s handler counted as fast when the message `message` was read.
+    var lastFoundFast: (message: UInt64, fast: Bool) = (0, false)
 
     /// How long a cancelled handler may take to return before it is counted as ignoring it.
     static let cancellationGrace: Duration = .seconds(1)
@@ -124,43 +143,52 @@ final class JobRunner {
         let services = JobServices(logger: logger, progress: ProgressBoard(wake: { [signal] in signal.notify() }))
         runners = Runners(count: count, signal: signal, limit: limit, executionLog: executionLog, services: services,
                           inlineBudget: inlineBudget)
+        progressBoard = services.progress
         for slot in 0..<count { Self.startRunner(runners, slot: slot) }
     }
 
     /// One runner, serving `slot`: takes job after job until the queue closes, or until a job
     /// of its was cancelled (its task stays cancelled): then a fresh runner takes the slot.
     private static func startRunner(_ runners: Runners, slot: Int) {
+        let place = runners.running.slots[slot]
         let task = Task {
             while var accepted = await runners.queue.next() {
+                if accepted.interruptible && place.next(accepted) != nil {  // never: a slot is cancelled only while it runs
+                    runners.queue.pushFront(accepted)
+                    startRunner(runners, slot: slot)
+                    return
+                }
                 // While jobs are queued the runner goes from one to the next without suspending,
                 // and one clock reading ends a job and starts the next.
                 var start = ContinuousClock.now
                 while true {
-                    runners.running.begin(slot, clientID: accepted.job.clientID, jobID: accepted.job.jobID,
-                                          deadline: accepted.deadline, hasDeadline: accepted.hasDeadline)
-                    var (completion, end) = await execute(accepted, startedAt: start, runners)
-                    if let reason = runners.running.end(slot) {
-                        completion = stopped(accepted.job, reason, ranFor: end - start)
-                        report(completion, to: runners)
-                        runners.running.reset(slot)
+                    let (completion, end) = await execute(accepted, startedAt: start, runners)
+                    if accepted.interruptible, let reason = place.idle() {
+                        report(stopped(accepted.job, reason, ranFor: end - start), to: runners)
                         startRunner(runners, slot: slot)
                         return
                     }
                     report(completion, to: runners)
                     guard let next = runners.queue.poll() else { break }
+                    if next.interruptible && place.next(next) != nil {  // never, as above
+                        runners.queue.pushFront(next)
+                        startRunner(runners, slot: slot)
+                        return
+                    }
                     accepted = next
                     start = end
                 }
             }
         }
-        runners.running.attach(task, to: slot)
+        place.attach(task)
     }
 
     private static func stopped(_ job: JobMessage, _ reason: RunningJobs.Reason, ranFor elapsed: Duration) -> Completion {
         let (status, text): (ResultStatus, String) = reason == .cancelled
             ? (.cancelled, "cancelled by its submitter while running")
             : (.expired, "cancelled at its deadline after running \(elapsed)")
-        return .stopped(ResultMessage(status: status, attempt: job.attempt, clientID: job.clientID, jobID: job.jobID, body: Array(text.utf8)), reason)
+        return Completion(answer: ResultMessage(status: status, attempt: job.attempt, clientID: job.clientID, jobID: job.jobID, body: Array(text.utf8)),
+                          kind: reason == .cancelled ? .cancelled : .cancelledAtDeadline)
     }
 
     /// Hands a completion to the loop, waking it only when its queue was empty: it takes the
@@ -181,18 +209,20 @@ final class JobRunner {
         let job = accepted.job
         if accepted.hasDeadline && start > accepted.deadline {
             let body = Array("skipped unstarted: its deadline passed before a runner was free".utf8)
-            return (.expired(ResultMessage(status: .expired, attempt: job.attempt, clientID: job.clientID, jobID: job.jobID, body: body)), start)
+            return (Completion(answer: ResultMessage(status: .expired, attempt: job.attempt, clientID: job.clientID, jobID: job.jobID, body: body),
+                               kind: .skipped), start)
         }
         runners.executionLog?.record(job)
-        let context = JobContext(id: JobID(bytes: job.jobID), clientID: job.clientID, attempt: Int(job.attempt), handler: job.handler,
-                                 deadline: accepted.hasDeadline ? accepted.deadline : nil, services: runners.services)
+        let context = JobContext(jobID: job.jobID, clientID: job.clientID, attempt: Int(job.attempt), handler: job.handler,
+                                 deadline: accepted.deadline, hasDeadline: accepted.hasDeadline, services: runners.services)
         var outcome = await accepted.run(Job(payload: job.payload, context: context, retryOverride: job.retry))
         let end = ContinuousClock.now
         if outcome.body.count > runners.limit {
             outcome = HandlerOutcome(.failed, Array("the result of \(outcome.body.count) bytes exceeds limits.max_payload (\(runners.limit) bytes)".utf8))
         }
-        return (.result(ResultMessage(status: outcome.status, attempt: job.attempt, clientID: job.clientID, jobID: job.jobID, body: outcome.body),
-                        handler: job.handler, elapsed: end - start), end)
+        return (Completion(answer: ResultMessage(status: outcome.status, attempt: job.attempt, clientID: job.clientID, jobID: job.jobID,
+                                                 body: outcome.body),
+                           kind: .ran, handler: job.handler, elapsed: end - start), end)
     }
 
     var hasResultsToSend: Bool { !outbox.isEmpty }
@@ -290,28 +320,28 @@ final class JobRunner {
     /// Ends a started job: counts it and queues its result, behind its last progress update.
     func absorb(_ completion: Completion) {
         inFlight -= 1
-        switch completion {
-        case .expired(let answer):
+        switch completion.kind {
+        case .skipped:
             stats.expired += 1
             if stats.expired == 1 || stats.expired.isMultiple(of: 1000) {
                 logger.warning("skipped jobs whose deadline had passed (a backlog; or, for an old client's wall-clock deadline, a clock ahead of that client's)",
-                               metadata: ["expired": "\(stats.expired)", "job": "\(JobID(bytes: answer.jobID))"])
+                               metadata: ["expired": "\(stats.expired)", "job": "\(JobID(bytes: completion.answer.jobID))"])
             }
-            outbox.append(answer)
-        case .stopped(let answer, _):
-            queueLastProgress(of: answer)
-            outbox.append(answer)
-        case .result(let result, let handler, let elapsed):
-            timings.record(handler, elapsed)
-            switch result.status {
+            outbox.append(completion.answer)
+            return
+        case .cancelled, .cancelledAtDeadline:
+            break
+        case .ran:
+            timings.record(completion.handler, completion.elapsed)
+            switch completion.answer.status {
             case .ok: stats.succeeded += 1
             case .rejected: stats.rejected += 1
             case .retry: stats.retried += 1
             default: stats.failed += 1
             }
-            queueLastProgress(of: result)
-            outbox.append(result)
         }
+        queueLastProgress(of: completion.answer)
+        outbox.append(completion.answer)
     }
 
     func reply(_ status: ResultStatus, attempt: UInt16, clientID: [UInt8], jobID: [UInt8], body: [UInt8]) {

@@ -4,6 +4,10 @@ import Synchronization
 /// when its submitter sends CANCEL, or when its deadline passes. Cancelling means cancelling the
 /// runner's task, which Swift cannot undo; so a runner whose job was cancelled retires once the
 /// handler returns, and a fresh runner takes its place.
+///
+/// Each runner has a slot of its own, with a lock of its own: runners never contend with each
+/// other, and a runner takes its lock once per job (`RunnerSlot.next(_:)`); only the loop, on a
+/// CANCEL or a deadline sweep, looks at every slot.
 final class RunningJobs: Sendable {
     /// Why a running job was cancelled.
     enum Reason: Sendable, Equatable {
@@ -11,79 +15,18 @@ final class RunningJobs: Sendable {
         case deadline
     }
 
-    private struct Slot {
-        var task: Task<Void, Never>?
-        var clientID: [UInt8] = []
-        var jobID: [UInt8] = []
-        var running = false
-        var deadline: Instant = JobRunner.noDeadline
-        var hasDeadline = false
-        var cancelled: Reason?
-        /// When it was cancelled, and whether the loop has reported that it ignores that.
-        var cancelledAt: Instant = JobRunner.noDeadline
-        var reportedIgnoring = false
-        /// Cancellation asked for before the runner's task handle was stored.
-        var cancelOnStart = false
-    }
+    /// One slot per runner.
+    let slots: [RunnerSlot]
 
-    private let slots: Mutex<[Slot]>
-
-    init(runners: Int) { slots = Mutex(Array(repeating: Slot(), count: runners)) }
-
-    /// The creator's side: the task that serves `slot`.
-    func attach(_ task: Task<Void, Never>, to slot: Int) {
-        let cancelNow = slots.withLock { slots -> Bool in
-            slots[slot].task = task
-            return slots[slot].cancelOnStart
-        }
-        if cancelNow { task.cancel() }
-    }
-
-    /// A runner's side: it starts `job`.
-    func begin(_ slot: Int, clientID: [UInt8], jobID: [UInt8], deadline: Instant, hasDeadline: Bool) {
-        slots.withLock { slots in
-            slots[slot].clientID = clientID
-            slots[slot].jobID = jobID
-            slots[slot].deadline = deadline
-            slots[slot].hasDeadline = hasDeadline
-            slots[slot].running = true
-        }
-    }
-
-    /// A runner's side: its job ended; why it was cancelled, if it was (the runner then retires).
-    func end(_ slot: Int) -> Reason? {
-        slots.withLock { slots in
-            slots[slot].running = false
-            return slots[slot].cancelled
-        }
-    }
-
-    /// A retiring runner's side: the slot is free for its replacement.
-    func reset(_ slot: Int) {
-        slots.withLock { $0[slot] = Slot() }
-    }
+    init(runners: Int) { slots = (0..<runners).map { _ in RunnerSlot() } }
 
     /// The loop's side: cancels the running job of that client and id; false when none runs.
     func cancel(clientID: [UInt8], jobID: [UInt8], at now: Instant) -> Bool {
-        let task: Task<Void, Never>?? = slots.withLock { slots in
-            guard let index = slots.indices.first(where: {
-                slots[$0].running && slots[$0].cancelled == nil && slots[$0].jobID == jobID && slots[$0].clientID == clientID
-            }) else { return nil }
-            return .some(Self.markCancelled(&slots[index], .cancelled, at: now))
-        }
-        guard let task else { return false }
-        task?.cancel()
-        return true
+        for slot in slots where slot.cancel(clientID: clientID, jobID: jobID, at: now) { return true }
+        return false
     }
 
-    private static func markCancelled(_ slot: inout Slot, _ reason: Reason, at now: Instant) -> Task<Void, Never>? {
-        slot.cancelled = reason
-        slot.cancelledAt = now
-        if slot.task == nil { slot.cancelOnStart = true }
-        return slot.task
-    }
-
-    /// What `overdue(at:)` found.
+    /// What `overdue(at:grace:)` found.
     struct Sweep {
         /// Jobs cancelled now for their deadline.
         var cancelled: [(clientID: [UInt8], jobID: [UInt8])] = []
@@ -91,38 +34,120 @@ final class RunningJobs: Sendable {
         var ignoring: [(clientID: [UInt8], jobID: [UInt8])] = []
         /// The earliest deadline still ahead, or a running cancelled job's report time.
         var next: Instant?
+
+        mutating func consider(_ instant: Instant) { next = next.map { min($0, instant) } ?? instant }
     }
 
-    /// The loop's side: cancels every running job whose deadline has passed.
+    /// The loop's side: cancels every running job whose deadline has passed, and reports those
+    /// still running `grace` after their cancellation.
     func overdue(at now: Instant, grace: Duration) -> Sweep {
         var sweep = Sweep()
-        var tasks: [Task<Void, Never>] = []
-        slots.withLock { slots in
-            for index in slots.indices where slots[index].running {
-                if let _ = slots[index].cancelled {
-                    if !slots[index].reportedIgnoring {
-                        if now - slots[index].cancelledAt >= grace {
-                            slots[index].reportedIgnoring = true
-                            sweep.ignoring.append((slots[index].clientID, slots[index].jobID))
-                        } else {
-                            sweep.next = Self.earlier(sweep.next, slots[index].cancelledAt + grace)
-                        }
-                    }
-                    continue
-                }
-                guard slots[index].hasDeadline else { continue }
-                if slots[index].deadline <= now {
-                    if let task = Self.markCancelled(&slots[index], .deadline, at: now) { tasks.append(task) }
-                    sweep.cancelled.append((slots[index].clientID, slots[index].jobID))
-                    sweep.next = Self.earlier(sweep.next, now + grace)
-                } else {
-                    sweep.next = Self.earlier(sweep.next, slots[index].deadline)
-                }
-            }
-        }
-        for task in tasks { task.cancel() }
+        for slot in slots { slot.sweep(into: &sweep, at: now, grace: grace) }
         return sweep
     }
+}
 
-    private static func earlier(_ a: Instant?, _ b: Instant) -> Instant { a.map { min($0, b) } ?? b }
+/// One runner's slot: the job it runs (its ids and deadline) and the runner's task.
+final class RunnerSlot: Sendable {
+    private struct State {
+        var task: Task<Void, Never>?
+        var clientID: [UInt8] = []
+        var jobID: [UInt8] = []
+        var running = false
+        var deadline: Instant = JobRunner.noDeadline
+        var hasDeadline = false
+        var cancelled: RunningJobs.Reason?
+        /// When it was cancelled, and whether the loop has reported that it ignores that.
+        var cancelledAt: Instant = JobRunner.noDeadline
+        var reportedIgnoring = false
+        /// Cancellation asked for before the runner's task handle was stored.
+        var cancelOnStart = false
+
+        mutating func markCancelled(_ reason: RunningJobs.Reason, at now: Instant) -> Task<Void, Never>? {
+            cancelled = reason
+            cancelledAt = now
+            if task == nil { cancelOnStart = true }
+            return task
+        }
+    }
+
+    private let state = Mutex(State())
+
+    /// The creator's side: the task that serves this slot (a fresh one after a retirement).
+    func attach(_ task: Task<Void, Never>) {
+        let cancelNow = state.withLock { state -> Bool in
+            state.task = task
+            return state.cancelOnStart
+        }
+        if cancelNow { task.cancel() }
+    }
+
+    /// The runner's side, once per job: the job it ran ended and `next` (if any) starts. Returns
+    /// why the ended job was cancelled, if it was: then `next` is not started (the runner
+    /// retires and gives it back), and the slot is cleared for the runner that replaces it.
+    func next(_ next: borrowing JobRunner.Accepted) -> RunningJobs.Reason? {
+        let clientID = next.job.clientID, jobID = next.job.jobID, deadline = next.deadline, hasDeadline = next.hasDeadline
+        return state.withLock { state in
+            if let reason = state.cancelled {
+                state = State()
+                return reason
+            }
+            state.clientID = clientID
+            state.jobID = jobID
+            state.deadline = deadline
+            state.hasDeadline = hasDeadline
+            state.running = true
+            return nil
+        }
+    }
+
+    /// The runner's side: the job it ran ended and none waits. Returns why the job was
+    /// cancelled, if it was (the runner then retires).
+    func idle() -> RunningJobs.Reason? {
+        state.withLock { state in
+            if let reason = state.cancelled {
+                state = State()
+                return reason
+            }
+            state.running = false
+            return nil
+        }
+    }
+
+    /// The loop's side: cancels this slot's job if it is that one.
+    func cancel(clientID: [UInt8], jobID: [UInt8], at now: Instant) -> Bool {
+        let found: Task<Void, Never>?? = state.withLock { state in
+            guard state.running, state.cancelled == nil, state.jobID == jobID, state.clientID == clientID else { return nil }
+            return .some(state.markCancelled(.cancelled, at: now))
+        }
+        guard let found else { return false }
+        found?.cancel()
+        return true
+    }
+
+    fileprivate func sweep(into sweep: inout RunningJobs.Sweep, at now: Instant, grace: Duration) {
+        var cancel: Task<Void, Never>?
+        state.withLock { state in
+            guard state.running else { return }
+            if state.cancelled != nil {
+                guard !state.reportedIgnoring else { return }
+                if now - state.cancelledAt >= grace {
+                    state.reportedIgnoring = true
+                    sweep.ignoring.append((state.clientID, state.jobID))
+                } else {
+                    sweep.consider(state.cancelledAt + grace)
+                }
+                return
+            }
+            guard state.hasDeadline else { return }
+            if state.deadline <= now {
+                cancel = state.markCancelled(.deadline, at: now)
+                sweep.cancelled.append((state.clientID, state.jobID))
+                sweep.consider(now + grace)
+            } else {
+                sweep.consider(state.deadline)
+            }
+        }
+        cancel?.cancel()
+    }
 }

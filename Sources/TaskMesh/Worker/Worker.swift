@@ -51,7 +51,17 @@ public final class Worker: Service, Sendable {
     /// Binds the job socket (direct and local mode) or connects to the broker (reliable mode),
     /// and starts taking jobs. Throws for an endpoint that cannot be bound, a bad key file, a
     /// failed security self-test, or an execution log that cannot be opened.
+    ///
+    /// A worker starts once: `start()` on one that is starting, running or stopped throws
+    /// `RoleStateError`, and a start that throws leaves it stopped.
     public func start() async throws {
+        try await host.start("worker") { try await startServing() }
+    }
+
+    /// Where the worker is in its life (`idle` until `start()`).
+    public var state: RoleState { host.lifecycle }
+
+    private func startServing() async throws {
         let topology = host.topology, reliable = topology.mode == .reliable
         let executionLog = try executionLogPath.map { try ExecutionLog(path: $0) }
         let sockets = try await host.prepare(role: .worker, endpoints: reliable ? [topology.broker.workersEndpoint]
@@ -110,7 +120,8 @@ public final class Worker: Service, Sendable {
     /// Re-reads the allowlists named by the topology's `security.allow` (see `Sink`).
     public func reloadAllowlists() throws { try host.reloadAllowlists() }
 
-    /// Stops gracefully (see the type's documentation) and waits until the worker has exited.
+    /// Stops gracefully (see the type's documentation) and waits until the worker has exited;
+    /// returns at once for one never started (which can then not start) or already stopped.
     public func stop() async { await host.stop() }
 
     /// Serves until graceful shutdown or cancellation (starting first unless `start()` was
