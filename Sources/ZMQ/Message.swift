@@ -48,3 +48,11 @@ public final class Message {
         return String(cString: value)
     }
 }
+
+/// Names of the metadata properties a received frame can carry (zmq_msg_gets(3)).
+public enum MessageProperty {
+    /// The identity a ZAP handler gave the connection: with CURVE, the peer's public key (Z85).
+    public static let userID = "User-Id"
+    /// The peer's address, as the transport reports it.
+    public static let peerAddress = "Peer-Address"
+}

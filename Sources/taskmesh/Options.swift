@@ -49,19 +49,19 @@ struct LogOptions: ParsableArguments {
 
 extension Logger.Level: @retroactive ExpressibleByArgument {}
 
-/// Parses "500ms", "2s", "1m" for command-line flags.
-struct DurationArgument: ExpressibleByArgument {
+/// A duration flag (`--deadline 500ms`), read and printed with the topology files' syntax
+/// (`DurationSyntax`): `500ms`, `1.5s`, `2m`, `0s`.
+struct DurationArgument: ExpressibleByArgument, CustomStringConvertible {
     let duration: Duration
 
     init?(argument: String) {
-        let units: [(String, Double)] = [("ms", 0.001), ("s", 1), ("m", 60), ("h", 3600)]
-        for (suffix, scale) in units where argument.hasSuffix(suffix) {
-            guard let value = Double(argument.dropLast(suffix.count)), value > 0 else { return nil }
-            duration = .milliseconds(Int64(value * scale * 1000))
-            return
-        }
-        return nil
+        guard let duration = try? DurationSyntax.parse(argument) else { return nil }
+        self.duration = duration
     }
+
+    /// The text flags and help show, such as `10s`.
+    var description: String { DurationSyntax.format(duration) }
+    var defaultValueDescription: String { description }
 }
 
 enum TaskMeshVersion {

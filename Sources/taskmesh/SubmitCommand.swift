@@ -11,7 +11,10 @@ struct SubmitCommand: AsyncParsableCommand {
         With --count, submits N jobs (each payload random bytes of --size, unless a PAYLOAD is given), \
         keeps --window in flight, shows progress on a terminal, and prints: ok, failed, timed out, \
         jobs per second, p50 and p99 latency. --verify checks every sha256 or echo result against \
-        the payload. Exits non-zero when any job did not succeed. --retries runs a failed job again         (with exponential backoff from --backoff); --events prints each progress update a handler         reports (JSON lines with --json). Ctrl-C cancels the pending jobs, on their workers too, and         exits with status 130.
+        the payload. Exits non-zero when any job did not succeed. --retries runs a failed job again \
+        (with exponential backoff from --backoff); --events prints each progress update a handler \
+        reports (JSON lines with --json). Ctrl-C cancels the pending jobs, on their workers too, and \
+        exits with status 130.
         """)
 
     @OptionGroup var topologyOptions: TopologyOptions
@@ -79,6 +82,7 @@ struct SubmitCommand: AsyncParsableCommand {
         if JobPriority(priority) == nil { throw ValidationError("--priority must be from 1 to 9, got \(priority)") }
         if !(0...99).contains(retries) { throw ValidationError("--retries must be from 0 to 99, got \(retries)") }
         if backoff.duration > .seconds(30) { throw ValidationError("--backoff must be at most 30s") }
+        if let deadline, deadline.duration <= .zero { throw ValidationError("--deadline must be more than 0s") }
         for label in requires {
             if let problem = LabelRules.problem(with: label) { throw ValidationError("--require: \(problem)") }
         }

@@ -11,6 +11,24 @@ import Testing
         #expect(process.stdout.contains("libzmq 4."))
     }
 
+    /// Duration flags read the topology files' syntax, and help shows their defaults in it.
+    @Test func durationFlagsSpeakTheTopologySyntax() async throws {
+        let help = try ChildProcess("help", ["submit", "--help"])
+        #expect(try await help.waitForExit() == 0)
+        let text = help.stdout.split(whereSeparator: \.isWhitespace).joined(separator: " ")
+        #expect(text.contains("(default: 10s)") && text.contains("(default: 100ms)"), "\(text)")
+        let zero = try ChildProcess("zero", ["submit", "echo", "--deadline", "0s"])
+        #expect(try await zero.waitForExit() != 0)
+        #expect(zero.stderr.contains("--deadline must be more than 0s"), "\(zero.stderr)")
+        let bare = try ChildProcess("bare", ["submit", "echo", "--deadline", "5"])
+        #expect(try await bare.waitForExit() != 0)
+        #expect(bare.stderr.contains("--deadline"), "\(bare.stderr)")
+        // A fraction is fine: the error is only that no mesh is running (local mode refused).
+        let fraction = try ChildProcess("fraction", ["submit", "echo", "--deadline", "1.5s"])
+        #expect(try await fraction.waitForExit() != 0)
+        #expect(fraction.stderr.contains("local mode"), "\(fraction.stderr)")
+    }
+
     @Test func badTopologyFileNamesTheField() async throws {
         let url = FileManager.default.temporaryDirectory.appendingPathComponent("bad-\(UUID().uuidString).yaml")
         try "mode: direct\nsink:\n  results: { bind: \"tcp://127.0.0.1:5701\" }\n  clients: { bind: \"tcp://127.0.0.1:5702\" }\nheartbeat:\n  liveness: zero\n".write(to: url, atomically: true, encoding: .utf8)

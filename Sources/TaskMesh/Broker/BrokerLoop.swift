@@ -149,7 +149,7 @@ final class BrokerLoop {
             let frames: [[UInt8]]
             let userID: String?
             do {
-                guard let received = try clients.tryReceive(maxFrames: 3, property: "User-Id") else { return }
+                guard let received = try clients.tryReceive(maxFrames: 3, property: MessageProperty.userID) else { return }
                 (frames, userID) = received
             } catch {
                 state.stats.malformed += 1

@@ -13,30 +13,30 @@ import ZMQ
 /// Jobs wait in the outbox while nothing can take them; every job ends exactly once here, by
 /// result, deadline, cancellation or close.
 final class ClientLoop {
-    private let core: ClientCore
-    private let topology: Topology
-    private let reliable: Bool
+    let core: ClientCore
+    let topology: Topology
+    let reliable: Bool
     /// Where results come from: the sink, or (reliable) the broker, which takes the jobs too.
-    private let sink: Socket
-    private let sockets: SocketFactory
-    private let logger: Logger
+    let sink: Socket
+    let sockets: SocketFactory
+    let logger: Logger
 
-    private var pending = PendingJobs()
-    private var stats = ClientStats()
+    var pending = PendingJobs()
+    var stats = ClientStats()
     /// Direct mode: where jobs go.
-    private var links: WorkerLinks
-    private var lastLink: UInt32 = 0
+    var links: WorkerLinks
+    var lastLink: UInt32 = 0
     /// Direct mode: the links that refused a message in the last send pass (their queue is
     /// full); the loop waits for them to become writable.
-    private var fullLinks = Set<UInt32>()
-    private var membersEpoch: UInt64?
-    private var nextHello: Instant = .current
+    var fullLinks = Set<UInt32>()
+    var membersEpoch: UInt64?
+    var nextHello: Instant = .current
     // Reliable mode: what the broker last said of itself.
-    private var brokerInstance: UInt64?
-    private var brokerWorkers = 0
-    private var brokerHeardAt: Instant?
+    var brokerInstance: UInt64?
+    var brokerWorkers = 0
+    var brokerHeardAt: Instant?
     /// When this client last sent a CANCEL: closing soon after, it lingers so that it leaves.
-    private var lastCancelSent: Instant?
+    var lastCancelSent: Instant?
 
     init(core: ClientCore, topology: Topology, sockets: SocketFactory, logger: Logger) throws {
         self.core = core
@@ -56,7 +56,7 @@ final class ClientLoop {
     }
 
     /// Workers known to take jobs: connected ones, or those the broker reports ready.
-    private var workerCount: Int { reliable ? brokerWorkers : links.count }
+    var workerCount: Int { reliable ? brokerWorkers : links.count }
 
     func run() {
         var poller = Poller()
@@ -108,7 +108,7 @@ final class ClientLoop {
         finish()
     }
 
-    private func takeInbox() {
+    func takeInbox() {
         if let retry = pending.nextRetry, retry <= .current { pending.releaseRetries(at: .current) }
         let inbox = core.inbox.update { inbox -> ClientInbox in
             defer { inbox = ClientInbox() }
@@ -135,7 +135,7 @@ final class ClientLoop {
     /// together, as JOBS messages (in direct mode at most an even share per worker); a lone or
     /// large job leaves as a JOB. In direct mode each message goes to the worker with the fewest
     /// unanswered jobs that can take it; in reliable mode everything goes to the broker.
-    private func sendJobs() {
+    func sendJobs() {
         guard reliable || !links.isEmpty else { return }
         fullLinks.removeAll(keepingCapacity: true)
         defer { pending.releaseHeld() }
@@ -183,7 +183,7 @@ final class ClientLoop {
     /// Tells the mesh a sent job was cancelled: CANCEL to the worker it went to (direct mode)
     /// or to the broker. Best effort: a CANCEL that no socket takes now is dropped, and the job
     /// runs to its end there (its result is dropped here).
-    private func sendCancel(_ jobID: [UInt8], worker: UInt32) {
+    func sendCancel(_ jobID: [UInt8], worker: UInt32) {
         let frames = CancelMessage(clientID: core.clientID, jobID: jobID).encode()
         if reliable {
             _ = try? sink.trySend(multipart: frames)
@@ -195,7 +195,7 @@ final class ClientLoop {
     }
 
     /// Delivers a PROGRESS to its job's watchers; updates for jobs not pending are dropped.
-    private func handle(_ progress: ProgressMessage) {
+    func handle(_ progress: ProgressMessage) {
         guard progress.clientID == core.clientID else {
             stats.malformed += 1
             return
@@ -203,25 +203,11 @@ final class ClientLoop {
         pending.entry(progress.jobID)?.submission.promise.progress.deliver(JobProgress(progress))
     }
 
-    /// Direct mode: no linked worker has `job`'s handler and labels. It ends `noWorkers` at once
-    /// with a message naming what is missing, unless `client.wait_for_workers` lets it wait
-    /// (parked until the membership changes, up to its deadline).
-    private func unroutable(_ job: Submission) {
-        if topology.client.waitForWorkers {
-            pending.parkNext()
-            return
-        }
-        guard let entry = pending.finish(job.jobID) else { return }
-        stats.unroutable += 1
-        end(entry.submission.promise, .failure(JobError(.noWorkers, RouteMessage.missing(
-            handler: job.handler, requires: job.options.requires, handlers: links.handlersOffered, labels: links.labelsOffered))))
-    }
-
     /// The next message to send, `job` (the next waiting one) first: a JOBS of the waiting jobs
     /// that fit one (at most an even share per destination; in direct mode only jobs of `job`'s
     /// routing class, so that the worker it goes to can run them all), or `job` alone as a JOB.
     /// Returns the outbox places it spans (for `markSent(span:)`) and how many jobs it carries.
-    private func nextJobMessage(startingWith job: Submission, destinations: Int,
+    func nextJobMessage(startingWith job: Submission, destinations: Int,
                                 sameRoute route: WorkerLinks.RouteKey?) -> (frames: [[UInt8]], span: Int, count: Int) {
         let share = (pending.waitingCount + destinations - 1) / destinations
         // To a broker, jobs with their own priority or labels carry them (the batch's options
@@ -247,21 +233,7 @@ final class ClientLoop {
         return (frames, 1, 1)
     }
 
-    /// Sends `frames` to the first worker of `eligible` in send order that takes them; returns
-    /// its link id, or nil when none can take a message now.
-    private func send(_ frames: [[UInt8]], among eligible: [WorkerLinks.Link]) -> UInt32? {
-        for link in links.sendOrder(after: lastLink, among: eligible) where fullLinks.isEmpty || !fullLinks.contains(link.id) {
-            do {
-                if try link.socket.trySend(multipart: frames) { return link.id }
-            } catch {
-                logger.error("sending jobs failed", metadata: ["endpoint": "\(link.endpoint)", "error": "\(error)"])
-            }
-            fullLinks.insert(link.id)  // it takes nothing more in this pass
-        }
-        return nil
-    }
-
-    private func readSink() {
+    func readSink() {
         for _ in 0..<4096 {
             let frames: [[UInt8]]
             do {
@@ -295,7 +267,7 @@ final class ClientLoop {
         }
     }
 
-    private func handle(_ batch: ResultBatch) {
+    func handle(_ batch: ResultBatch) {
         guard batch.clientID == core.clientID else {
             stats.malformed += 1
             return
@@ -308,7 +280,7 @@ final class ClientLoop {
         }
     }
 
-    private func handle(_ result: ResultMessage) {
+    func handle(_ result: ResultMessage) {
         guard result.clientID == core.clientID else {
             stats.malformed += 1
             return
@@ -347,7 +319,7 @@ final class ClientLoop {
     /// the delay the worker asked for, as the next attempt, to another worker when one can run
     /// it. A retry that would start after the job's deadline is not made: the job ends with
     /// this attempt's error.
-    private func retry(_ entry: PendingJobs.Entry, answer: ResultMessage) {
+    func retry(_ entry: PendingJobs.Entry, answer: ResultMessage) {
         let at = Instant.current + RetryAnswer.decode(answer.body).delay
         links.answered(by: entry.worker)
         if at < entry.submission.deadline, pending.scheduleRetry(answer.jobID, attempt: answer.attempt, at: at) {
@@ -358,63 +330,7 @@ final class ClientLoop {
         end(ended.submission.promise, answer.outcome)
     }
 
-    private func apply(_ members: MembersMessage) {
-        guard members.epoch != membersEpoch, !members.unchanged else { return }
-        membersEpoch = members.epoch
-        let wanted = Dictionary(members.members.map { ($0.endpoint, $0) }, uniquingKeysWith: { a, _ in a })
-        for endpoint in links.keepOnly(Set(wanted.keys)) {
-            logger.debug("stopped sending to worker", metadata: ["endpoint": "\(endpoint)"])
-        }
-        defer {
-            pending.unparkAll()  // what no worker could run may have a worker now
-            core.workerCapabilities.publish(links.links.map(\.capabilities))
-        }
-        for (endpoint, member) in wanted where links.contains(endpoint: endpoint) {
-            links.update(endpoint: endpoint, capabilities: member.capabilities)
-        }
-        for (endpoint, member) in wanted where !links.contains(endpoint: endpoint) {
-            do {
-                // Each worker is a CURVE server with its own key.
-                var serverKey: [UInt8]?
-                if sockets.security != nil {
-                    guard member.publicKey.count == 32 else {
-                        logger.warning("skipped a worker that announced no CURVE key", metadata: ["endpoint": "\(endpoint)"])
-                        continue
-                    }
-                    serverKey = member.publicKey
-                }
-                let socket = try sockets.makeClient(.push, serverKey: serverKey)
-                do {
-                    try socket.connect(endpoint)
-                } catch {
-                    socket.close()
-                    throw error
-                }
-                links.add(workerID: member.workerID, endpoint: endpoint, socket: socket, capabilities: member.capabilities)
-                logger.debug("sending to worker", metadata: ["endpoint": "\(endpoint)"])
-            } catch {
-                logger.warning("cannot connect to advertised worker endpoint", metadata: ["endpoint": "\(endpoint)", "error": "\(error)"])
-            }
-        }
-    }
-
-    /// Reliable mode: a heartbeat from the broker. A broker that was silent for the liveness
-    /// period, or that is a new instance, may have lost the jobs it held: send them again.
-    private func brokerSpoke(_ heartbeat: HeartbeatMessage) {
-        let now = Instant.current
-        let wasLost = brokerHeardAt.map { now - $0 > topology.heartbeat.expiry } ?? false
-        let replaced = brokerInstance.map { $0 != heartbeat.instance } ?? false
-        brokerHeardAt = now
-        brokerInstance = heartbeat.instance
-        brokerWorkers = Int(heartbeat.workers)
-        if wasLost || replaced {
-            let count = pending.requeueAllSent()
-            stats.resent += UInt64(count)
-            if count > 0 { logger.info("broker came back; sending unanswered jobs again", metadata: ["jobs": "\(count)"]) }
-        }
-    }
-
-    private func expireJobs() {
+    func expireJobs() {
         for entry in pending.expire(at: .current) {
             links.answered(by: entry.worker)
             let job = entry.submission
@@ -429,7 +345,7 @@ final class ClientLoop {
         }
     }
 
-    private func hello() {
+    func hello() {
         let now = Instant.current
         nextHello = now + topology.heartbeat.interval
         if reliable, let heard = brokerHeardAt, now - heard > topology.heartbeat.expiry {
@@ -440,7 +356,7 @@ final class ClientLoop {
 
     /// Every job that reached the loop ends here, exactly once. Its promise may already hold
     /// `cancelled` (set by its submitter); then this outcome is dropped.
-    private func end(_ promise: Promise, _ outcome: Result<[UInt8], JobError>) {
+    func end(_ promise: Promise, _ outcome: Result<[UInt8], JobError>) {
         core.pendingCount.subtract(1, ordering: .relaxed)
         let final = promise.complete(outcome) ? outcome : .failure(JobError(.cancelled))
         switch final {
@@ -454,7 +370,7 @@ final class ClientLoop {
     /// sent within that time before it closed).
     static let cancelLinger: Duration = .milliseconds(500)
 
-    private func finish() {
+    func finish() {
         takeInbox()
         let linger: Duration = lastCancelSent.map { Instant.current - $0 < Self.cancelLinger } ?? false ? Self.cancelLinger : .zero
         for entry in pending.removeAll() {

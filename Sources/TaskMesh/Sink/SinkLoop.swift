@@ -106,7 +106,7 @@ final class SinkLoop {
         case .progress(let clientID):
             forwardProgress(frames, to: clientID)
         case .announce(let announce):
-            if secure && !RoleSecurity.identity(frames[0].property("User-Id"), is: announce.publicKey) {
+            if secure && !RoleSecurity.identity(frames[0].property(MessageProperty.userID), is: announce.publicKey) {
                 stats.malformed += 1  // a worker may only announce its own key
                 logger.warning("dropped an ANNOUNCE whose key is not its sender's")
                 return
@@ -173,7 +173,7 @@ final class SinkLoop {
             let frames: [[UInt8]]
             let userID: String?
             do {
-                guard let received = try clients.tryReceive(maxFrames: 2, property: "User-Id") else { return }
+                guard let received = try clients.tryReceive(maxFrames: 2, property: MessageProperty.userID) else { return }
                 (frames, userID) = received
             } catch {
                 stats.malformed += 1

@@ -133,7 +133,7 @@ final class WorkerLoop {
     private func readJobs() {
         while draining != nil || runner.unanswered < readLimit {
             do {
-                guard let (frames, sender) = try jobs.tryReceive(maxFrames: 2, property: "User-Id") else { return }
+                guard let (frames, sender) = try jobs.tryReceive(maxFrames: 2, property: MessageProperty.userID) else { return }
                 runner.accept(frames, declining: draining != nil, sender: sender)
             } catch {
                 runner.stats.malformed += 1
@@ -169,7 +169,7 @@ final class WorkerLoop {
             logger.warning("worker stopped with jobs still running", metadata: ["inFlight": "\(runner.inFlight)"])
         }
         // Jobs that reached this worker after its last read are handed back, not dropped.
-        while let (frames, sender) = (try? jobs.tryReceive(maxFrames: 2, property: "User-Id")) ?? nil {
+        while let (frames, sender) = (try? jobs.tryReceive(maxFrames: 2, property: MessageProperty.userID)) ?? nil {
             runner.accept(frames, declining: true, sender: sender)
         }
         jobs.close()
