@@ -1,36 +1,3 @@
-public import Foundation
-
-/// A job as a handler sees it: its payload and its `JobContext`.
-public struct Job: Sendable {
-    /// The job's input, as the client sent it.
-    public let payload: [UInt8]
-    /// Who sent it, which attempt this is, its deadline, a logger and a progress reporter.
-    public let context: JobContext
-    /// The job's own retry policy (`JobOptions.retry`), which overrides its handler's.
-    let retryOverride: RetryOverride?
-
-    /// The job's id, unique among the submitting client's pending jobs.
-    public var id: JobID { context.id }
-    /// The handler name the job was sent to.
-    public var handler: String { context.handler }
-    /// 1 for the first attempt; higher for a retry, or a re-run after its worker was lost.
-    public var attempt: Int { context.attempt }
-
-    /// When the client stops waiting, by this worker's wall clock (worked out from the time
-    /// remaining when the job arrived, so a clock set apart from the client's does not shift
-    /// it); nil when it set none. Worked out on each read; `context.deadline` is the same
-    /// instant on the monotonic clock.
-    public var deadline: Date? {
-        context.deadline.map { Date(timeIntervalSinceNow: Instant.current.duration(to: $0) / .seconds(1)) }
-    }
-
-    init(payload: [UInt8], context: JobContext, retryOverride: RetryOverride? = nil) {
-        self.payload = payload
-        self.context = context
-        self.retryOverride = retryOverride
-    }
-}
-
 /// A job's own retry policy as it travels with the job: a reference, so that the jobs without
 /// one (nearly all) carry a nil pointer and copy no struct for it.
 final class RetryOverride: Sendable, Equatable {
