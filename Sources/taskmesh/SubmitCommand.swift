@@ -97,8 +97,18 @@ struct SubmitCommand: AsyncParsableCommand {
         if let sink { topology.sink.clientsEndpoint = sink }
         if let broker { topology.broker.clientsEndpoint = broker }
         let mesh = try await Mesh.start(topology: topology)
+        do {
+            try await submit(on: mesh)
+        } catch {
+            await mesh.shutdown()  // before exiting: a cancellation's CANCEL, the last messages, leave
+            throw error
+        }
+        await mesh.shutdown()
+    }
+
+    /// Waits for the workers, then runs one job or many on a client of `mesh`.
+    private func submit(on mesh: Mesh) async throws {
         let client = try await mesh.client()
-        defer { Task { await mesh.shutdown() } }
         do {
             try await client.waitForWorkers(workers, timeout: wait.duration)
         } catch {
@@ -112,13 +122,7 @@ struct SubmitCommand: AsyncParsableCommand {
                                  retry: retry)
 
         if count == 1 && !verify && !json {
-            do {
-                try await runOne(client: client, options: options)
-            } catch {
-                await mesh.shutdown()  // a cancellation's CANCEL leaves before the process ends
-                throw error
-            }
-            await mesh.shutdown()
+            try await runOne(client: client, options: options)
             return
         }
 
@@ -131,7 +135,6 @@ struct SubmitCommand: AsyncParsableCommand {
         }
         let summary = await run.value
         interrupt.cancel()
-        await mesh.shutdown()
         print(json ? summary.json : summary.text)
         if interrupted.isRaised {
             writeError("interrupted: the pending jobs were cancelled")
