@@ -98,3 +98,9 @@ func zmqCall(_ operation: @autoclosure () -> String, _ body: () -> Int32) throws
         throw ZMQError(errno: number, operation: operation())
     }
 }
+
+extension ZMQError {
+    /// Whether the socket can take no more calls (its context was terminated): a loop reading
+    /// it stops instead of counting the error against the message it was reading.
+    public var endsTheSocket: Bool { code == .contextTerminated }
+}

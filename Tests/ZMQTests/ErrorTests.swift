@@ -87,6 +87,9 @@ import ZMQ
         _ = try pull.bind(Transport.inproc.bindEndpoint())
         context.shutdown()
         #expect { try pull.receive() } throws: { ($0 as? ZMQError)?.code == .contextTerminated }
+        // A reading loop tells this from a bad message: it ends the socket.
+        #expect { try pull.tryReceive() } throws: { ($0 as? ZMQError)?.endsTheSocket == true }
+        #expect(!ZMQError(.tooManyFrames, message: "a message of 3 frames").endsTheSocket)
     }
 
     @Test func capabilityGateRefusesOldLibraries() throws {

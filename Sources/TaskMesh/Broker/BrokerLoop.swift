@@ -82,6 +82,7 @@ final class BrokerLoop {
                 guard let received = try workers.tryReceive(maxFrames: 3) else { return }
                 frames = received
             } catch {
+                if error.endsTheSocket { return }
                 state.stats.malformed += 1
                 continue
             }
@@ -152,6 +153,7 @@ final class BrokerLoop {
                 guard let received = try clients.tryReceive(maxFrames: 3, property: MessageProperty.userID) else { return }
                 (frames, userID) = received
             } catch {
+                if error.endsTheSocket { return }
                 state.stats.malformed += 1
                 continue
             }

@@ -240,6 +240,7 @@ final class ClientLoop {
                 guard let received = try sink.tryReceive(maxFrames: 2) else { return }
                 frames = received
             } catch {
+                if error.endsTheSocket { return }
                 stats.malformed += 1
                 continue
             }

@@ -76,6 +76,7 @@ final class SinkLoop {
                 guard let received = try results.tryReceiveMessages(maxFrames: 2) else { return }
                 frames = received
             } catch {
+                if error.endsTheSocket { return }
                 stats.malformed += 1  // more frames than any worker message has
                 continue
             }
@@ -176,6 +177,7 @@ final class SinkLoop {
                 guard let received = try clients.tryReceive(maxFrames: 2, property: MessageProperty.userID) else { return }
                 (frames, userID) = received
             } catch {
+                if error.endsTheSocket { return }
                 stats.malformed += 1
                 continue
             }

@@ -31,6 +31,10 @@ extension JobRunner {
             endCancelled(queued.job)
         } else if runners.running.cancel(clientID: message.clientID, jobID: message.jobID, at: .current) {
             stats.cancelled += 1
+        } else if inFlight > 0 {
+            // Perhaps taken by a runner that has not started it yet (or ended, its completion
+            // not read yet): the runner checks before it starts; `absorb` forgets it otherwise.
+            runners.running.cancelOnArrival(clientID: message.clientID, jobID: message.jobID)
         }
     }
 

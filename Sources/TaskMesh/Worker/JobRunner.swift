@@ -57,6 +57,8 @@ final class JobRunner {
             case skipped
             /// Its handler was cancelled by CANCEL and has returned; the answer is `cancelled`.
             case cancelled
+            /// CANCEL came while a runner was taking it: it never started; the answer is `cancelled`.
+            case cancelledOnArrival
             /// Its handler was cancelled at its deadline and has returned; the answer is `expired`.
             case cancelledAtDeadline
         }
@@ -207,6 +209,11 @@ final class JobRunner {
     static func execute(_ accepted: Accepted, startedAt start: ContinuousClock.Instant,
                         _ runners: Runners) async -> (Completion, ended: ContinuousClock.Instant) {
         let job = accepted.job
+        if accepted.interruptible && runners.running.takeCancelOnArrival(clientID: job.clientID, jobID: job.jobID) {
+            let body = Array("cancelled by its submitter before it started".utf8)
+            return (Completion(answer: ResultMessage(status: .cancelled, attempt: job.attempt, clientID: job.clientID, jobID: job.jobID, body: body),
+                               kind: .cancelledOnArrival), start)
+        }
         if accepted.hasDeadline && start > accepted.deadline {
             let body = Array("skipped unstarted: its deadline passed before a runner was free".utf8)
             return (Completion(answer: ResultMessage(status: .expired, attempt: job.attempt, clientID: job.clientID, jobID: job.jobID, body: body),
@@ -320,6 +327,7 @@ final class JobRunner {
     /// Ends a started job: counts it and queues its result, behind its last progress update.
     func absorb(_ completion: Completion) {
         inFlight -= 1
+        runners.running.jobEnded(clientID: completion.answer.clientID, jobID: completion.answer.jobID)
         switch completion.kind {
         case .skipped:
             stats.expired += 1
@@ -329,6 +337,8 @@ final class JobRunner {
             }
             outbox.append(completion.answer)
             return
+        case .cancelledOnArrival:
+            stats.cancelled += 1
         case .cancelled, .cancelledAtDeadline:
             break
         case .ran:

@@ -95,6 +95,7 @@ final class ReliableWorkerLoop {
                 guard let received = try broker.tryReceive(maxFrames: 2) else { return }
                 frames = received
             } catch {
+                if error.endsTheSocket { return }
                 runner.stats.malformed += 1
                 continue
             }

@@ -17,6 +17,11 @@ final class RunningJobs: Sendable {
 
     /// One slot per runner.
     let slots: [RunnerSlot]
+    /// CANCELs for jobs on their way from the run queue to a runner (taken, not yet in a slot):
+    /// the runner finds them before it starts the job. Few and short-lived; `earlyCount` keeps
+    /// the runners' check per job to one atomic load.
+    private let early = Mutex<[(clientID: [UInt8], jobID: [UInt8])]>([])
+    private let earlyCount = Atomic<Int>(0)
 
     init(runners: Int) { slots = (0..<runners).map { _ in RunnerSlot() } }
 
@@ -24,6 +29,36 @@ final class RunningJobs: Sendable {
     func cancel(clientID: [UInt8], jobID: [UInt8], at now: Instant) -> Bool {
         for slot in slots where slot.cancel(clientID: clientID, jobID: jobID, at: now) { return true }
         return false
+    }
+
+    /// The loop's side: the job is accepted and in no queue and no slot: a runner has taken it
+    /// and not started it yet. It is cancelled when that runner gets to it.
+    func cancelOnArrival(clientID: [UInt8], jobID: [UInt8]) {
+        early.withLock { $0.append((clientID, jobID)) }
+        earlyCount.add(1, ordering: .releasing)
+    }
+
+    /// A runner's side, before it starts a job: whether the job was cancelled on its way.
+    func takeCancelOnArrival(clientID: [UInt8], jobID: [UInt8]) -> Bool {
+        guard earlyCount.load(ordering: .acquiring) > 0 else { return false }
+        return forget(clientID: clientID, jobID: jobID)
+    }
+
+    /// The loop's side, when a job ends: a cancel on arrival left for it goes (it arrived too
+    /// late: the job had already ended).
+    func jobEnded(clientID: [UInt8], jobID: [UInt8]) {
+        guard earlyCount.load(ordering: .acquiring) > 0 else { return }
+        _ = forget(clientID: clientID, jobID: jobID)
+    }
+
+    private func forget(clientID: [UInt8], jobID: [UInt8]) -> Bool {
+        let found = early.withLock { early -> Bool in
+            guard let index = early.firstIndex(where: { $0.jobID == jobID && $0.clientID == clientID }) else { return false }
+            early.remove(at: index)
+            return true
+        }
+        if found { earlyCount.subtract(1, ordering: .releasing) }
+        return found
     }
 
     /// What `overdue(at:grace:)` found.

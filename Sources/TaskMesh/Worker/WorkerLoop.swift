@@ -136,6 +136,7 @@ final class WorkerLoop {
                 guard let (frames, sender) = try jobs.tryReceive(maxFrames: 2, property: MessageProperty.userID) else { return }
                 runner.accept(frames, declining: draining != nil, sender: sender)
             } catch {
+                if error.endsTheSocket { return }
                 runner.stats.malformed += 1
             }
         }
