@@ -34,7 +34,7 @@ extension JobRunner {
         } else if inFlight > 0 {
             // Perhaps taken by a runner that has not started it yet (or ended, its completion
             // not read yet): the runner checks before it starts; `absorb` forgets it otherwise.
-            runners.running.cancelOnArrival(clientID: message.clientID, jobID: message.jobID)
+            runners.running.cancelOnArrival(clientID: message.clientID, jobID: message.jobID, at: .current)
         }
     }
 
@@ -54,6 +54,7 @@ extension JobRunner {
         }
         if let next = nextDeadlineSweep, now < next { return next }
         let sweep = runners.running.overdue(at: now, grace: Self.cancellationGrace)
+        runners.running.forgetEarly(before: now - RunningJobs.earlyRetention)
         for job in sweep.cancelled {
             stats.cancelledAtDeadline += 1
             logger.info("cancelled a running job at its deadline", metadata: ["job": "\(JobID(bytes: job.jobID))"])

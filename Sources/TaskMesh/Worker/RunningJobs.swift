@@ -20,7 +20,10 @@ final class RunningJobs: Sendable {
     /// CANCELs for jobs on their way from the run queue to a runner (taken, not yet in a slot):
     /// the runner finds them before it starts the job. Few and short-lived; `earlyCount` keeps
     /// the runners' check per job to one atomic load.
-    private let early = Mutex<[(clientID: [UInt8], jobID: [UInt8])]>([])
+    private let early = Mutex<[(clientID: [UInt8], jobID: [UInt8], at: Instant)]>([])
+    /// How long a cancel on arrival is kept: a runner that took a job starts it long before;
+    /// one left longer was for a job that had already ended (its answer crossed the CANCEL).
+    static let earlyRetention: Duration = .seconds(5)
     private let earlyCount = Atomic<Int>(0)
 
     init(runners: Int) { slots = (0..<runners).map { _ in RunnerSlot() } }
@@ -33,9 +36,21 @@ final class RunningJobs: Sendable {
 
     /// The loop's side: the job is accepted and in no queue and no slot: a runner has taken it
     /// and not started it yet. It is cancelled when that runner gets to it.
-    func cancelOnArrival(clientID: [UInt8], jobID: [UInt8]) {
-        early.withLock { $0.append((clientID, jobID)) }
+    func cancelOnArrival(clientID: [UInt8], jobID: [UInt8], at now: Instant) {
+        early.withLock { $0.append((clientID, jobID, now)) }
         earlyCount.add(1, ordering: .releasing)
+        forgetEarly(before: now - Self.earlyRetention)
+    }
+
+    /// The loop's side, on its sweeps: drops cancels on arrival that no runner took in time.
+    func forgetEarly(before limit: Instant) {
+        guard earlyCount.load(ordering: .acquiring) > 0 else { return }
+        let dropped = early.withLock { early -> Int in
+            let before = early.count
+            early.removeAll { $0.at < limit }
+            return before - early.count
+        }
+        if dropped > 0 { earlyCount.subtract(dropped, ordering: .releasing) }
     }
 
     /// A runner's side, before it starts a job: whether the job was cancelled on its way.
