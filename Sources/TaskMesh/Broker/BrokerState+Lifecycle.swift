@@ -41,12 +41,12 @@ extension BrokerState {
     /// The job in `slot` failed with `retry`: it waits for the delay the worker asked for (never
     /// past its deadline, where it ends `expired` instead), then runs as the next attempt.
     mutating func holdForRetry(_ slot: Int32, answer: ResultMessage, now: Instant) {
-        let at = now + RetryAnswer.decode(answer.body).delay
+        let retry = RetryAnswer.decode(answer.body)
+        let at = now + retry.delay
         if let deadline = jobs[slot].deadline, deadline <= at {
             let message = jobs[slot].message
-            let failure = RetryAnswer.decode(answer.body).message
             finish(slot, with: ResultMessage(status: .failed, attempt: answer.attempt, clientID: message.clientID, jobID: message.jobID,
-                                             body: failure), now: now)
+                                             body: retry.message), now: now)
             return
         }
         stats.retried += 1

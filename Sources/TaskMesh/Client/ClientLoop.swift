@@ -187,7 +187,7 @@ final class ClientLoop {
         let frames = CancelMessage(clientID: core.clientID, jobID: jobID).encode()
         if reliable {
             _ = try? sink.trySend(multipart: frames)
-        } else if let link = links.links.first(where: { $0.id == worker }) {
+        } else if let link = links.link(worker) {
             _ = try? link.socket.trySend(multipart: frames)
         }
         stats.cancelsSent += 1

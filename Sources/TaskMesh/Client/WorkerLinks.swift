@@ -158,9 +158,11 @@ struct WorkerLinks {
         }.map(\.element)
     }
 
-    /// Closes every socket at once (the client is closing).
-    /// Closes every link; `linger` bounds how long what they still queue (a last CANCEL) may
-    /// take to leave.
+    /// The link with this id, if it is still open.
+    func link(_ id: UInt32) -> Link? { byID[id] }
+
+    /// Closes every socket (the client is closing); `linger` bounds how long what they still
+    /// queue (a last CANCEL) may take to leave.
     mutating func closeAll(linger: Duration = .zero) {
         for link in links {
             try? link.socket.set(.linger, linger)

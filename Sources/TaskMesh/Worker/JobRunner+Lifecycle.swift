@@ -41,7 +41,7 @@ extension JobRunner {
     func endCancelled(_ job: JobMessage) {
         inFlight -= 1
         stats.cancelled += 1
-        reply(.cancelled, attempt: job.attempt, clientID: job.clientID, jobID: job.jobID, body: Array("cancelled by its submitter before it started".utf8))
+        reply(.cancelled, attempt: job.attempt, clientID: job.clientID, jobID: job.jobID, body: Self.cancelledBeforeStart)
     }
 
     /// Cancels running handlers whose deadline has passed, and reports those that ignore

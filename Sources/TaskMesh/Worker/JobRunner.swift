@@ -42,6 +42,9 @@ final class JobRunner {
         }
     }
 
+    /// The answer's body for a job cancelled before it started.
+    static let cancelledBeforeStart = Array("cancelled by its submitter before it started".utf8)
+
     /// What `Accepted.deadline` holds for a job without one.
     static let noDeadline = Instant.current
 
@@ -155,11 +158,7 @@ final class JobRunner {
         let place = runners.running.slots[slot]
         let task = Task {
             while var accepted = await runners.queue.next() {
-                if accepted.interruptible && place.next(accepted) != nil {  // never: a slot is cancelled only while it runs
-                    runners.queue.pushFront(accepted)
-                    startRunner(runners, slot: slot)
-                    return
-                }
+                if accepted.interruptible { place.begin(accepted) }
                 // While jobs are queued the runner goes from one to the next without suspending,
                 // and one clock reading ends a job and starts the next.
                 var start = ContinuousClock.now
@@ -172,11 +171,7 @@ final class JobRunner {
                     }
                     report(completion, to: runners)
                     guard let next = runners.queue.poll() else { break }
-                    if next.interruptible && place.next(next) != nil {  // never, as above
-                        runners.queue.pushFront(next)
-                        startRunner(runners, slot: slot)
-                        return
-                    }
+                    if next.interruptible { place.begin(next) }
                     accepted = next
                     start = end
                 }
@@ -210,7 +205,7 @@ final class JobRunner {
                         _ runners: Runners) async -> (Completion, ended: ContinuousClock.Instant) {
         let job = accepted.job
         if accepted.interruptible && runners.running.takeCancelOnArrival(clientID: job.clientID, jobID: job.jobID) {
-            let body = Array("cancelled by its submitter before it started".utf8)
+            let body = Self.cancelledBeforeStart
             return (Completion(answer: ResultMessage(status: .cancelled, attempt: job.attempt, clientID: job.clientID, jobID: job.jobID, body: body),
                                kind: .cancelledOnArrival), start)
         }

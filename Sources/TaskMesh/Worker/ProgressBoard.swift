@@ -63,9 +63,10 @@ final class ProgressBoard: Sendable {
             var updates: [ProgressMessage] = []
             var next: Instant?
             var purged: [Key] = []
+            var finishedKept = false
             for (key, entry) in state.entries {
                 if let finished = entry.finishedAt {
-                    if now - finished > Self.finishedRetention { purged.append(key) }
+                    if now - finished > Self.finishedRetention { purged.append(key) } else { finishedKept = true }
                     continue
                 }
                 guard let update = entry.pending else { continue }
@@ -81,7 +82,7 @@ final class ProgressBoard: Sendable {
             }
             for key in purged { state.entries.removeValue(forKey: key) }
             if !purged.isEmpty { held.subtract(purged.count, ordering: .relaxed) }
-            if state.entries.contains(where: { $0.value.finishedAt != nil }) {
+            if finishedKept {
                 let sweep = now + Self.finishedRetention
                 next = next.map { min($0, sweep) } ?? sweep
             }

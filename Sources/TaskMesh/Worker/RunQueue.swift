@@ -48,17 +48,6 @@ final class RunQueue<Item: Sendable>: Sendable {
         return woken
     }
 
-    /// Puts an item back at the front (a retiring runner's next job), waking a suspended runner
-    /// for it if there is one.
-    func pushFront(_ item: Item) {
-        let handOff = state.withLock { state -> (CheckedContinuation<Item?, Never>, Item)? in
-            guard !state.closed else { return nil }
-            state.items.prepend(item)
-            return Self.handOff(&state)
-        }
-        if let (runner, item) = handOff { runner.resume(returning: item) }
-    }
-
     /// The next item if one is queued, without suspending: what a runner that just finished a
     /// job asks first, so that under load it goes from job to job without an async call.
     func poll() -> Item? {

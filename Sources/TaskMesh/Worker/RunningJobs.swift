@@ -6,7 +6,7 @@ import Synchronization
 /// handler returns, and a fresh runner takes its place.
 ///
 /// Each runner has a slot of its own, with a lock of its own: runners never contend with each
-/// other, and a runner takes its lock once per job (`RunnerSlot.next(_:)`); only the loop, on a
+/// other, and a runner takes its lock twice per job it can interrupt (`begin`, `idle`) and never for others; only the loop, on a
 /// CANCEL or a deadline sweep, looks at every slot.
 final class RunningJobs: Sendable {
     /// Why a running job was cancelled.
@@ -132,22 +132,16 @@ final class RunnerSlot: Sendable {
         if cancelNow { task.cancel() }
     }
 
-    /// The runner's side, once per job: the job it ran ended and `next` (if any) starts. Returns
-    /// why the ended job was cancelled, if it was: then `next` is not started (the runner
-    /// retires and gives it back), and the slot is cleared for the runner that replaces it.
-    func next(_ next: borrowing JobRunner.Accepted) -> RunningJobs.Reason? {
-        let clientID = next.job.clientID, jobID = next.job.jobID, deadline = next.deadline, hasDeadline = next.hasDeadline
-        return state.withLock { state in
-            if let reason = state.cancelled {
-                state = State()
-                return reason
-            }
+    /// The runner's side: it starts `job`. (The slot is never cancelled here: cancellation
+    /// needs a running job, and `idle()` clears it before the next one starts.)
+    func begin(_ job: borrowing JobRunner.Accepted) {
+        let clientID = job.job.clientID, jobID = job.job.jobID, deadline = job.deadline, hasDeadline = job.hasDeadline
+        state.withLock { state in
             state.clientID = clientID
             state.jobID = jobID
             state.deadline = deadline
             state.hasDeadline = hasDeadline
             state.running = true
-            return nil
         }
     }
 
