@@ -6,15 +6,22 @@ import Testing
 /// that cancel running handlers, cancellation that reaches the handler, retries with backoff,
 /// progress on its way to the client, and the CLI's flags for them.
 @Suite(.serialized) struct JobLifecycleProcessTests {
+    /// An echo job submitted now ends within 5 s: the worker's one slot is free (a job that
+    /// still held it would keep the echo waiting for a minute).
+    private func expectSlotFree(_ client: Client, id: String, _ failure: String) async throws {
+        let clock = ContinuousClock()
+        let start = clock.now
+        #expect(try await client.submit("echo", Array(id.utf8), options: JobOptions(deadline: .seconds(20), id: JobID(id))) == Array(id.utf8))
+        #expect(clock.now - start < .seconds(5), "\(failure)")
+    }
+
     // MARK: Deadlines
 
     @Test(arguments: RoutingMesh.Kind.allCases)
     func aRunningJobIsCancelledAtItsDeadline(_ kind: RoutingMesh.Kind) async throws {
         let mesh = try await RoutingMesh.start(kind)
         let log = temporaryPath("deadline")
-        let worker = try await mesh.startWorker("one", handlers: ["sleep", "echo"], concurrency: 1, log: log)
-        let (handle, client) = try await mesh.connect()
-        try await mesh.waitForWorkers(client, count: 1, handlers: ["sleep", "echo"])
+        let (worker, handle, client) = try await mesh.oneWorker(handlers: ["sleep", "echo"], log: log)
 
         let submitted = Date()
         let long = try client.enqueue("sleep", Array("5000".utf8), options: JobOptions(deadline: .seconds(1)))
@@ -34,9 +41,7 @@ import Testing
     @Test func aHandlerIgnoringCancellationKeepsItsSlotAndIsReported() async throws {
         let mesh = try await RoutingMesh.start(.direct)
         let log = temporaryPath("ignoring")
-        let worker = try await mesh.startWorker("one", handlers: ["hang", "echo"], concurrency: 1, log: log, extra: ["--fault-handlers"])
-        let (handle, client) = try await mesh.connect()
-        try await mesh.waitForWorkers(client, count: 1, handlers: ["hang", "echo"])
+        let (worker, handle, client) = try await mesh.oneWorker(handlers: ["hang", "echo"], log: log, extra: ["--fault-handlers"])
         let hung = try client.enqueue("hang", [], options: JobOptions(deadline: .seconds(1), id: JobID("stubborn")))
         let behind = try client.enqueue("echo", [1], options: JobOptions(deadline: .seconds(3)))
         await #expect { try await hung.value() } throws: { ($0 as? JobError)?.code == .timedOut }
@@ -54,9 +59,7 @@ import Testing
     func cancelReachesQueuedAndRunningJobsAndLeavesFinishedOnes(_ kind: RoutingMesh.Kind) async throws {
         let mesh = try await RoutingMesh.start(kind)
         let log = temporaryPath("cancel")
-        let worker = try await mesh.startWorker("one", handlers: ["sleep", "echo"], concurrency: 1, log: log)
-        let (handle, client) = try await mesh.connect()
-        try await mesh.waitForWorkers(client, count: 1, handlers: ["sleep", "echo"])
+        let (worker, handle, client) = try await mesh.oneWorker(handlers: ["sleep", "echo"], log: log)
 
         let finished = try client.enqueue("echo", Array("done".utf8), options: JobOptions(id: JobID("done")))
         #expect(try await finished.value() == Array("done".utf8))
@@ -72,10 +75,7 @@ import Testing
         #expect(try await finished.value() == Array("done".utf8), "cancelling a finished job changes nothing")
 
         // The running handler was cancelled: the worker's one slot is free again at once.
-        let clock = ContinuousClock()
-        let start = clock.now
-        #expect(try await client.submit("echo", Array("after".utf8), options: JobOptions(id: JobID("after"))) == Array("after".utf8))
-        #expect(clock.now - start < .seconds(5), "the cancelled 60 s job still held the worker's slot")
+        try await expectSlotFree(client, id: "after", "the cancelled 60 s job still held the worker's slot")
         #expect(!executedJobIDs(log).contains("queued"), "a job cancelled while queued never runs")
         #expect(client.stats.cancelsSent == 2)
         #expect(client.stats.droppedLateOrDuplicate == 0)
@@ -123,10 +123,7 @@ import Testing
         // The worker's only slot is free again: the 60 s job was cancelled there.
         let (handle, client) = try await mesh.connect()
         try await mesh.waitForWorkers(client, count: 1, handlers: ["echo"])
-        let clock = ContinuousClock()
-        let start = clock.now
-        #expect(try await client.submit("echo", [2], options: JobOptions(deadline: .seconds(20))) == [2])
-        #expect(clock.now - start < .seconds(5), "\(kind): the interrupted job still held the slot")
+        try await expectSlotFree(client, id: "after", "\(kind): the interrupted job still held the slot")
         #expect(worker.isRunning)
         await handle.shutdown()
     }
@@ -299,5 +296,15 @@ import Testing
         #expect(events.contains { $0.contains("\"completed\":800") && $0.contains("\"index\":0") })
         #expect(events.contains { $0.contains("\"completed\":800") && $0.contains("\"index\":1") })
         #expect(worker.isRunning)
+    }
+}
+
+extension RoutingMesh {
+    /// One `taskmesh worker` of concurrency 1 serving `handlers`, and a client that knows it.
+    func oneWorker(handlers: [String], log: String, extra: [String] = []) async throws -> (ChildProcess, Mesh, Client) {
+        let worker = try await startWorker("one", handlers: handlers, concurrency: 1, log: log, extra: extra)
+        let (handle, client) = try await connect()
+        try await waitForWorkers(client, count: 1, handlers: handlers)
+        return (worker, handle, client)
     }
 }

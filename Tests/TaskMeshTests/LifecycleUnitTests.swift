@@ -170,6 +170,15 @@ struct LifecycleUnitTests {
         return BrokerState(config: config, expiry: .seconds(60))
     }
 
+    /// A broker whose worker `0xA` (one slot) runs job 1 of client `0xC1`.
+    private func brokerRunningJobOne() -> (BrokerState, ContinuousClock.Instant) {
+        var state = broker()
+        let now = ContinuousClock.now
+        _ = state.submit(job(1), from: [0xC1], now: now)
+        _ = state.ready(ReadyMessage(workerID: [0xA], concurrency: 1), from: [0xA], now: now)
+        return (state, now)
+    }
+
     private func job(_ n: UInt8) -> JobMessage {
         JobMessage(clientID: [0xC1], jobID: [n], handler: "h", deadline: 0, attempt: 1, payload: [n])
     }
@@ -199,10 +208,7 @@ struct LifecycleUnitTests {
     }
 
     @Test func theBrokerHoldsARetryForItsDelayThenRunsTheNextAttempt() {
-        var state = broker()
-        let now = ContinuousClock.now
-        _ = state.submit(job(1), from: [0xC1], now: now)
-        _ = state.ready(ReadyMessage(workerID: [0xA], concurrency: 1), from: [0xA], now: now)
+        var (state, now) = brokerRunningJobOne()
         let answer = ResultMessage(status: .retry, attempt: 1, clientID: [0xC1], jobID: [1],
                                    body: RetryAnswer(delay: .milliseconds(500), message: Array("later".utf8)).encode())
         let out = state.result(answer, from: [0xA], now: now)
@@ -215,10 +221,7 @@ struct LifecycleUnitTests {
     }
 
     @Test func aJobWaitingForItsRetryEndsOnCancel() {
-        var state = broker()
-        let now = ContinuousClock.now
-        _ = state.submit(job(1), from: [0xC1], now: now)
-        _ = state.ready(ReadyMessage(workerID: [0xA], concurrency: 1), from: [0xA], now: now)
+        var (state, now) = brokerRunningJobOne()
         _ = state.result(ResultMessage(status: .retry, attempt: 1, clientID: [0xC1], jobID: [1],
                                        body: RetryAnswer(delay: .seconds(5), message: []).encode()), from: [0xA], now: now)
         #expect(state.cancel(CancelMessage(clientID: [0xC1], jobID: [1]), from: [0xC1], now: now) == nil)
@@ -227,10 +230,7 @@ struct LifecycleUnitTests {
     }
 
     @Test func theBrokerForwardsProgressOnlyForTheCurrentAttempt() {
-        var state = broker()
-        let now = ContinuousClock.now
-        _ = state.submit(job(1), from: [0xC1], now: now)
-        _ = state.ready(ReadyMessage(workerID: [0xA], concurrency: 1), from: [0xA], now: now)
+        var (state, _) = brokerRunningJobOne()
         let current = ProgressMessage(attempt: 1, clientID: [0xC1], jobID: [1], completed: 1, total: 2, detail: [])
         let fromRunner = state.progressIsCurrent(current, from: [0xA])
         #expect(fromRunner)
