@@ -124,7 +124,8 @@ final class ClientLoop {
         }
         for id in inbox.cancellations {
             if let entry = pending.finish(id) {
-                if entry.sent { sendCancel(id, worker: entry.worker) }
+                // Also when it waits to be sent again: the copy that left may be running.
+                if entry.everSent { sendCancel(id, worker: entry.worker) }
                 links.answered(by: entry.worker)
                 end(entry.submission.promise, .failure(JobError(.cancelled)))
             }
@@ -185,11 +186,9 @@ final class ClientLoop {
     /// runs to its end there (its result is dropped here).
     func sendCancel(_ jobID: [UInt8], worker: UInt32) {
         let frames = CancelMessage(clientID: core.clientID, jobID: jobID).encode()
-        if reliable {
-            _ = try? sink.trySend(multipart: frames)
-        } else if let link = links.link(worker) {
-            _ = try? link.socket.trySend(multipart: frames)
-        }
+        // Direct mode: a job waiting to go again (a retry) is at no worker now.
+        guard let socket = reliable ? sink : links.link(worker)?.socket else { return }
+        guard (try? socket.trySend(multipart: frames)) == true else { return }
         stats.cancelsSent += 1
         lastCancelSent = .current
     }

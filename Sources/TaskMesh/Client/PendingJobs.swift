@@ -11,6 +11,9 @@ struct PendingJobs {
     struct Entry {
         let submission: Submission
         var sent: Bool
+        /// Whether it left this client at least once: it may be queued or running out there
+        /// even while it waits here to be sent again (after a broker was lost, or a retry).
+        var everSent = false
         /// The worker link the job was last sent to (direct mode); 0: none.
         var worker: UInt32 = 0
     }
@@ -27,6 +30,7 @@ struct PendingJobs {
         var generation: UInt32 = 0
         var occupied = false
         var sent = false
+        var everSent = false
         var worker: UInt32 = 0
     }
 
@@ -50,7 +54,7 @@ struct PendingJobs {
     }
 
     private func entry(at slot: Int) -> Entry {
-        Entry(submission: submissions[slot]!, sent: states[slot].sent, worker: states[slot].worker)
+        Entry(submission: submissions[slot]!, sent: states[slot].sent, everSent: states[slot].everSent, worker: states[slot].worker)
     }
 
     private func isLive(_ ticket: Ticket) -> Bool { Self.isLive(ticket, in: states) }
@@ -157,6 +161,7 @@ struct PendingJobs {
             let ticket = outbox.removeFirst()
             if isWaiting(ticket) {
                 states[Int(ticket.slot)].sent = true
+                states[Int(ticket.slot)].everSent = true
                 states[Int(ticket.slot)].worker = worker
             }
         }
@@ -222,7 +227,8 @@ struct PendingJobs {
     /// Empties a slot for reuse; every ticket to it goes stale.
     private mutating func release(_ slot: Int32) -> Entry {
         // Moved out, not copied: no reference count is touched.
-        let entry = Entry(submission: submissions[Int(slot)].take()!, sent: states[Int(slot)].sent, worker: states[Int(slot)].worker)
+        let entry = Entry(submission: submissions[Int(slot)].take()!, sent: states[Int(slot)].sent, everSent: states[Int(slot)].everSent,
+                          worker: states[Int(slot)].worker)
         states[Int(slot)] = SlotState(generation: states[Int(slot)].generation &+ 1)
         freeSlots.append(slot)
         return entry
