@@ -4,11 +4,11 @@ import Testing
 // The broker's routing (Broker/BrokerQueues.swift, BrokerRouting.swift): a worker gets only jobs
 // whose handler it serves and whose labels it carries; jobs no worker can run wait, then end
 // `unroutable`; priorities with aging; round robin across clients. No sockets and no sleeping:
-// every call gets an instant built from one `ContinuousClock.now`.
+// every call gets an instant built from one `Instant.current`.
 
 /// A `BrokerState` with names for routing ids, jobs and what it sent.
 private struct RoutingBroker {
-    let t0 = ContinuousClock.now
+    let t0 = Instant.current
     var state: BrokerState
     /// Jobs numbered by the tests, by job id.
     private var counter = 0
@@ -40,7 +40,7 @@ private struct RoutingBroker {
         var payloads: [String] { jobs.map { String(decoding: $0.job.payload, as: UTF8.self) } }
     }
 
-    func at(_ offset: Duration) -> ContinuousClock.Instant { t0 + offset }
+    func at(_ offset: Duration) -> Instant { t0 + offset }
 
     /// READY from the connection `worker` (also its worker id).
     mutating func ready(_ worker: String, _ concurrency: UInt16, handlers: [String]?, labels: [String] = [],

@@ -4,7 +4,7 @@ import Testing
 // The reliable-mode broker's bookkeeping (Broker/BrokerState.swift): queueing and credit-based
 // dispatch, attempts and leases, workers that leave, hang or go silent, deduplication and the
 // outcome cache. No sockets and no sleeping: every call gets an instant built from one
-// `ContinuousClock.now`. The last test drives the state with a seeded random model and checks its
+// `Instant.current`. The last test drives the state with a seeded random model and checks its
 // invariants after every step.
 
 private let clientA: [UInt8] = Array("client-a".utf8)
@@ -67,7 +67,7 @@ private struct Sent {
 }
 
 @Suite struct BrokerStateTests {
-    let t0 = ContinuousClock.now
+    let t0 = Instant.current
 
     // Routing ids of worker connections.
     let small = bytes("route-small")
@@ -644,7 +644,7 @@ private final class BrokerSimulation {
         var run = 0
         var inFlight = false
         var outcome: ResultMessage?
-        var finishedAt: ContinuousClock.Instant?
+        var finishedAt: Instant?
     }
 
     struct RunID: Hashable {
@@ -676,8 +676,8 @@ private final class BrokerSimulation {
 
     var state = BrokerState(config: BrokerSimulation.config, expiry: .seconds(3))
     var random: SplitMix64
-    var now: ContinuousClock.Instant
-    var lastTick: ContinuousClock.Instant
+    var now: Instant
+    var lastTick: Instant
     var processes: [Process] = [
         (1, [Capabilities.unknown, Capabilities(handlers: ["h0", "h1", "h2", "h3"], labels: [])]),
         (2, [Capabilities(handlers: ["h0", "h1"], labels: []), Capabilities(handlers: ["h1"], labels: ["gpu"])]),
@@ -702,7 +702,7 @@ private final class BrokerSimulation {
     var transfers = 0
     var readvertised = 0
 
-    init(seed: UInt64, start: ContinuousClock.Instant) {
+    init(seed: UInt64, start: Instant) {
         random = SplitMix64(seed: seed)
         now = start
         lastTick = start

@@ -7,14 +7,14 @@ import ZMQ
 // Deadlines on the wire (docs/PROTOCOL.md, section 4): the relative form (time remaining from
 // receipt, top bit set) and the absolute form of earlier revisions (ms since the Unix epoch),
 // their codecs, how each hop turns them into a monotonic deadline, the worker's skip rule and the
-// broker's expiry of queued jobs. No sockets; instants are built from one `ContinuousClock.now`.
+// broker's expiry of queued jobs. No sockets; instants are built from one `Instant.current`.
 
 private func u64Bytes(_ value: UInt64) -> [UInt8] {
     (0..<8).map { UInt8(truncatingIfNeeded: value >> (56 - 8 * UInt64($0))) }
 }
 
 @Suite struct DeadlineTests {
-    let t0 = ContinuousClock.now
+    let t0 = Instant.current
 
     // MARK: Codec
 

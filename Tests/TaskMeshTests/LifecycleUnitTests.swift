@@ -136,7 +136,7 @@ struct LifecycleUnitTests {
 
     @Test func progressIsCoalescedToTheLatestAndTheLastIsKeptForTheResult() throws {
         let board = ProgressBoard(wake: {})
-        let start = ContinuousClock.now
+        let start = Instant.current
         func update(_ n: UInt64) -> ProgressMessage {
             ProgressMessage(attempt: 1, clientID: [1], jobID: [2], completed: n, total: 100, detail: [])
         }
@@ -171,9 +171,9 @@ struct LifecycleUnitTests {
     }
 
     /// A broker whose worker `0xA` (one slot) runs job 1 of client `0xC1`.
-    private func brokerRunningJobOne() -> (BrokerState, ContinuousClock.Instant) {
+    private func brokerRunningJobOne() -> (BrokerState, Instant) {
         var state = broker()
-        let now = ContinuousClock.now
+        let now = Instant.current
         _ = state.submit(job(1), from: [0xC1], now: now)
         _ = state.ready(ReadyMessage(workerID: [0xA], concurrency: 1), from: [0xA], now: now)
         return (state, now)
@@ -193,7 +193,7 @@ struct LifecycleUnitTests {
 
     @Test func theBrokerEndsAQueuedJobOnCancelAndForwardsOneForARunningJob() {
         var state = broker()
-        let now = ContinuousClock.now
+        let now = Instant.current
         _ = state.submit(job(1), from: [0xC1], now: now)
         _ = state.submit(job(2), from: [0xC1], now: now)
         let sent = jobs(state.ready(ReadyMessage(workerID: [0xA], concurrency: 1), from: [0xA], now: now))
@@ -247,7 +247,7 @@ struct LifecycleUnitTests {
 struct CancelOnArrivalTests {
     @Test func aRunnerFindsTheCancelOnceAndStaleOnesAreForgotten() {
         let running = RunningJobs(runners: 1)
-        let now = ContinuousClock.now
+        let now = Instant.current
         running.cancelOnArrival(clientID: [1], jobID: [2], at: now)
         #expect(running.takeCancelOnArrival(clientID: [1], jobID: [2]))
         #expect(!running.takeCancelOnArrival(clientID: [1], jobID: [2]), "taken once")

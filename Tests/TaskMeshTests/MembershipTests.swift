@@ -2,7 +2,7 @@ import Testing
 @testable import TaskMesh
 
 // The sink's table of live workers (Sink/Membership.swift). Time is explicit: every call gets an
-// instant built from one `ContinuousClock.now`, so nothing sleeps and nothing depends on timing.
+// instant built from one `Instant.current`, so nothing sleeps and nothing depends on timing.
 
 private func announce(_ id: String, _ endpoint: String, concurrency: UInt16 = 4) -> AnnounceMessage {
     AnnounceMessage(workerID: Array(id.utf8), endpoint: endpoint, concurrency: concurrency)
@@ -12,7 +12,7 @@ private func wid(_ id: String) -> [UInt8] { Array(id.utf8) }
 
 
 @Suite struct MembershipTests {
-    let t0 = ContinuousClock.now
+    let t0 = Instant.current
 
     @Test func startsEmptyWithARandomNonZeroEpoch() {
         let membership = Membership()

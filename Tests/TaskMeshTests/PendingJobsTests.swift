@@ -5,7 +5,7 @@ import Testing
 
 // The client's outcome bookkeeping (Client/PendingJobs.swift) and the one-shot `Promise` every job
 // ends through (Support/Promise.swift). Time is explicit: every call gets an instant built from one
-// `ContinuousClock.now`, so nothing sleeps.
+// `Instant.current`, so nothing sleeps.
 
 /// An 8-byte big-endian job id, as TaskMesh's own clients number their jobs.
 private func jobID(_ n: Int) -> [UInt8] {
@@ -22,7 +22,7 @@ private func ids(_ entries: [PendingJobs.Entry]) -> Set<[UInt8]> { Set(entries.m
 
 
 @Suite struct PendingJobsTests {
-    let t0 = ContinuousClock.now
+    let t0 = Instant.current
 
     // MARK: Adding and sending
 

@@ -111,13 +111,6 @@ private final class StartGate: Sendable {
     }
 }
 
-/// Monotonic time for deadlines and heartbeats: immune to wall-clock jumps.
-typealias Instant = ContinuousClock.Instant
-
-extension ContinuousClock.Instant {
-    static var current: Instant { ContinuousClock.now }
-}
-
 /// Milliseconds since the Unix epoch on this machine's wall clock, as carried in JOB deadlines.
 func wallClockMilliseconds() -> UInt64 {
     UInt64(max(0, Date().timeIntervalSince1970 * 1000))

@@ -7,7 +7,7 @@ import Foundation
 /// `JobError.handlerFailed`. Handlers run concurrently (up to the worker's concurrency), so
 /// they must be safe to run side by side; they should be `async` and never block a thread.
 public struct Handlers: Sendable {
-    typealias Run = @Sendable (Job) async -> HandlerOutcome
+    typealias Run = nonisolated(nonsending) @Sendable (Job) async -> HandlerOutcome
 
     /// A registered handler. A class around the closure, so that the dictionary stores a
     /// reference: a closure stored as a dictionary value is kept at the dictionary's
@@ -38,7 +38,7 @@ public struct Handlers: Sendable {
         _ name: String,
         retry: RetryPolicy = .none,
         validate: (@Sendable (Job) throws -> Void)? = nil,
-        _ body: @escaping @Sendable (Job) async throws -> [UInt8]
+        _ body: nonisolated(nonsending) @escaping @Sendable (Job) async throws -> [UInt8]
     ) throws(HandlerNameError) {
         try HandlerNameError.check(name)
         table[name] = Registered { job in
@@ -62,7 +62,7 @@ public struct Handlers: Sendable {
         as input: Input.Type = Input.self,
         retry: RetryPolicy = .none,
         validate: (@Sendable (Input) throws -> Void)? = nil,
-        _ body: @escaping @Sendable (Input) async throws -> Output
+        _ body: nonisolated(nonsending) @escaping @Sendable (Input) async throws -> Output
     ) throws(HandlerNameError) {
         try register(name, as: input, retry: retry, validate: validate) { (value: Input, _: JobContext) in try await body(value) }
     }
@@ -74,7 +74,7 @@ public struct Handlers: Sendable {
         as input: Input.Type = Input.self,
         retry: RetryPolicy = .none,
         validate: (@Sendable (Input) throws -> Void)? = nil,
-        _ body: @escaping @Sendable (Input, JobContext) async throws -> Output
+        _ body: nonisolated(nonsending) @escaping @Sendable (Input, JobContext) async throws -> Output
     ) throws(HandlerNameError) {
         try HandlerNameError.check(name)
         table[name] = Registered { job in

@@ -2,12 +2,13 @@ public import Foundation
 
 /// A job as a handler sees it: its payload and its `JobContext`.
 public struct Job: Sendable {
-    /// The job's input, as the client sent it.
-    public let payload: [UInt8]
     /// Who sent it, which attempt this is, its deadline, a logger and a progress reporter.
     public let context: JobContext
+
+    /// The job's input, as the client sent it.
+    public var payload: [UInt8] { context.accepted.job.payload }
     /// The job's own retry policy (`JobOptions.retry`), which overrides its handler's.
-    let retryOverride: RetryOverride?
+    var retryOverride: RetryOverride? { context.accepted.job.retry }
 
     /// The job's id, unique among the submitting client's pending jobs.
     public var id: JobID { context.id }
@@ -21,12 +22,10 @@ public struct Job: Sendable {
     /// it); nil when it set none. Worked out on each read; `context.deadline` is the same
     /// instant on the monotonic clock.
     public var deadline: Date? {
-        context.deadline.map { Date(timeIntervalSinceNow: Instant.current.duration(to: $0) / .seconds(1)) }
+        context.hasDeadline ? Date(timeIntervalSinceNow: Instant.current.duration(to: context.localDeadline) / .seconds(1)) : nil
     }
 
-    init(payload: [UInt8], context: JobContext, retryOverride: RetryOverride? = nil) {
-        self.payload = payload
+    init(_ context: JobContext) {
         self.context = context
-        self.retryOverride = retryOverride
     }
 }

@@ -10,34 +10,28 @@ public import Logging
 /// returns, which the worker counts and logs with the job id. Whatever a cancelled handler
 /// returns is dropped.
 public struct JobContext: Sendable {
-    // Stored as plain values (no `Instant?`, no `JobID`): a context is made for every job, and
-    // optionals of stdlib structs cost value-witness calls on that path.
-    private let jobID: [UInt8]
-    private let localDeadline: ContinuousClock.Instant
-    private let hasDeadline: Bool
+    /// The job as the worker accepted it: the context reads its ids, handler and deadline
+    /// there instead of holding copies (a context is made for every job).
+    let accepted: JobRunner.Accepted
+    let services: JobServices
 
     /// The job's id, unique among its client's pending jobs.
-    public var id: JobID { JobID(bytes: jobID) }
+    public var id: JobID { JobID(bytes: accepted.job.jobID) }
     /// The submitting client's id (its 16 random bytes, for TaskMesh's clients).
-    public let clientID: [UInt8]
+    public var clientID: [UInt8] { accepted.job.clientID }
     /// 1 for the first attempt; one higher for each retry or each re-run after a lost worker.
-    public let attempt: Int
+    public var attempt: Int { Int(accepted.job.attempt) }
     /// The handler name the job was sent to.
-    public let handler: String
+    public var handler: String { accepted.job.handler }
     /// When the job's client stops waiting, on this worker's monotonic clock (worked out from
     /// the time remaining when the job arrived, so clocks set apart between hosts do not shift
     /// it); nil when it has none. At that instant the handler's task is cancelled.
-    public var deadline: ContinuousClock.Instant? { hasDeadline ? localDeadline : nil }
-    let services: JobServices
+    public var deadline: ContinuousClock.Instant? { hasDeadline ? localDeadline.continuous : nil }
+    var localDeadline: Instant { accepted.deadline }
+    var hasDeadline: Bool { accepted.hasDeadline }
 
-    init(jobID: [UInt8], clientID: [UInt8], attempt: Int, handler: String, deadline: ContinuousClock.Instant, hasDeadline: Bool,
-         services: JobServices) {
-        self.jobID = jobID
-        self.clientID = clientID
-        self.attempt = attempt
-        self.handler = handler
-        self.localDeadline = deadline
-        self.hasDeadline = hasDeadline
+    init(_ accepted: JobRunner.Accepted, services: JobServices) {
+        self.accepted = accepted
         self.services = services
     }
 
@@ -58,7 +52,7 @@ public struct JobContext: Sendable {
     /// blocks; dropped once the handler has returned.
     public func progress(_ completed: Int, of total: Int, detail: [UInt8] = []) {
         services.progress.report(ProgressMessage(
-            attempt: UInt16(clamping: attempt), clientID: clientID, jobID: jobID,
+            attempt: accepted.job.attempt, clientID: accepted.job.clientID, jobID: accepted.job.jobID,
             completed: UInt64(clamping: completed), total: UInt64(clamping: total),
             detail: detail.count <= ProgressMessage.maxDetail ? detail : []))
     }

@@ -17,7 +17,7 @@ extension JobRunner {
     /// so neither CANCEL nor their deadline interrupts them (a queued one is still skipped).
     static func startInline(_ handOff: InlineHandOff, borrowing runner: RunQueue<Accepted>.Borrowed, _ runners: Runners) {
         Task.immediate { [handOff, runner, runners] in
-            let began = ContinuousClock.now
+            let began = Instant.current
             var start = began
             while start - began < runners.inlineBudget, let job = handOff.claimNext() {
                 let (completion, end) = await execute(job, startedAt: start, runners)

@@ -69,7 +69,7 @@ extension JobRunner {
         }
     }
 
-    func accept(_ job: JobMessage, declining: Bool, receivedAt now: Instant) {
+    func accept(_ job: consuming JobMessage, declining: Bool, receivedAt now: Instant) {
         if declining {
             decline(job)
             return

@@ -17,61 +17,6 @@ import ZMQ
 /// do the jobs after one that suspends (it goes on on the executor like any task). They cross no
 /// thread at the worker. Either way at most `concurrency` handlers run at once.
 final class JobRunner {
-    /// A job with its handler, waiting for a runner.
-    struct Accepted: Sendable {
-        let job: JobMessage
-        let run: Handlers.Run
-        /// Its deadline by this host's monotonic clock, fixed when the job was read
-        /// (`WireDeadline.local`: relative form exactly, absolute form plus its 1 s tolerance);
-        /// meaningful only with `hasDeadline`. A runner skips the job unstarted once it has
-        /// passed. (Not an `Instant?`: this struct crosses generic code per job, where an
-        /// optional of a stdlib struct costs value-witness calls.)
-        let deadline: Instant
-        let hasDeadline: Bool
-        /// Whether CANCEL and its deadline can interrupt it once it runs: false for a handler
-        /// measured to finish within microseconds (`HandlerTimings.isFast`), whose jobs end
-        /// before either could act, and whose runners then do no bookkeeping per job.
-        let interruptible: Bool
-
-        init(job: JobMessage, run: @escaping Handlers.Run, deadline: Instant?, interruptible: Bool = true) {
-            self.job = job
-            self.run = run
-            self.hasDeadline = deadline != nil
-            self.deadline = deadline ?? JobRunner.noDeadline
-            self.interruptible = interruptible
-        }
-    }
-
-    /// The answer's body for a job cancelled before it started.
-    static let cancelledBeforeStart = Array("cancelled by its submitter before it started".utf8)
-
-    /// What `Accepted.deadline` holds for a job without one.
-    static let noDeadline = Instant.current
-
-    /// What a runner hands back to the loop: the job's answer, and how it came about. A struct
-    /// with a tag rather than an enum with payloads: one is made, queued and taken per job, and
-    /// a multi-payload enum is copied and destroyed through outlined value-witness code.
-    struct Completion: Sendable {
-        enum Kind: UInt8, Sendable {
-            /// The handler ran; `handler` and `elapsed` say which and for how long.
-            case ran
-            /// Skipped unstarted: its deadline had passed. The answer (status `expired`) frees
-            /// the job's slot at a broker.
-            case skipped
-            /// Its handler was cancelled by CANCEL and has returned; the answer is `cancelled`.
-            case cancelled
-            /// CANCEL came while a runner was taking it: it never started; the answer is `cancelled`.
-            case cancelledOnArrival
-            /// Its handler was cancelled at its deadline and has returned; the answer is `expired`.
-            case cancelledAtDeadline
-        }
-
-        var answer: ResultMessage
-        var kind: Kind
-        var handler: String = ""
-        var elapsed: Duration = .zero
-    }
-
     /// What the runner tasks share with each other and with the loop.
     final class Runners: Sendable {
         let queue = RunQueue<Accepted>()
@@ -161,11 +106,11 @@ final class JobRunner {
                 if accepted.interruptible { place.begin(accepted) }
                 // While jobs are queued the runner goes from one to the next without suspending,
                 // and one clock reading ends a job and starts the next.
-                var start = ContinuousClock.now
+                var start = Instant.current
                 while true {
                     let (completion, end) = await execute(accepted, startedAt: start, runners)
                     if accepted.interruptible, let reason = place.idle() {
-                        report(stopped(accepted.job, reason, ranFor: end - start), to: runners)
+                        report(stopped(accepted, reason, ranFor: end - start), to: runners)
                         startRunner(runners, slot: slot)
                         return
                     }
@@ -180,12 +125,10 @@ final class JobRunner {
         place.attach(task)
     }
 
-    private static func stopped(_ job: JobMessage, _ reason: RunningJobs.Reason, ranFor elapsed: Duration) -> Completion {
-        let (status, text): (ResultStatus, String) = reason == .cancelled
-            ? (.cancelled, "cancelled by its submitter while running")
-            : (.expired, "cancelled at its deadline after running \(elapsed)")
-        return Completion(answer: ResultMessage(status: status, attempt: job.attempt, clientID: job.clientID, jobID: job.jobID, body: Array(text.utf8)),
-                          kind: reason == .cancelled ? .cancelled : .cancelledAtDeadline)
+    private static func stopped(_ accepted: Accepted, _ reason: RunningJobs.Reason, ranFor elapsed: Duration) -> Completion {
+        reason == .cancelled
+            ? Completion(accepted, .cancelled, Array("cancelled by its submitter while running".utf8), kind: .cancelled)
+            : Completion(accepted, .expired, Array("cancelled at its deadline after running \(elapsed)".utf8), kind: .cancelledAtDeadline)
     }
 
     /// Hands a completion to the loop, waking it only when its queue was empty: it takes the
@@ -201,31 +144,24 @@ final class JobRunner {
     deinit { queue.close() }
 
     /// Runs one job that a runner took at `start`; returns its completion and when it ended.
-    static func execute(_ accepted: Accepted, startedAt start: ContinuousClock.Instant,
-                        _ runners: Runners) async -> (Completion, ended: ContinuousClock.Instant) {
-        let job = accepted.job
-        if accepted.interruptible && runners.running.takeCancelOnArrival(clientID: job.clientID, jobID: job.jobID) {
-            let body = Self.cancelledBeforeStart
-            return (Completion(answer: ResultMessage(status: .cancelled, attempt: job.attempt, clientID: job.clientID, jobID: job.jobID, body: body),
-                               kind: .cancelledOnArrival), start)
+    nonisolated(nonsending) static func execute(_ accepted: Accepted, startedAt start: Instant, _ runners: Runners) async -> (Completion, ended: Instant) {
+        if accepted.interruptible && runners.running.takeCancelOnArrival(clientID: accepted.job.clientID, jobID: accepted.job.jobID) {
+            return (Completion(accepted, .cancelled, Self.cancelledBeforeStart, kind: .cancelledOnArrival), start)
         }
         if accepted.hasDeadline && start > accepted.deadline {
-            let body = Array("skipped unstarted: its deadline passed before a runner was free".utf8)
-            return (Completion(answer: ResultMessage(status: .expired, attempt: job.attempt, clientID: job.clientID, jobID: job.jobID, body: body),
-                               kind: .skipped), start)
+            return (Completion(accepted, .expired, Self.skippedBody, kind: .skipped), start)
         }
-        runners.executionLog?.record(job)
-        let context = JobContext(jobID: job.jobID, clientID: job.clientID, attempt: Int(job.attempt), handler: job.handler,
-                                 deadline: accepted.deadline, hasDeadline: accepted.hasDeadline, services: runners.services)
-        var outcome = await accepted.run(Job(payload: job.payload, context: context, retryOverride: job.retry))
-        let end = ContinuousClock.now
+        runners.executionLog?.record(accepted.job)
+        var outcome = await accepted.run(Job(JobContext(accepted, services: runners.services)))
+        let end = Instant.current
         if outcome.body.count > runners.limit {
             outcome = HandlerOutcome(.failed, Array("the result of \(outcome.body.count) bytes exceeds limits.max_payload (\(runners.limit) bytes)".utf8))
         }
-        return (Completion(answer: ResultMessage(status: outcome.status, attempt: job.attempt, clientID: job.clientID, jobID: job.jobID,
-                                                 body: outcome.body),
-                           kind: .ran, handler: job.handler, elapsed: end - start), end)
+        return (Completion(accepted, outcome.status, outcome.body, kind: .ran, elapsed: end - start), end)
     }
+
+    /// The answer's body for a job skipped unstarted.
+    static let skippedBody = Array("skipped unstarted: its deadline passed before a runner was free".utf8)
 
     var hasResultsToSend: Bool { !outbox.isEmpty }
 
@@ -322,31 +258,33 @@ final class JobRunner {
     /// Ends a started job: counts it and queues its result, behind its last progress update.
     func absorb(_ completion: Completion) {
         inFlight -= 1
-        runners.running.jobEnded(clientID: completion.answer.clientID, jobID: completion.answer.jobID)
+        let job = completion.accepted.job
+        runners.running.jobEnded(clientID: job.clientID, jobID: job.jobID)
+        let answer = ResultMessage(status: completion.status, attempt: job.attempt, clientID: job.clientID, jobID: job.jobID, body: completion.body)
         switch completion.kind {
         case .skipped:
             stats.expired += 1
             if stats.expired == 1 || stats.expired.isMultiple(of: 1000) {
                 logger.warning("skipped jobs whose deadline had passed (a backlog; or, for an old client's wall-clock deadline, a clock ahead of that client's)",
-                               metadata: ["expired": "\(stats.expired)", "job": "\(JobID(bytes: completion.answer.jobID))"])
+                               metadata: ["expired": "\(stats.expired)", "job": "\(JobID(bytes: job.jobID))"])
             }
-            outbox.append(completion.answer)
+            outbox.append(answer)
             return
         case .cancelledOnArrival:
             stats.cancelled += 1
         case .cancelled, .cancelledAtDeadline:
             break
         case .ran:
-            timings.record(completion.handler, completion.elapsed)
-            switch completion.answer.status {
+            timings.record(job.handler, completion.elapsed)
+            switch completion.status {
             case .ok: stats.succeeded += 1
             case .rejected: stats.rejected += 1
             case .retry: stats.retried += 1
             default: stats.failed += 1
             }
         }
-        queueLastProgress(of: completion.answer)
-        outbox.append(completion.answer)
+        queueLastProgress(of: answer)
+        outbox.append(answer)
     }
 
     func reply(_ status: ResultStatus, attempt: UInt16, clientID: [UInt8], jobID: [UInt8], body: [UInt8]) {
