@@ -115,16 +115,3 @@ private final class StartGate: Sendable {
 func wallClockMilliseconds() -> UInt64 {
     UInt64(max(0, Date().timeIntervalSince1970 * 1000))
 }
-
-extension Duration {
-    var milliseconds: Int64 {
-        let (seconds, attoseconds) = components
-        return seconds * 1000 + attoseconds / 1_000_000_000_000_000
-    }
-
-    /// The duration in nanoseconds, as a floating-point number (for means and ratios).
-    var nanoseconds: Double {
-        let (seconds, attoseconds) = components
-        return Double(seconds) * 1e9 + Double(attoseconds) / 1e9
-    }
-}
