@@ -255,22 +255,23 @@ final class BrokerLoop {
             state.takeOutbox(into: &taken)
             var groups: [(toWorker: Bool, id: [UInt8], jobs: [JobMessage], results: [ResultMessage])] = []
             var last = -1
-            for output in taken {
-                let (toWorker, id): (Bool, [UInt8])
-                switch output {
-                case .toWorker(let worker, _): (toWorker, id) = (true, worker)
-                case .toClient(let client, _): (toWorker, id) = (false, client)
+            func group(toWorker: Bool, id: [UInt8]) -> Int {
+                if last >= 0 && groups[last].toWorker == toWorker && groups[last].id == id { return last }
+                last = groups.firstIndex { $0.toWorker == toWorker && $0.id == id } ?? -1
+                if last < 0 {
+                    groups.append((toWorker, id, [], []))
+                    last = groups.count - 1
                 }
-                if last < 0 || groups[last].toWorker != toWorker || groups[last].id != id {
-                    last = groups.firstIndex { $0.toWorker == toWorker && $0.id == id } ?? -1
-                    if last < 0 {
-                        groups.append((toWorker, id, [], []))
-                        last = groups.count - 1
-                    }
-                }
-                switch output {
-                case .toWorker(_, let job): groups[last].jobs.append(job)
-                case .toClient(_, let result): groups[last].results.append(result)
+                return last
+            }
+            // Each message is swapped out of the outbox (a placeholder left behind), so it moves
+            // into its group without a copy of its ids and payload.
+            for index in taken.indices {
+                var output = BrokerOutput.placeholder
+                swap(&output, &taken[index])
+                switch consume output {
+                case .toWorker(let worker, let job): groups[group(toWorker: true, id: worker)].jobs.append(job)
+                case .toClient(let client, let result): groups[group(toWorker: false, id: client)].results.append(result)
                 }
             }
             for group in groups {

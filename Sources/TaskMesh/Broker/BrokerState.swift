@@ -4,6 +4,9 @@ enum BrokerOutput: Equatable {
     case toWorker([UInt8], JobMessage)
     /// An outcome for the client with this routing id.
     case toClient([UInt8], ResultMessage)
+
+    /// What the loop leaves in the outbox in place of a message it moved out.
+    static let placeholder = BrokerOutput.toClient([], ResultMessage(status: .ok, attempt: 0, clientID: [], jobID: [], body: []))
 }
 
 /// The broker's bookkeeping, without sockets: jobs, their attempts and leases, workers, what they

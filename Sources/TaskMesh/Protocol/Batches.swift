@@ -123,14 +123,18 @@ struct JobBatchWriter {
 
     /// The first jobs of `jobs` as one message: as many as fit one JOBS while they share the
     /// first one's client, or the first alone as a JOB when no second one fits. Nil when empty.
-    static func firstMessage(of jobs: some Sequence<JobMessage>) -> (frames: [[UInt8]], count: Int)? {
-        var iterator = jobs.makeIterator()
-        guard let first = iterator.next() else { return nil }
+    static func firstMessage(of jobs: some Collection<JobMessage>) -> (frames: [[UInt8]], count: Int)? {
+        guard let first = jobs.first else { return nil }
         var batch = JobBatchWriter(clientID: first.clientID)
-        for job in jobs {
-            guard job.clientID == first.clientID, job.retry == nil, first.retry == nil,
-                  batch.appendIfItFits(jobID: job.jobID, handler: job.handler, deadline: job.deadline, attempt: job.attempt, payload: job.payload)
+        // By index rather than by element: each job is read in place, not copied out (its ids,
+        // handler name and payload each a reference count).
+        var index = jobs.startIndex
+        while index != jobs.endIndex {
+            guard jobs[index].clientID == first.clientID, jobs[index].retry == nil, first.retry == nil,
+                  batch.appendIfItFits(jobID: jobs[index].jobID, handler: jobs[index].handler, deadline: jobs[index].deadline,
+                                       attempt: jobs[index].attempt, payload: jobs[index].payload)
             else { break }
+            jobs.formIndex(after: &index)
         }
         // Several: a JOBS. One, or none (the first is too large to batch): the first alone.
         guard batch.count <= 1 else { return (batch.encode(), batch.count) }
@@ -208,13 +212,14 @@ struct ResultBatchWriter {
 
     /// The first results of `results` as one message: as many as fit one RESULTS for the first
     /// one's client, or the first alone as a RESULT when no second one fits. Nil when empty.
-    static func firstMessage(of results: some Sequence<ResultMessage>) -> (frames: [[UInt8]], count: Int)? {
-        var iterator = results.makeIterator()
-        guard let first = iterator.next() else { return nil }
+    static func firstMessage(of results: some Collection<ResultMessage>) -> (frames: [[UInt8]], count: Int)? {
+        guard let first = results.first else { return nil }
         var batch = ResultBatchWriter(clientID: first.clientID)
-        for result in results {
-            guard batch.fits(result) else { break }
-            batch.append(result)
+        // By index rather than by element, as for jobs: each result is read in place.
+        var index = results.startIndex
+        while index != results.endIndex, batch.fits(results[index]) {
+            batch.append(results[index])
+            results.formIndex(after: &index)
         }
         return batch.count > 1 ? (batch.encode(), batch.count) : (first.encode(), 1)
     }
