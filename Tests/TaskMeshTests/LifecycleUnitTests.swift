@@ -220,6 +220,45 @@ struct LifecycleUnitTests {
         #expect(state.stats.retried == 1)
     }
 
+    private func destinations(_ outputs: ArraySlice<BrokerOutput>) -> [[UInt8]] {
+        outputs.compactMap { if case .toWorker(let worker, _) = $0 { worker } else { nil } }
+    }
+
+    private func retryAnswer(for jobID: UInt8) -> ResultMessage {
+        ResultMessage(status: .retry, attempt: 1, clientID: [0xC1], jobID: [jobID],
+                      body: RetryAnswer(delay: .milliseconds(100), message: Array("later".utf8)).encode())
+    }
+
+    @Test func aRetryGoesToAnotherWorkerWithRoomThanTheOneThatFailed() {
+        var state = broker()
+        let now = Instant.current
+        _ = state.submit(job(1), from: [0xC1], now: now)
+        #expect(destinations(state.ready(ReadyMessage(workerID: [0xA], concurrency: 4), from: [0xA], now: now)) == [[0xA]])
+        _ = state.ready(ReadyMessage(workerID: [0xB], concurrency: 1), from: [0xB], now: now)
+        _ = state.result(retryAnswer(for: 1), from: [0xA], now: now)
+        // A has four free slots and B one: without the preference the retry would go to A.
+        let again = state.tick(now: now + .milliseconds(100))
+        #expect(destinations(again) == [[0xB]])
+        #expect(jobs(again).map(\.attempt) == [2])
+        #expect(state.stats.retriedElsewhere == 1)
+        // B's answer ends it; A's stale one for attempt 1 would not.
+        let ended = results(state.result(ResultMessage(status: .ok, attempt: 2, clientID: [0xC1], jobID: [1], body: [7]), from: [0xB], now: now))
+        #expect(ended.map(\.status) == [.ok])
+    }
+
+    @Test func aRetryRunsOnTheWorkerThatFailedWhenNoOtherHasRoom() {
+        var state = broker()
+        let now = Instant.current
+        _ = state.ready(ReadyMessage(workerID: [0xB], concurrency: 1), from: [0xB], now: now)
+        #expect(destinations(state.submit(job(2), from: [0xC1], now: now)) == [[0xB]])
+        _ = state.submit(job(1), from: [0xC1], now: now)
+        #expect(destinations(state.ready(ReadyMessage(workerID: [0xA], concurrency: 4), from: [0xA], now: now)) == [[0xA]])
+        _ = state.result(retryAnswer(for: 1), from: [0xA], now: now)
+        let again = state.tick(now: now + .milliseconds(100))
+        #expect(destinations(again) == [[0xA]], "B's one slot is taken by job 2")
+        #expect(state.stats.retriedElsewhere == 0)
+    }
+
     @Test func aJobWaitingForItsRetryEndsOnCancel() {
         var (state, now) = brokerRunningJobOne()
         _ = state.result(ResultMessage(status: .retry, attempt: 1, clientID: [0xC1], jobID: [1],

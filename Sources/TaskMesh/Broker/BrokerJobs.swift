@@ -58,6 +58,9 @@ struct BrokerJobs {
         /// Its submitter sent CANCEL while it ran: whatever its worker answers, it ends
         /// `cancelled`, and it is never run again.
         var cancelRequested = false
+        /// The connection (`holder`) whose attempt asked for a retry: the next attempt goes to
+        /// another worker when one that can run it has a free slot at dispatch. 0: none.
+        var avoid: UInt32 = 0
     }
 
     /// What a job id names.

@@ -106,6 +106,12 @@ struct BrokerQueues {
         return lane
     }
 
+    /// The routing class of `job`'s handler and required labels, if one exists (it does while
+    /// the job is queued or running).
+    func routingClass(of job: JobMessage) -> Int32? {
+        classIndex[ClassKey(handler: job.handler, requires: job.options.requires)]
+    }
+
     /// Queues `slot` last in `lane`; a lane that was empty joins the back of the round.
     mutating func append(_ slot: Int32, to lane: Int32) {
         lanes[Int(lane)].slots.append(slot)

@@ -51,6 +51,7 @@ extension BrokerState {
         }
         stats.retried += 1
         jobs[slot].phase = .waiting
+        jobs[slot].avoid = jobs[slot].holder
         jobs[slot].holder = 0
         jobs[slot].leaseUntil = nil
         retries.add(slot, at: at)
@@ -67,6 +68,24 @@ extension BrokerState {
 
     /// When the next retry falls due; the loop wakes for it.
     var nextRetry: Instant? { retries.next }
+
+    /// Where a job taken for `connection` goes instead when that connection ran the attempt that
+    /// asked for this retry: another ready worker that can run it and has a free slot (the most
+    /// free first); nil when there is none, and the job runs where it was taken.
+    func elsewhere(_ slot: Int32, insteadOf connection: Dictionary<[UInt8], WorkerSlot>.Index) -> Dictionary<[UInt8], WorkerSlot>.Index? {
+        let avoid = jobs[slot].avoid
+        guard avoid != 0, workers.values[connection].holder == avoid,
+              let routing = queues.routingClass(of: jobs[slot].message) else { return nil }
+        var best: Dictionary<[UInt8], WorkerSlot>.Index?
+        var bestFree = 0
+        for index in workers.indices where index != connection {
+            let free = workers.values[index].free
+            guard free > bestFree, queues.routes[Int(workers.values[index].route)].live,
+                  queues.routes[Int(workers.values[index].route)].runs[Int(routing)] else { continue }
+            (best, bestFree) = (index, free)
+        }
+        return best
+    }
 }
 
 /// Jobs waiting for their retry time, soonest first. Few at a time (failures are rare), so a

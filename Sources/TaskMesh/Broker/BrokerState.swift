@@ -278,17 +278,28 @@ struct BrokerState {
                     expire(slot, now: now)
                     continue
                 }
+                // A retry goes to another worker than the one whose attempt asked for it, when
+                // one that can run it has room (only retried jobs pay for the look).
+                let other = jobs[slot].avoid == 0 ? nil : elsewhere(slot, insteadOf: connection)
+                jobs[slot].avoid = 0
                 let message: JobMessage = {
                     $0.phase = .running
-                    $0.holder = holder
+                    $0.holder = other.map { workers.values[$0].holder } ?? holder
                     $0.leaseUntil = lease
                     var message = $0.message
                     message.attempt = $0.attempt
                     message.deadline = WireDeadline.relative(until: $0.deadline, now: now)
                     return message
                 }(&jobs[slot])
-                outbox.append(.toWorker(routing, message))
-                given += 1
+                if let other {
+                    outbox.append(.toWorker(workers.keys[other], message))
+                    workers.values[other].running += 1
+                    stats.dispatched += 1
+                    stats.retriedElsewhere += 1
+                } else {
+                    outbox.append(.toWorker(routing, message))
+                    given += 1
+                }
             }
             workers.values[connection].running += given
             stats.dispatched += UInt64(given)

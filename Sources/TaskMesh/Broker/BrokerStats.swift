@@ -18,6 +18,8 @@ public struct BrokerStats: Sendable, Equatable {
     public var requeued: UInt64 = 0
     /// Jobs whose attempt failed with `retry`, held for their backoff and then requeued.
     public var retried: UInt64 = 0
+    /// Retries dispatched to another worker than the one whose attempt asked for them.
+    public var retriedElsewhere: UInt64 = 0
     /// CANCELs for jobs the broker held: queued ones ended at once, running ones forwarded.
     public var cancelled: UInt64 = 0
     /// Jobs a worker answered `unknownHandler` for after it had stopped advertising that

@@ -6,6 +6,9 @@ import Foundation
 /// `JobError.rejected` with its message, a thrown error from the handler as
 /// `JobError.handlerFailed`. Handlers run concurrently (up to the worker's concurrency), so
 /// they must be safe to run side by side; they should be `async` and never block a thread.
+/// A handler body runs on its caller's executor (it is `nonisolated(nonsending)`): one of the
+/// worker's runner tasks, or, for a handler measured to take microseconds, the worker's loop
+/// thread until it first suspends. Calls into an actor from a body hop to it as usual.
 public struct Handlers: Sendable {
     typealias Run = nonisolated(nonsending) @Sendable (Job) async -> HandlerOutcome
 
