@@ -21,7 +21,7 @@ import ZMQ
 public final class Mesh: Sendable {
     /// The topology this mesh follows.
     public let topology: Topology
-    private let context: Context
+    private let context: MeshContext
     private let logger: Logger
     private let localSink: Sink?
     private let workers = Shared<[Worker]>([])
@@ -31,7 +31,7 @@ public final class Mesh: Sendable {
     public static func start(topology: Topology? = nil, logger: Logger = Logger(label: "taskmesh")) async throws -> Mesh {
         let topology = try topology ?? Topology.fromEnvironment()
         try LibZMQ.requireSupported()
-        let context = try Context()
+        let context = MeshContext(try Context())
         var sink: Sink?
         if topology.mode == .local {
             let local = try Sink(topology: topology, context: context, logger: logger)
@@ -41,7 +41,7 @@ public final class Mesh: Sendable {
         return Mesh(topology: topology, context: context, logger: logger, localSink: sink)
     }
 
-    private init(topology: Topology, context: Context, logger: Logger, localSink: Sink?) {
+    private init(topology: Topology, context: MeshContext, logger: Logger, localSink: Sink?) {
         self.topology = topology
         self.context = context
         self.logger = logger
@@ -84,6 +84,6 @@ public final class Mesh: Sendable {
         }
         for client in clients.update({ list in defer { list = [] }; return list }) { await client.close() }
         await localSink?.stop()
-        _ = await context.terminate(waitingAtMost: Self.flushTimeout)
+        _ = await context.zmq.terminate(waitingAtMost: Self.flushTimeout)
     }
 }

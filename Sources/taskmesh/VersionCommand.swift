@@ -1,5 +1,5 @@
 import ArgumentParser
-import ZMQ
+import TaskMesh
 
 struct VersionCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -7,11 +7,9 @@ struct VersionCommand: ParsableCommand {
 
     func run() throws {
         print("taskmesh \(TaskMeshVersion.current)")
-        print("libzmq \(LibZMQ.version) (curve: \(LibZMQ.hasCurve ? "yes" : "no"))")
-        do {
-            try LibZMQ.requireSupported()
-        } catch {
-            writeError("error: \(error.message)")
+        print("libzmq \(MessagingLibrary.version) (curve: \(MessagingLibrary.hasCurve ? "yes" : "no"))")
+        if let reason = MessagingLibrary.unsupportedReason {
+            writeError("error: \(reason)")
             throw ExitCode.failure
         }
     }

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+@testable import TaskMesh
 
 /// The folders of Sources/TaskMesh are layers (docs/ARCHITECTURE.md, "Modules"): a file uses
 /// only names declared in its own folder or in the folders its layer may use. Reads the sources:
@@ -49,5 +50,28 @@ struct ModuleLayoutTests {
                 #expect(Self.allowed[own]?.contains(home) == true, "\(file) uses \(word) from \(home.isEmpty ? "the root" : home + "/")")
             }
         }
+    }
+
+    /// The public API does not re-export the ZMQ layer, and the CLI stands on TaskMesh alone
+    /// (CLI -> TaskMesh -> ZMQ -> CZMQ).
+    @Test func zmqStaysBehindTheLibrarysPublicAPI() throws {
+        let sources = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("Sources")
+        for (folder, forbidden) in [("TaskMesh", "public import ZMQ"), ("taskmesh", "import ZMQ")] {
+            let root = sources.appendingPathComponent(folder)
+            let files = try #require(FileManager.default.enumerator(atPath: root.path)).compactMap { $0 as? String }.filter { $0.hasSuffix(".swift") }
+            #expect(!files.isEmpty)
+            for file in files {
+                let text = try String(contentsOf: root.appendingPathComponent(file), encoding: .utf8)
+                let lines = text.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }
+                #expect(!lines.contains { $0 == forbidden || $0.hasPrefix(forbidden + " ") }, "\(folder)/\(file): \(forbidden)")
+            }
+        }
+    }
+
+    @Test func theLinkedLibzmqIsReportedThroughTaskMesh() {
+        #expect(MessagingLibrary.version.split(separator: ".").count == 3)
+        #expect(MessagingLibrary.unsupportedReason == nil, "the libzmq this suite runs on is supported")
+        #expect(MessagingLibrary.hasCurve, "Debian's libzmq is built with CURVE")
     }
 }

@@ -1075,7 +1075,7 @@ extension ProtocolTests {
             var topology = Topology.local
             topology.heartbeat = .init(interval: .milliseconds(20), liveness: 500)  // publishes often, expires nobody
             let context = try Context()
-            let sink = try Sink(topology: topology, context: context)
+            let sink = try Sink(topology: topology, context: MeshContext(context))
             try await sink.start()
             let results = try #require(sink.endpoints?.results)
             let push = try Socket(context, .push)

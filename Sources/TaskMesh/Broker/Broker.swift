@@ -1,6 +1,6 @@
 public import Logging
 public import ServiceLifecycle
-public import ZMQ
+import ZMQ
 
 /// The broker of reliable mode: clients and workers both connect to it.
 ///
@@ -25,8 +25,8 @@ public final class Broker: Service, Sendable {
     private let published = Shared(BrokerStats())
     private let bound = Shared<(clients: String, workers: String)?>(nil)
 
-    public init(topology: Topology, context: Context? = nil, logger: Logger = Logger(label: "taskmesh.broker")) throws {
-        host = try RoleHost(topology: topology, context: context, logger: logger)
+    public init(topology: Topology, context: MeshContext? = nil, logger: Logger = Logger(label: "taskmesh.broker")) throws {
+        host = try RoleHost(topology: topology, context: context?.zmq, logger: logger)
     }
 
     /// Counters since start.

@@ -1,6 +1,6 @@
 import Foundation
 public import Logging
-public import ZMQ
+import ZMQ
 
 /// Submits jobs to a mesh and receives each one's outcome as a future.
 ///
@@ -23,7 +23,7 @@ public final class Client: Sendable {
 
     /// Connects a client to the mesh `topology` describes and returns once its loop runs.
     /// `context` must be the mesh's own in local mode (`Mesh.client()` passes it).
-    public static func connect(topology: Topology, context: Context? = nil,
+    public static func connect(topology: Topology, context: MeshContext? = nil,
                                logger: Logger = Logger(label: "taskmesh.client")) async throws -> Client {
         let reliable = topology.mode == .reliable
         try checkPlaintext(topology, endpoints: [reliable ? topology.broker.clientsEndpoint : topology.sink.clientsEndpoint], logger: logger)
@@ -32,7 +32,7 @@ public final class Client: Sendable {
         // random bytes, so processes sharing a key stay apart.
         let client = try Client(topology: topology, clientID: security.map { $0.publicKey + (0..<8).map { _ in UInt8.random(in: 0...255) } })
         let core = client.core
-        let sockets = SocketFactory(context: try context ?? Context(), topology: topology, security: security)
+        let sockets = SocketFactory(context: try context?.zmq ?? Context(), topology: topology, security: security)
         try await core.thread.start(name: "taskmesh-client") { ready in
             let loop: ClientLoop
             do {

@@ -1,6 +1,6 @@
 public import Logging
 public import ServiceLifecycle
-public import ZMQ
+import ZMQ
 
 /// The sink of direct mode: the one stable endpoint of a mesh. Workers send it results and
 /// announce themselves to it; clients connect to it to receive their results and the list of
@@ -18,8 +18,8 @@ public final class Sink: Service, Sendable {
 
     /// A sink for `topology`. `context` must be shared with the other roles in local mode
     /// (inproc endpoints live inside one context).
-    public init(topology: Topology, context: Context? = nil, logger: Logger = Logger(label: "taskmesh.sink")) throws {
-        host = try RoleHost(topology: topology, context: context, logger: logger)
+    public init(topology: Topology, context: MeshContext? = nil, logger: Logger = Logger(label: "taskmesh.sink")) throws {
+        host = try RoleHost(topology: topology, context: context?.zmq, logger: logger)
     }
 
     /// Counters since start.

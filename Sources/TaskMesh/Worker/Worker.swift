@@ -1,7 +1,7 @@
 public import Logging
 public import ServiceLifecycle
 import Foundation
-public import ZMQ
+import ZMQ
 
 /// A worker: runs the handlers it was given on jobs that clients push to it, and sends every
 /// outcome to the sink, which routes it to the submitting client.
@@ -25,10 +25,10 @@ public final class Worker: Service, Sendable {
     /// A worker for `topology` running `handlers`, at most `concurrency` jobs at a time
     /// (default: the topology's `worker.concurrency`). With `executionLog`, every handler start
     /// is appended to that file (`client-id job-id attempt`, synced to disk), for fault tests.
-    public init(topology: Topology, handlers: Handlers, concurrency: Int? = nil, context: Context? = nil,
+    public init(topology: Topology, handlers: Handlers, concurrency: Int? = nil, context: MeshContext? = nil,
                 executionLog: String? = nil, logger: Logger = Logger(label: "taskmesh.worker")) throws {
         try Self.checkAdvertisable(handlers: handlers, labels: topology.worker.labels)
-        host = try RoleHost(topology: topology, context: context, logger: logger)
+        host = try RoleHost(topology: topology, context: context?.zmq, logger: logger)
         self.handlers = handlers
         self.concurrency = max(1, concurrency ?? topology.worker.concurrency)
         self.executionLogPath = executionLog
