@@ -8,38 +8,37 @@ import Glibc
 /// The set of codes can grow: switch over `code` with a `default` branch.
 public struct ZMQError: Error, Hashable, Sendable, CustomStringConvertible {
     /// What kind of failure happened.
-    public struct Code: Hashable, Sendable, CustomStringConvertible {
-        let name: String
+    public enum Code: String, Hashable, Sendable, CustomStringConvertible {
         /// A non-blocking operation could not complete now (EAGAIN), or a timeout elapsed.
-        public static let wouldBlock = Code(name: "wouldBlock")
+        case wouldBlock
         /// A ROUTER with ROUTER_MANDATORY has no peer with that routing id (EHOSTUNREACH).
-        public static let hostUnreachable = Code(name: "hostUnreachable")
+        case hostUnreachable
         /// The context was terminated; the socket must be closed (ETERM).
-        public static let contextTerminated = Code(name: "contextTerminated")
+        case contextTerminated
         /// A signal interrupted the call (EINTR). Blocking helpers retry it themselves.
-        public static let interrupted = Code(name: "interrupted")
+        case interrupted
         /// An argument, option or endpoint was invalid (EINVAL, EPROTONOSUPPORT, ENOCOMPATPROTO).
-        public static let invalidArgument = Code(name: "invalidArgument")
+        case invalidArgument
         /// The endpoint is already bound by someone else (EADDRINUSE).
-        public static let addressInUse = Code(name: "addressInUse")
+        case addressInUse
         /// The address could not be assigned or resolved (EADDRNOTAVAIL, ENODEV).
-        public static let addressNotAvailable = Code(name: "addressNotAvailable")
+        case addressNotAvailable
         /// The endpoint was not bound or connected (ENOENT on unbind/disconnect).
-        public static let notFound = Code(name: "notFound")
+        case notFound
         /// The socket is in the wrong state for the operation (EFSM).
-        public static let wrongState = Code(name: "wrongState")
+        case wrongState
         /// The process or the context has too many sockets or files (EMFILE, EMTHREAD).
-        public static let tooManySockets = Code(name: "tooManySockets")
+        case tooManySockets
         /// The operation is not supported by this socket type (ENOTSUP).
-        public static let notSupported = Code(name: "notSupported")
+        case notSupported
         /// A received multipart message had more frames than the caller accepts.
-        public static let tooManyFrames = Code(name: "tooManyFrames")
+        case tooManyFrames
         /// The installed libzmq is too old or lacks a required capability.
-        public static let unsupportedLibrary = Code(name: "unsupportedLibrary")
+        case unsupportedLibrary
         /// Any other errno; see `errno` and `description`.
-        public static let other = Code(name: "other")
+        case other
 
-        public var description: String { name }
+        public var description: String { rawValue }
     }
 
     /// The classified failure.

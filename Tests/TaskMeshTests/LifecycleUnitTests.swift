@@ -71,6 +71,31 @@ struct LifecycleUnitTests {
         #expect(json.contains("\"code\":\"cancelled\""))
     }
 
+    @Test func errorCodesAreEnumsAUserCanSwitchOver() throws {
+        // Exhaustive switches: a code added later is a compile error here, not a silent default.
+        func action(_ code: JobError.Code) -> String {
+            switch code {
+            case .unknownHandler, .noWorkers: "deploy a worker"
+            case .rejected, .invalidJob, .payloadTooLarge, .duplicateJobID, .badRequest, .decodingFailed: "fix the job"
+            case .handlerFailed, .attemptsExhausted: "look at the handler"
+            case .timedOut, .overloaded: "try again later"
+            case .meshClosed, .cancelled: "nothing"
+            }
+        }
+        #expect(action(.overloaded) == "try again later")
+        func security(_ code: SecurityError.Code) -> Bool {
+            switch code {
+            case .badKeyFile, .missingKey, .plaintextOffLoopback: true
+            case .failsOpen, .selfTestInconclusive, .curveUnavailable: false
+            }
+        }
+        #expect(security(.missingKey))
+        #expect(JobError.Code.timedOut.description == "timedOut")
+        // A code this version does not know is a decoding error, not a made-up code.
+        let unknown = Data(#"{"code":"somethingNew","message":"","attempts":0}"#.utf8)
+        #expect(throws: DecodingError.self) { try JSONDecoder().decode(JobError.self, from: unknown) }
+    }
+
     @Test func failedBodiesSplitIntoTypeAndMessage() {
         let typed = ResultMessage.handlerFailure("Module.ImageError: no such image: x.png", attempts: 1)
         #expect(typed.errorType == "Module.ImageError" && typed.message == "no such image: x.png")

@@ -6,59 +6,48 @@
 /// `JobError` is `Codable` (code as its name, message, attempts, error type), so a service can
 /// store or forward it and read it back unchanged.
 public struct JobError: Error, Hashable, Sendable, CustomStringConvertible, Codable {
-    public struct Code: Hashable, Sendable, CustomStringConvertible, Codable {
-        let name: String
+    public enum Code: String, Hashable, Sendable, CustomStringConvertible, Codable {
         /// No worker has a handler of that name. Not retried.
-        public static let unknownHandler = Code(name: "unknownHandler")
+        case unknownHandler
         /// The handler's validate step refused the job; `message` is its reason. Not retried.
-        public static let rejected = Code(name: "rejected")
+        case rejected
         /// The handler threw; `message` is its error and `errorType` the error's type name. With
         /// a retry policy, every attempt allowed failed and this is the last one's error.
-        public static let handlerFailed = Code(name: "handlerFailed")
+        case handlerFailed
         /// The deadline passed before a result arrived. The job may or may not have run: a
         /// timeout is an unknown outcome, never a success or a failure.
-        public static let timedOut = Code(name: "timedOut")
+        case timedOut
         /// The payload (or a result) is larger than the topology's `limits.max_payload`.
-        public static let payloadTooLarge = Code(name: "payloadTooLarge")
+        case payloadTooLarge
         /// No live worker could take the job: none was known before its deadline, or (direct
         /// mode) none has its handler or every label it requires, or (reliable mode) none
         /// with them joined within `broker.unroutable_timeout`. `message` names the handler or
         /// labels missing and the handlers the mesh has. The job never ran.
-        public static let noWorkers = Code(name: "noWorkers")
+        case noWorkers
         /// The client was closed before the job ended, or was already closed at submit.
-        public static let meshClosed = Code(name: "meshClosed")
+        case meshClosed
         /// The client already has `client.max_pending` jobs pending, or (reliable mode) the
         /// broker's queue is at `broker.queue_limit`; try again later.
-        public static let overloaded = Code(name: "overloaded")
+        case overloaded
         /// The job was cancelled by its submitter; a result that arrives later is dropped.
         /// A running handler is cancelled (Swift task cancellation) and a queued job never
         /// starts; a cancelled job is not retried.
-        public static let cancelled = Code(name: "cancelled")
+        case cancelled
         /// A job with the same id is already pending at this client.
-        public static let duplicateJobID = Code(name: "duplicateJobID")
+        case duplicateJobID
         /// The worker could not read the job (a protocol mismatch); `message` says why.
-        public static let badRequest = Code(name: "badRequest")
+        case badRequest
         /// The job's id or handler name is not acceptable (empty or over 255 bytes).
-        public static let invalidJob = Code(name: "invalidJob")
+        case invalidJob
         /// Reliable mode: every allowed attempt (`broker.max_attempts`) ended without a result,
         /// for example because the job crashed or hung each worker it ran on; `message` names the
         /// last cause. Other jobs are unaffected.
-        public static let attemptsExhausted = Code(name: "attemptsExhausted")
+        case attemptsExhausted
         /// A typed result could not be decoded; `message` says why.
-        public static let decodingFailed = Code(name: "decodingFailed")
+        case decodingFailed
 
-        public var description: String { name }
+        public var description: String { rawValue }
 
-        public init(from decoder: any Decoder) throws {
-            name = try decoder.singleValueContainer().decode(String.self)
-        }
-
-        public func encode(to encoder: any Encoder) throws {
-            var container = encoder.singleValueContainer()
-            try container.encode(name)
-        }
-
-        init(name: String) { self.name = name }
     }
 
     /// What happened.
