@@ -38,6 +38,17 @@ import ZMQ
         }
         #expect(blocked?.code == .wouldBlock)
         #expect(sent < 100_000)
+    }
+
+    /// `trySend` answers false instead of throwing when libzmq would block. A PUSH with
+    /// IMMEDIATE and no peer refuses every send at once; a full TCP queue is no fixture for
+    /// this, since libzmq's I/O thread goes on moving queued messages into the kernel after the
+    /// first refusal and room opens up again.
+    @Test func trySendAnswersFalseWhereASendWouldBlock() throws {
+        let context = try Context()
+        let push = try Socket(context, .push)
+        try push.set(.linger, .zero)
+        try push.set(.immediate, true)
         #expect(try push.trySend(multipart: [[1]]) == false)
     }
 
