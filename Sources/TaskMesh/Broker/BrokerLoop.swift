@@ -76,17 +76,9 @@ final class BrokerLoop {
 
 
     private func readWorkers() {
-        for _ in 0..<4096 {
-            let frames: [[UInt8]]
-            do {
-                guard let received = try workers.tryReceive(maxFrames: 3) else { return }
-                frames = received
-            } catch {
-                if error.endsTheSocket { return }
-                state.stats.malformed += 1
-                continue
-            }
-            guard frames.count >= 2 else { state.stats.malformed += 1; continue }
+        SocketDrain.messages(receive: { () throws(ZMQError) in try workers.tryReceive(maxFrames: 3) },
+                             malformed: { state.stats.malformed += 1 }) { frames in
+            guard frames.count >= 2 else { state.stats.malformed += 1; return }
             let routingID = frames[0]
             let message: WorkerToBroker
             do {
@@ -94,7 +86,7 @@ final class BrokerLoop {
             } catch {
                 state.stats.malformed += 1
                 logger.debug("dropped malformed worker message: \(error)")
-                continue
+                return
             }
             let now = Instant.current
             if state.outbox.count >= Self.outputsPerFlush { flushOutputs() }
@@ -111,12 +103,12 @@ final class BrokerLoop {
                 ])
                 state.ready(ready, from: routingID, now: now)
                 sendHeartbeat(toWorker: routingID)
-                continue
+                return
             }
             guard state.heard(from: routingID, now: now) else {
                 // A worker this broker does not know (it restarted): ask it to say READY again.
                 try? workers.send(multipart: [routingID] + bareCommand(.disconnect), wait: false)
-                continue
+                return
             }
             switch message {
             case .result(let result): state.result(result, from: routingID, now: now)
@@ -145,26 +137,17 @@ final class BrokerLoop {
 
     private func readClients() {
         let began = Instant.current
-        for n in 0..<4096 {
-            if n & 63 == 63 && Instant.current - began > Self.clientReadBudget { return }
-            let frames: [[UInt8]]
-            let userID: String?
-            do {
-                guard let received = try clients.tryReceive(maxFrames: 3, property: MessageProperty.userID) else { return }
-                (frames, userID) = received
-            } catch {
-                if error.endsTheSocket { return }
-                state.stats.malformed += 1
-                continue
-            }
+        SocketDrain.messages(receive: { () throws(ZMQError) in try clients.tryReceive(maxFrames: 3, property: MessageProperty.userID) },
+                             malformed: { state.stats.malformed += 1 },
+                             while: { n in n & 63 != 63 || Instant.current - began <= Self.clientReadBudget }) { (frames, userID) in
             guard frames.count >= 2, let command = try? ByteReader.command(of: frames[1]) else {
                 state.stats.malformed += 1
-                continue
+                return
             }
             let routingID = frames[0]
             if secure && !RoleSecurity.identity(userID, owns: routingID) {
                 state.stats.malformed += 1  // an impostor's routing id: ignore everything it sends
-                continue
+                return
             }
             let now = Instant.current
             if state.outbox.count >= Self.outputsPerFlush { flushOutputs() }

@@ -33,10 +33,21 @@ public final class Client: Sendable {
         let client = try Client(topology: topology, clientID: security.map { $0.publicKey + (0..<8).map { _ in UInt8.random(in: 0...255) } })
         let core = client.core
         let sockets = SocketFactory(context: try context?.zmq ?? Context(), topology: topology, security: security)
+        switch topology.mode {
+        case .reliable: try await run(BrokerTransport.self, core: core, topology: topology, sockets: sockets, logger: logger)
+        case .direct, .local: try await run(DirectTransport.self, core: core, topology: topology, sockets: sockets, logger: logger)
+        }
+        return client
+    }
+
+    /// Starts the client's loop thread over a `Transport` and returns once it runs.
+    private static func run<Transport: ClientTransport>(_ transport: Transport.Type, core: ClientCore, topology: Topology,
+                                                        sockets: SocketFactory, logger: Logger) async throws {
         try await core.thread.start(name: "taskmesh-client") { ready in
-            let loop: ClientLoop
+            let loop: ClientLoop<Transport>
             do {
-                loop = try ClientLoop(core: core, topology: topology, sockets: sockets, logger: logger)
+                loop = ClientLoop(core: core, topology: topology,
+                                  transport: try Transport(core: core, topology: topology, sockets: sockets, logger: logger), logger: logger)
             } catch {
                 ready(error)
                 return
@@ -44,7 +55,6 @@ public final class Client: Sendable {
             ready(nil)
             loop.run()
         }
-        return client
     }
 
     private init(topology: Topology, clientID: [UInt8]?) throws {

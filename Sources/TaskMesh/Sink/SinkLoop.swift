@@ -70,16 +70,9 @@ final class SinkLoop {
 
     /// Reads at most a batch per wake-up so client traffic is never starved.
     private func drainResults() {
-        for _ in 0..<4096 {
-            let frames: [Message]
-            do {
-                guard let received = try results.tryReceiveMessages(maxFrames: 2) else { return }
-                frames = received
-            } catch {
-                if error.endsTheSocket { return }
-                stats.malformed += 1  // more frames than any worker message has
-                continue
-            }
+        // A receive error is a message of more frames than any worker message has.
+        SocketDrain.messages(receive: { () throws(ZMQError) in try results.tryReceiveMessages(maxFrames: 2) },
+                             malformed: { stats.malformed += 1 }) { frames in
             handleWorkerMessage(frames)
         }
     }
@@ -170,25 +163,16 @@ final class SinkLoop {
     }
 
     private func drainClients() {
-        for _ in 0..<4096 {
-            let frames: [[UInt8]]
-            let userID: String?
-            do {
-                guard let received = try clients.tryReceive(maxFrames: 2, property: MessageProperty.userID) else { return }
-                (frames, userID) = received
-            } catch {
-                if error.endsTheSocket { return }
-                stats.malformed += 1
-                continue
-            }
+        SocketDrain.messages(receive: { () throws(ZMQError) in try clients.tryReceive(maxFrames: 2, property: MessageProperty.userID) },
+                             malformed: { stats.malformed += 1 }) { (frames, userID) in
             guard frames.count == 2, (try? ByteReader.command(of: frames[1])) == .hello else {
                 stats.malformed += 1
-                continue
+                return
             }
             let routingID = frames[0]
             if secure && !RoleSecurity.identity(userID, owns: routingID) {
                 stats.malformed += 1  // a client's id is its public key; anything else is an impostor
-                continue
+                return
             }
             if clientsSeen[routingID] == nil {
                 clientsSeen[routingID] = MemberListener(lastHeard: .current)

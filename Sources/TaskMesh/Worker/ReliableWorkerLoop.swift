@@ -89,21 +89,13 @@ final class ReliableWorkerLoop {
     }
 
     private func readBroker() {
-        for _ in 0..<4096 {
-            let frames: [[UInt8]]
-            do {
-                guard let received = try broker.tryReceive(maxFrames: 2) else { return }
-                frames = received
-            } catch {
-                if error.endsTheSocket { return }
-                runner.stats.malformed += 1
-                continue
-            }
+        SocketDrain.messages(receive: { () throws(ZMQError) in try broker.tryReceive(maxFrames: 2) },
+                             malformed: { runner.stats.malformed += 1 }) { frames in
             heardAt = .current
             backoff = Self.initialBackoff
             guard let header = frames.first, let command = try? ByteReader.command(of: header) else {
                 runner.stats.malformed += 1
-                continue
+                return
             }
             switch command {
             case .job, .jobs:

@@ -131,14 +131,10 @@ final class WorkerLoop {
 
 
     private func readJobs() {
-        while draining != nil || runner.unanswered < readLimit {
-            do {
-                guard let (frames, sender) = try jobs.tryReceive(maxFrames: 2, property: MessageProperty.userID) else { return }
-                runner.accept(frames, declining: draining != nil, sender: sender)
-            } catch {
-                if error.endsTheSocket { return }
-                runner.stats.malformed += 1
-            }
+        SocketDrain.messages(upTo: .max, receive: { () throws(ZMQError) in try jobs.tryReceive(maxFrames: 2, property: MessageProperty.userID) },
+                             malformed: { runner.stats.malformed += 1 },
+                             while: { _ in draining != nil || runner.unanswered < readLimit }) { (frames, sender) in
+            runner.accept(frames, declining: draining != nil, sender: sender)
         }
     }
 

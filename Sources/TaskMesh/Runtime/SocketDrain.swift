@@ -1,0 +1,34 @@
+import ZMQ
+
+/// The one way every role's loop reads a socket it was told is readable: up to a batch of
+/// messages per wake-up, so that one busy peer never starves the loop's other sockets.
+enum SocketDrain {
+    /// The most messages one drain reads.
+    static let batch = 4096
+
+    /// Reads messages with `receive` (nil: none waiting) and hands each to `handle`, while
+    /// `keepReading` (asked before each read, e.g. for a time budget) agrees. A receive error is a malformed message
+    /// (counted through `malformed`, and the drain goes on) unless it ends the socket (a
+    /// terminated context), which ends the drain. `keepReading` gets the number of reads so far. Returns how many messages it handled.
+    @inline(__always) @discardableResult
+    static func messages<Received>(upTo limit: Int = batch, receive: () throws(ZMQError) -> Received?,
+                                   malformed: () -> Void, while keepReading: (Int) -> Bool = { _ in true },
+                                   _ handle: (Received) -> Void) -> Int {
+        var handled = 0
+        for read in 0..<limit {
+            if !keepReading(read) { return handled }
+            let received: Received
+            do {
+                guard let message = try receive() else { return handled }
+                received = message
+            } catch {
+                if error.endsTheSocket { return handled }
+                malformed()
+                continue
+            }
+            handled += 1
+            handle(received)
+        }
+        return handled
+    }
+}
