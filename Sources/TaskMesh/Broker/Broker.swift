@@ -21,56 +21,43 @@ import ZMQ
 /// The broker keeps its state in memory: if it dies, queued jobs are lost there, and clients send
 /// their unanswered jobs again, under the same ids, when a broker is back.
 public final class Broker: Service, Sendable {
-    private let host: RoleHost
-    private let published = Shared(BrokerStats())
-    private let bound = Shared<(clients: String, workers: String)?>(nil)
+    private let service: RoleService<BrokerStats, (clients: String, workers: String)>
 
     public init(topology: Topology, context: MeshContext? = nil, logger: Logger = Logger(label: "taskmesh.broker")) throws {
-        host = try RoleHost(topology: topology, context: context?.zmq, logger: logger)
+        service = try RoleService(.broker, topology: topology, context: context, logger: logger)
     }
 
     /// Counters since start.
-    public var stats: BrokerStats {
-        var stats = published.value
-        stats.rejectedPeers = host.rejectedPeers
-        return stats
-    }
+    public var stats: BrokerStats { service.stats }
 
     /// The endpoints the broker listens on (a port 0 replaced by the real one); nil before start.
-    public var endpoints: (clients: String, workers: String)? { bound.value }
+    public var endpoints: (clients: String, workers: String)? { service.endpoints }
 
     /// Binds both endpoints and starts serving; returns once they are bound.
     ///
     /// A broker starts once: `start()` on one that is starting, running or stopped throws
     /// `RoleStateError`, and a start that throws leaves it stopped.
     public func start() async throws {
-        try await host.start("broker") { try await startServing() }
-    }
-
-    /// Where the broker is in its life (`idle` until `start()`).
-    public var state: RoleState { host.lifecycle }
-
-    private func startServing() async throws {
-        let topology = host.topology
-        let sockets = try await host.prepare(role: .broker, endpoints: [topology.broker.clientsBind, topology.broker.workersBind], serves: true)
-        let thread = host.thread, logger = host.logger, published = self.published, bound = self.bound
-        try await host.launch(name: "taskmesh-broker") {
+        let topology = service.topology, thread = service.thread, logger = service.logger, published = service.published
+        try await service.start(checking: [topology.broker.clientsBind, topology.broker.workersBind], serves: true) { sockets in
             let loop = try BrokerLoop(topology: topology, sockets: sockets, thread: thread, published: published, logger: logger)
-            bound.publish(loop.boundEndpoints)
             logger.info("broker listening", metadata: ["clients": "\(loop.boundEndpoints.clients)", "workers": "\(loop.boundEndpoints.workers)"])
-            return loop.run
+            return (loop.boundEndpoints, loop.run)
         }
     }
 
+    /// Where the broker is in its life (`idle` until `start()`).
+    public var state: RoleState { service.state }
+
     /// Re-reads the allowlists named by the topology's `security.allow` (see `Sink`).
-    public func reloadAllowlists() throws { try host.reloadAllowlists() }
+    public func reloadAllowlists() throws { try service.reloadAllowlists() }
 
     /// Stops serving and waits until the sockets are closed; returns at once for one never
     /// started (which can then not start) or already stopped, and waits for a start or stop
     /// under way.
-    public func stop() async { await host.stop() }
+    public func stop() async { await service.stop() }
 
-    public func run() async throws {
-        try await host.run(started: endpoints != nil, start: start)
-    }
+    /// Serves until graceful shutdown or cancellation (starting first unless `start()` was
+    /// called), then stops.
+    public func run() async throws { try await service.run(start: start) }
 }

@@ -51,3 +51,5 @@ public struct BrokerStats: Sendable, Equatable {
 
     public init() {}
 }
+
+extension BrokerStats: RoleCounters {}

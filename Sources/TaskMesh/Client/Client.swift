@@ -43,17 +43,9 @@ public final class Client: Sendable {
     /// Starts the client's loop thread over a `Transport` and returns once it runs.
     private static func run<Transport: ClientTransport>(_ transport: Transport.Type, core: ClientCore, topology: Topology,
                                                         sockets: SocketFactory, logger: Logger) async throws {
-        try await core.thread.start(name: "taskmesh-client") { ready in
-            let loop: ClientLoop<Transport>
-            do {
-                loop = ClientLoop(core: core, topology: topology,
-                                  transport: try Transport(core: core, topology: topology, sockets: sockets, logger: logger), logger: logger)
-            } catch {
-                ready(error)
-                return
-            }
-            ready(nil)
-            loop.run()
+        try await core.thread.launch(name: "taskmesh-client") {
+            let transport = try Transport(core: core, topology: topology, sockets: sockets, logger: logger)
+            return ClientLoop(core: core, topology: topology, transport: transport, logger: logger).run
         }
     }
 

@@ -42,22 +42,6 @@ final class RoleHost: Sendable {
         return SocketFactory(context: context, topology: topology, security: security)
     }
 
-    /// Starts the loop thread: `setUp` runs on it, creates the role's sockets (throwing fails the
-    /// start) and returns the loop to run there. Returns once `setUp` has returned.
-    func launch(name: String, _ setUp: @escaping @Sendable () throws -> () -> Void) async throws {
-        try await thread.start(name: name) { ready in
-            let run: () -> Void
-            do {
-                run = try setUp()
-            } catch {
-                ready(error)
-                return
-            }
-            ready(nil)
-            run()
-        }
-    }
-
     /// Peers this process's ZAP handler turned away.
     var rejectedPeers: UInt64 { authenticator.value?.counts.rejected ?? 0 }
 

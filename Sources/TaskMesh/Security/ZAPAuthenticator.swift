@@ -71,40 +71,45 @@ final class ZAPAuthenticator: Sendable {
 
     private func start(context: Context, logger: Logger) async throws {
         let thread = self.thread, allowlists = self.allowlists, counters = self.counters
-        try await thread.start(name: "taskmesh-zap") { ready in
-            let socket: Socket
+        try await thread.launch(name: "taskmesh-zap") {
+            // ROUTER rather than REP: no send/receive state to get stuck in when a peer that
+            // asked goes away before its answer.
+            let socket = try Socket(context, .router)
             do {
-                // ROUTER rather than REP: no send/receive state to get stuck in when a peer that
-                // asked goes away before its answer.
-                socket = try Socket(context, .router)
                 try socket.bind(Self.endpoint)
             } catch {
-                ready(error)
-                return
+                socket.close()
+                throw error
             }
-            ready(nil)
-            var poller = Poller()
-            poller.add(socket)
-            poller.add(thread.signal)
-            while !thread.isStopRequested {
-                guard (try? poller.poll(timeout: .seconds(1))) != nil else { break }
-                thread.signal.drain()
-                while let envelope = try? socket.tryReceive(maxFrames: 16) {
-                    guard let delimiter = envelope.firstIndex(of: []), delimiter > 0 else { continue }
-                    let route = Array(envelope[...delimiter])
-                    let request = Array(envelope[(delimiter + 1)...])
-                    let reply = Self.answer(request, allowlists: allowlists.value)
-                    counters.update { reply.accepted ? ($0.accepted += 1) : ($0.rejected += 1) }
-                    if !reply.accepted {
-                        let probe = request.count == 7 && Self.probeKeys.value.contains(request[6])
-                        logger.log(level: probe ? .debug : .warning, "rejected a CURVE peer\(probe ? " (start-up self-test)" : "")",
-                                   metadata: ["domain": "\(reply.domain)", "address": "\(reply.address)"])
-                    }
-                    try? socket.send(multipart: route + reply.frames, wait: false)
-                }
-            }
-            socket.close()
+            return { Self.serve(socket, thread: thread, allowlists: allowlists, counters: counters, logger: logger) }
         }
+    }
+
+    /// Answers ZAP requests on `socket` until the thread is asked to stop, then closes it.
+    private static func serve(_ socket: Socket, thread: LoopThread, allowlists: Shared<[String: Set<[UInt8]>]>,
+                              counters: Shared<(accepted: UInt64, rejected: UInt64)>, logger: Logger) {
+        var poller = Poller()
+        poller.add(socket)
+        poller.add(thread.signal)
+        while !thread.isStopRequested {
+            guard (try? poller.poll(timeout: .seconds(1))) != nil else { break }
+            thread.signal.drain()
+            // A request of more frames than ZAP has is dropped (its peer's handshake then fails).
+            SocketDrain.messages(receive: { () throws(ZMQError) in try socket.tryReceive(maxFrames: 16) }, malformed: {}) { envelope in
+                guard let delimiter = envelope.firstIndex(of: []), delimiter > 0 else { return }
+                let route = Array(envelope[...delimiter])
+                let request = Array(envelope[(delimiter + 1)...])
+                let reply = Self.answer(request, allowlists: allowlists.value)
+                counters.update { reply.accepted ? ($0.accepted += 1) : ($0.rejected += 1) }
+                if !reply.accepted {
+                    let probe = request.count == 7 && Self.probeKeys.value.contains(request[6])
+                    logger.log(level: probe ? .debug : .warning, "rejected a CURVE peer\(probe ? " (start-up self-test)" : "")",
+                               metadata: ["domain": "\(reply.domain)", "address": "\(reply.address)"])
+                }
+                try? socket.send(multipart: route + reply.frames, wait: false)
+            }
+        }
+        socket.close()
     }
 
     struct Reply {

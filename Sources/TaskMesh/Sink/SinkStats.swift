@@ -25,3 +25,5 @@ public struct SinkStats: Sendable, Equatable {
 
     public init() {}
 }
+
+extension SinkStats: RoleCounters {}

@@ -25,15 +25,21 @@ final class LoopThread: Sendable {
         signal.notify()
     }
 
-    /// Starts `body` on a new thread and returns once `body` reports that its sockets are
-    /// ready (by calling `ready(nil)`) or throws the error it reported instead.
-    func start(name: String, _ body: @escaping @Sendable (_ ready: @escaping @Sendable ((any Error)?) -> Void) -> Void) async throws {
+    /// Starts the loop on a new thread: `setUp` runs there first and creates the loop's sockets
+    /// (throwing fails the start, with its error), then the loop it returns runs there until it
+    /// returns. Returns once `setUp` has returned.
+    func launch(name: String, _ setUp: @escaping @Sendable () throws -> () -> Void) async throws {
         let started = StartGate()
         let exited = self.exited
         launched.store(true, ordering: .releasing)
         let thread = Thread {
-            body { error in started.open(error) }
-            started.open(nil)  // a body that returned without reporting has failed or finished
+            do {
+                let run = try setUp()
+                started.open(nil)
+                run()
+            } catch {
+                started.open(error)
+            }
             exited.open()
         }
         thread.name = name

@@ -14,13 +14,11 @@ import ZMQ
 public final class Worker: Service, Sendable {
     /// This worker's id, unique in the mesh.
     public let id: String
-    private let host: RoleHost
+    private let service: RoleService<WorkerStats, String>
     private let handlers: Handlers
     private let concurrency: Int
     private let executionLogPath: String?
-    private let published = Shared(WorkerStats())
     private let handlerUpdates = Shared<Handlers?>(nil)
-    private let boundEndpoint = Shared<String?>(nil)
 
     /// A worker for `topology` running `handlers`, at most `concurrency` jobs at a time
     /// (default: the topology's `worker.concurrency`). With `executionLog`, every handler start
@@ -28,7 +26,7 @@ public final class Worker: Service, Sendable {
     public init(topology: Topology, handlers: Handlers, concurrency: Int? = nil, context: MeshContext? = nil,
                 executionLog: String? = nil, logger: Logger = Logger(label: "taskmesh.worker")) throws {
         try Self.checkAdvertisable(handlers: handlers, labels: topology.worker.labels)
-        host = try RoleHost(topology: topology, context: context?.zmq, logger: logger)
+        service = try RoleService(.worker, topology: topology, context: context, logger: logger)
         self.handlers = handlers
         self.concurrency = max(1, concurrency ?? topology.worker.concurrency)
         self.executionLogPath = executionLog
@@ -38,15 +36,11 @@ public final class Worker: Service, Sendable {
     }
 
     /// Counters since start.
-    public var stats: WorkerStats {
-        var stats = published.value
-        stats.rejectedPeers = host.rejectedPeers
-        return stats
-    }
+    public var stats: WorkerStats { service.stats }
 
     /// The endpoint this worker advertises to clients (direct and local mode), or the broker's
     /// endpoint it connects to (reliable mode); nil before `start()`.
-    public var endpoint: String? { boundEndpoint.value }
+    public var endpoint: String? { service.endpoints }
 
     /// Binds the job socket (direct and local mode) or connects to the broker (reliable mode),
     /// and starts taking jobs. Throws for an endpoint that cannot be bound, a bad key file, a
@@ -55,20 +49,13 @@ public final class Worker: Service, Sendable {
     /// A worker starts once: `start()` on one that is starting, running or stopped throws
     /// `RoleStateError`, and a start that throws leaves it stopped.
     public func start() async throws {
-        try await host.start("worker") { try await startServing() }
-    }
-
-    /// Where the worker is in its life (`idle` until `start()`).
-    public var state: RoleState { host.lifecycle }
-
-    private func startServing() async throws {
-        let topology = host.topology, reliable = topology.mode == .reliable
-        let executionLog = try executionLogPath.map { try ExecutionLog(path: $0) }
-        let sockets = try await host.prepare(role: .worker, endpoints: reliable ? [topology.broker.workersEndpoint]
-                                                 : [topology.worker.bind, topology.sink.resultsEndpoint], serves: !reliable)
+        let topology = service.topology, reliable = topology.mode == .reliable
+        let executionLogPath = self.executionLogPath
         let handlers = self.handlers, handlerUpdates = self.handlerUpdates, concurrency = self.concurrency, workerID = Array(id.utf8)
-        let thread = host.thread, logger = host.logger, published = self.published, boundEndpoint = self.boundEndpoint
-        try await host.launch(name: "taskmesh-worker") {
+        let thread = service.thread, logger = service.logger, published = service.published
+        let endpoints = reliable ? [topology.broker.workersEndpoint] : [topology.worker.bind, topology.sink.resultsEndpoint]
+        try await service.start(checking: endpoints, serves: !reliable) { sockets in
+            let executionLog = try executionLogPath.map { try ExecutionLog(path: $0) }
             let runner = JobRunner(handlers: handlers, labels: topology.worker.labels, handlerUpdates: handlerUpdates, concurrency: concurrency, limit: topology.limits.maxPayload, signal: thread.signal,
                                    executionLog: executionLog, checksSender: sockets.security != nil && !reliable,
                                    published: published, logger: logger)
@@ -83,12 +70,14 @@ public final class Worker: Service, Sendable {
                                           sockets: sockets, thread: thread, logger: logger)
                 (endpoint, run) = (loop.identity.endpoint, loop.run)
             }
-            boundEndpoint.publish(endpoint)
             logger.info("worker ready", metadata: ["endpoint": "\(endpoint)", "mode": "\(topology.mode.rawValue)",
                                                    "handlers": "\(handlers.names.joined(separator: ","))"])
-            return run
+            return (endpoint, run)
         }
     }
+
+    /// Where the worker is in its life (`idle` until `start()`).
+    public var state: RoleState { service.state }
 
     /// Throws `TopologyError` (field `worker.labels`) for labels the wire cannot carry, and for
     /// more handlers than one worker may advertise (`Capabilities.maxHandlers`).
@@ -114,19 +103,17 @@ public final class Worker: Service, Sendable {
     public func update(handlers: Handlers) throws(TopologyError) {
         try Self.checkAdvertisable(handlers: handlers, labels: [])
         handlerUpdates.publish(handlers)
-        host.thread.signal.notify()
+        service.thread.signal.notify()
     }
 
     /// Re-reads the allowlists named by the topology's `security.allow` (see `Sink`).
-    public func reloadAllowlists() throws { try host.reloadAllowlists() }
+    public func reloadAllowlists() throws { try service.reloadAllowlists() }
 
     /// Stops gracefully (see the type's documentation) and waits until the worker has exited;
     /// returns at once for one never started (which can then not start) or already stopped.
-    public func stop() async { await host.stop() }
+    public func stop() async { await service.stop() }
 
     /// Serves until graceful shutdown or cancellation (starting first unless `start()` was
     /// called), then stops gracefully.
-    public func run() async throws {
-        try await host.run(started: endpoint != nil, start: start)
-    }
+    public func run() async throws { try await service.run(start: start) }
 }

@@ -32,3 +32,5 @@ public struct WorkerStats: Sendable, Equatable {
 
     public init() {}
 }
+
+extension WorkerStats: RoleCounters {}
