@@ -18,12 +18,8 @@ final class BrokerTransport: ClientTransport {
     init(core: ClientCore, topology: Topology, sockets: SocketFactory, logger: Logger) throws {
         self.topology = topology
         self.logger = logger
-        let serverKey = try sockets.security.map { (security) throws(SecurityError) in
-            try security.require(security.brokerKey, "security.servers.broker")
-        }
-        inbound = try sockets.makeClient(.dealer, serverKey: serverKey)
-        try inbound.set(.routingID, core.clientID)
-        try inbound.connect(topology.broker.clientsEndpoint)
+        inbound = try Self.connectHub(topology.broker.clientsEndpoint, key: \.brokerKey, field: "security.servers.broker",
+                                      core: core, sockets: sockets)
     }
 
     /// The workers the broker last reported ready.

@@ -59,9 +59,10 @@ final class ClientLoop<Transport: ClientTransport> {
             core.thread.signal.drain()
             if poller.events(at: inboundIndex).contains(.readable) { readInbound() }
             expireJobs()
-            if Instant.current >= nextHello {
-                nextHello = Instant.current + topology.heartbeat.interval
-                transport.beat(now: .current)
+            let afterPoll = Instant.current
+            if afterPoll >= nextHello {
+                nextHello = afterPoll + topology.heartbeat.interval
+                transport.beat(now: afterPoll)
             }
             stats.pending = pending.count
             stats.workers = transport.workerCount

@@ -10,7 +10,7 @@ import ZMQ
 /// and what it knows of its peers, and calls back into the loop to send what waits and to
 /// deliver what arrives. Both run on the client's loop thread only. Adding a transport touches
 /// neither the loop nor the other transports.
-protocol ClientTransport: AnyObject {
+protocol ClientTransport: AnyObject, SendableMetatype {
     init(core: ClientCore, topology: Topology, sockets: SocketFactory, logger: Logger) throws
 
     /// The socket answers arrive on (results, progress, and the hub's own messages); the loop
@@ -57,4 +57,25 @@ extension ClientTransport {
     func intercept(_ result: ResultMessage, _ loop: ClientLoop<Self>) -> Bool { false }
     func answered(by worker: UInt32) {}
     func missingWorkers(for job: Submission) -> String? { nil }
+}
+
+extension ClientTransport {
+    /// The DEALER a client's answers arrive on: connected to its hub (the sink or the broker) at
+    /// `endpoint`, under the client's id as routing id. In a secure mesh the hub's public key is
+    /// `key` of the role's security, which must be set (`field` names it in the error).
+    static func connectHub(_ endpoint: String, key: KeyPath<RoleSecurity, [UInt8]?>, field: String,
+                           core: ClientCore, sockets: SocketFactory) throws -> Socket {
+        let serverKey = try sockets.security.map { (security) throws(SecurityError) in
+            try security.require(security[keyPath: key], field)
+        }
+        let socket = try sockets.makeClient(.dealer, serverKey: serverKey)
+        do {
+            try socket.set(.routingID, core.clientID)
+            try socket.connect(endpoint)
+        } catch {
+            socket.close()
+            throw error
+        }
+        return socket
+    }
 }

@@ -27,12 +27,8 @@ final class DirectTransport: ClientTransport {
         self.topology = topology
         self.sockets = sockets
         self.logger = logger
-        let serverKey = try sockets.security.map { (security) throws(SecurityError) in
-            try security.require(security.sinkKey, "security.servers.sink")
-        }
-        inbound = try sockets.makeClient(.dealer, serverKey: serverKey)
-        try inbound.set(.routingID, core.clientID)
-        try inbound.connect(topology.sink.clientsEndpoint)
+        inbound = try Self.connectHub(topology.sink.clientsEndpoint, key: \.sinkKey, field: "security.servers.sink",
+                                      core: core, sockets: sockets)
         links = WorkerLinks(leaveLinger: topology.worker.drainTimeout)
     }
 

@@ -7,28 +7,25 @@ enum SocketDrain {
     static let batch = 4096
 
     /// Reads messages with `receive` (nil: none waiting) and hands each to `handle`, while
-    /// `keepReading` (asked before each read, e.g. for a time budget) agrees. A receive error is a malformed message
-    /// (counted through `malformed`, and the drain goes on) unless it ends the socket (a
-    /// terminated context), which ends the drain. `keepReading` gets the number of reads so far. Returns how many messages it handled.
-    @inline(__always) @discardableResult
+    /// `keepReading` (asked before each read with the number of reads so far, e.g. for a time
+    /// budget) agrees. A receive error is a malformed message (counted through `malformed`, and
+    /// the drain goes on) unless it ends the socket (a terminated context), which ends the drain.
+    @inline(__always)
     static func messages<Received>(upTo limit: Int = batch, receive: () throws(ZMQError) -> Received?,
                                    malformed: () -> Void, while keepReading: (Int) -> Bool = { _ in true },
-                                   _ handle: (Received) -> Void) -> Int {
-        var handled = 0
+                                   _ handle: (Received) -> Void) {
         for read in 0..<limit {
-            if !keepReading(read) { return handled }
+            if !keepReading(read) { return }
             let received: Received
             do {
-                guard let message = try receive() else { return handled }
+                guard let message = try receive() else { return }
                 received = message
             } catch {
-                if error.endsTheSocket { return handled }
+                if error.endsTheSocket { return }
                 malformed()
                 continue
             }
-            handled += 1
             handle(received)
         }
-        return handled
     }
 }
