@@ -8,11 +8,9 @@ import ZMQ
 @Suite struct BrokerLoopTests {
     /// A broker in this process on loopback ports of the system's choosing.
     func startBroker(sendHighWaterMark: Int? = nil) async throws -> (Broker, (clients: String, workers: String)) {
-        var topology = Topology.loopback(port: 0)
-        topology.mode = .reliable
-        topology.broker = .loopback(port: 0)
-        topology.broker.clientsBind = "tcp://127.0.0.1:0"
-        topology.broker.workersBind = "tcp://127.0.0.1:0"
+        var topology = Topology.reliableLoopback(port: 0)
+        topology.broker?.clientsBind = "tcp://127.0.0.1:0"
+        topology.broker?.workersBind = "tcp://127.0.0.1:0"
         if let sendHighWaterMark { topology.limits.sendHighWaterMark = sendHighWaterMark }
         let broker = try Broker(topology: topology)
         try await broker.start()

@@ -43,6 +43,8 @@ import Testing
         (["submit", "echo", "--require", "has space"], "--require: a label holds letters"),
         (["worker", "--label", ""], "--label: a label must not be empty"),
         (["worker", "--handlers", "echo,resize"], "no built-in handler named \"resize\""),
+        (["worker", "--broker", "tcp://127.0.0.1:5802"], "--broker applies to a reliable mesh; this topology is direct"),
+        (["submit", "echo", "--broker", "tcp://127.0.0.1:5801"], "--broker applies to a reliable mesh; this topology is direct"),
     ])
     func badRoutingFlagsAreClearErrors(_ arguments: [String], _ message: String) async throws {
         let process = try ChildProcess(arguments[0], arguments + ["-t", "topologies/direct.yaml"])

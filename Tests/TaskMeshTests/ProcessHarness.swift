@@ -147,8 +147,8 @@ struct RunningWorker {
 /// An in-process client connected to a sink process.
 func connectClient(_ topology: TestTopology, sink: RunningSink) async throws -> (Mesh, Client) {
     var settings = try topology.topology
-    settings.sink.clientsEndpoint = sink.clients
-    settings.sink.resultsEndpoint = sink.results
+    settings.sink?.clientsEndpoint = sink.clients
+    settings.sink?.resultsEndpoint = sink.results
     let mesh = try await Mesh.start(topology: settings)
     return (mesh, try await mesh.client())
 }

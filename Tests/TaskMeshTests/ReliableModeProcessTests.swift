@@ -56,7 +56,7 @@ struct RunningBroker {
 
     func connect(_ topology: ReliableTopology) async throws -> (Mesh, Client) {
         var settings = try Topology.load(path: topology.path)
-        settings.broker.clientsEndpoint = clients
+        settings.broker?.clientsEndpoint = clients
         let mesh = try await Mesh.start(topology: settings)
         return (mesh, try await mesh.client())
     }

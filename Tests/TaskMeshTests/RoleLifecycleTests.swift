@@ -5,9 +5,7 @@ import Testing
 /// with defined answers to stop before start, a second start and a second stop.
 struct RoleLifecycleTests {
     private func topology(_ mode: Topology.Mode = .direct) -> Topology {
-        var topology = Topology.loopback(port: 0)
-        topology.mode = mode
-        return topology
+        mode == .reliable ? Topology.reliableLoopback(port: 0) : Topology.loopback(port: 0)
     }
 
     @Test func stopBeforeStartReturnsAndTheRoleCannotStartAfter() async throws {
@@ -26,8 +24,8 @@ struct RoleLifecycleTests {
 
     @Test func aSecondStartThrowsAndASecondStopReturns() async throws {
         var settings = topology()
-        settings.sink.resultsBind = "tcp://127.0.0.1:0"
-        settings.sink.clientsBind = "tcp://127.0.0.1:0"
+        settings.sink?.resultsBind = "tcp://127.0.0.1:0"
+        settings.sink?.clientsBind = "tcp://127.0.0.1:0"
         let sink = try Sink(topology: settings)
         #expect(sink.state == .idle)
         try await sink.start()
@@ -40,7 +38,7 @@ struct RoleLifecycleTests {
 
     @Test func aFailedStartLeavesTheRoleStoppedAndStopReturns() async throws {
         var settings = topology()
-        settings.sink.resultsBind = "tcp://no-such-interface-name:1"
+        settings.sink?.resultsBind = "tcp://no-such-interface-name:1"
         let sink = try Sink(topology: settings)
         await #expect(throws: (any Error).self) { try await sink.start() }
         #expect(sink.state == .stopped)

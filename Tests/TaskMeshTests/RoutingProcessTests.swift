@@ -75,11 +75,11 @@ struct RoutingMesh {
         var settings = try Topology.load(path: topologyPath)
         // Both endpoints, so that in-process workers of this mesh (`Mesh.worker`) find the hub too.
         if kind == .direct {
-            settings.sink.clientsEndpoint = clientsEndpoint
-            settings.sink.resultsEndpoint = workersEndpoint
+            settings.sink?.clientsEndpoint = clientsEndpoint
+            settings.sink?.resultsEndpoint = workersEndpoint
         } else {
-            settings.broker.clientsEndpoint = clientsEndpoint
-            settings.broker.workersEndpoint = workersEndpoint
+            settings.broker?.clientsEndpoint = clientsEndpoint
+            settings.broker?.workersEndpoint = workersEndpoint
         }
         let mesh = try await Mesh.start(topology: settings)
         return (mesh, try await mesh.client())

@@ -30,8 +30,8 @@ struct TestKeys {
     /// A secure direct-mode topology on loopback with free ports chosen by the sink.
     func directTopology() -> Topology {
         var topology = Topology.loopback(port: 0)
-        topology.sink.resultsBind = "tcp://127.0.0.1:0"
-        topology.sink.clientsBind = "tcp://127.0.0.1:0"
+        topology.sink?.resultsBind = "tcp://127.0.0.1:0"
+        topology.sink?.clientsBind = "tcp://127.0.0.1:0"
         topology.heartbeat.interval = .milliseconds(100)
         topology.security = security
         return topology
@@ -55,8 +55,8 @@ func curveSocket(_ context: Context, _ type: SocketType, key: CurveKeyPair, serv
         let sink = try Sink(topology: topology)
         try await sink.start()
         let endpoints = try #require(sink.endpoints)
-        topology.sink.resultsEndpoint = endpoints.results
-        topology.sink.clientsEndpoint = endpoints.clients
+        topology.sink?.resultsEndpoint = endpoints.results
+        topology.sink?.clientsEndpoint = endpoints.clients
         return (sink, endpoints, topology)
     }
 
@@ -249,8 +249,8 @@ func curveSocket(_ context: Context, _ type: SocketType, key: CurveKeyPair, serv
         let sink = try Sink(topology: topology)
         try await sink.start()
         let endpoints = try #require(sink.endpoints)
-        topology.sink.resultsEndpoint = endpoints.results
-        topology.sink.clientsEndpoint = endpoints.clients
+        topology.sink?.resultsEndpoint = endpoints.results
+        topology.sink?.clientsEndpoint = endpoints.clients
         var handlers = Handlers()
         try handlers.register("echo") { $0.payload }
         let worker = try Worker(topology: topology, handlers: handlers)
@@ -282,12 +282,12 @@ func curveSocket(_ context: Context, _ type: SocketType, key: CurveKeyPair, serv
 
     @Test func plaintextBeyondLoopbackNeedsInsecure() throws {
         var topology = Topology.loopback(port: 5701)
-        topology.sink.resultsBind = "tcp://*:5701"
-        #expect { try checkPlaintext(topology, endpoints: [topology.sink.resultsBind], logger: .init(label: "t")) } throws: {
+        topology.sink?.resultsBind = "tcp://*:5701"
+        #expect { try checkPlaintext(topology, endpoints: [try #require(topology.sink).resultsBind], logger: .init(label: "t")) } throws: {
             ($0 as? SecurityError)?.code == .plaintextOffLoopback
         }
         topology.insecure = true
-        try checkPlaintext(topology, endpoints: [topology.sink.resultsBind], logger: .init(label: "t"))
+        try checkPlaintext(topology, endpoints: [try #require(topology.sink).resultsBind], logger: .init(label: "t"))
         #expect(isLoopback("tcp://127.0.0.1:1") && isLoopback("tcp://localhost:1") && isLoopback("tcp://[::1]:1"))
         #expect(isLoopback("ipc:///tmp/x") && isLoopback("inproc://x"))
         #expect(!isLoopback("tcp://192.0.2.1:1") && !isLoopback("tcp://*:1") && !isLoopback("tcp://0.0.0.0:1"))

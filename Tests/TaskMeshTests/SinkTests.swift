@@ -7,8 +7,8 @@ import ZMQ
     func startSink(clientHighWaterMark: Int? = nil) async throws -> (Sink, (results: String, clients: String)) {
         var topology = Topology.loopback(port: 0)
         if let clientHighWaterMark { topology.limits.sendHighWaterMark = clientHighWaterMark }
-        topology.sink.resultsBind = "tcp://127.0.0.1:0"
-        topology.sink.clientsBind = "tcp://127.0.0.1:0"
+        topology.sink?.resultsBind = "tcp://127.0.0.1:0"
+        topology.sink?.clientsBind = "tcp://127.0.0.1:0"
         topology.heartbeat.interval = .milliseconds(100)
         let sink = try Sink(topology: topology)
         try await sink.start()

@@ -75,10 +75,10 @@ private let directSink = """
 
     @Test func multihostExampleSeparatesBindsFromEndpoints() throws {
         let topology = try Topology.load(path: examplePath("multihost.yaml"))
-        #expect(topology.sink.resultsBind == "tcp://*:5701")
-        #expect(topology.sink.resultsEndpoint == "tcp://192.0.2.10:5701")
-        #expect(topology.sink.clientsBind == "tcp://*:5702")
-        #expect(topology.sink.clientsEndpoint == "tcp://192.0.2.10:5702")
+        #expect(topology.sink?.resultsBind == "tcp://*:5701")
+        #expect(topology.sink?.resultsEndpoint == "tcp://192.0.2.10:5701")
+        #expect(topology.sink?.clientsBind == "tcp://*:5702")
+        #expect(topology.sink?.clientsEndpoint == "tcp://192.0.2.10:5702")
         #expect(topology.worker.bind == "tcp://*:0")
         #expect(topology.worker.advertiseHost == "192.0.2.21")
         #expect(topology.worker.processes == 4)
@@ -95,9 +95,8 @@ private let directSink = """
     @Test func directModeFillsDefaultsFromTheInitialisers() throws {
         let topology = try Topology.parse(yaml: directSink)
         let expected = Topology(
-            mode: .direct,
-            sink: .init(resultsBind: "tcp://*:5701", clientsBind: "tcp://*:5702",
-                        resultsEndpoint: "tcp://127.0.0.1:5701", clientsEndpoint: "tcp://127.0.0.1:5702"),
+            hub: .sink(.init(resultsBind: "tcp://*:5701", clientsBind: "tcp://*:5702",
+                             resultsEndpoint: "tcp://127.0.0.1:5701", clientsEndpoint: "tcp://127.0.0.1:5702")),
             worker: .init(bind: "tcp://127.0.0.1:0")
         )
         #expect(topology == expected)
@@ -129,7 +128,7 @@ private let directSink = """
               results: {bind: "\(bind)"}
               clients: {bind: "tcp://127.0.0.1:5799"}
             """
-        #expect(try Topology.parse(yaml: yaml).sink.resultsEndpoint == endpoint)
+        #expect(try Topology.parse(yaml: yaml).sink?.resultsEndpoint == endpoint)
     }
 
     @Test func explicitEndpointWins() throws {
@@ -140,8 +139,8 @@ private let directSink = """
         let withEndpoint = yaml.replacingOccurrences(
             of: "    bind: tcp://*:5701\n", with: "    bind: tcp://*:5701\n    endpoint: tcp://sink.example:5701\n")
         let topology = try Topology.parse(yaml: withEndpoint)
-        #expect(topology.sink.resultsEndpoint == "tcp://sink.example:5701")
-        #expect(topology.sink.clientsEndpoint == "tcp://127.0.0.1:5702")
+        #expect(topology.sink?.resultsEndpoint == "tcp://sink.example:5701")
+        #expect(topology.sink?.clientsEndpoint == "tcp://127.0.0.1:5702")
     }
 
     @Test func localModeFillsMissingFieldsFromTheLocalTopology() throws {
@@ -154,10 +153,10 @@ private let directSink = """
               concurrency: 7
             """
         let topology = try Topology.parse(yaml: yaml)
-        #expect(topology.sink.resultsBind == "inproc://my-results")
-        #expect(topology.sink.resultsEndpoint == "inproc://my-results")
-        #expect(topology.sink.clientsBind == Topology.local.sink.clientsBind)
-        #expect(topology.sink.clientsEndpoint == Topology.local.sink.clientsEndpoint)
+        #expect(topology.sink?.resultsBind == "inproc://my-results")
+        #expect(topology.sink?.resultsEndpoint == "inproc://my-results")
+        #expect(topology.sink?.clientsBind == Topology.local.sink?.clientsBind)
+        #expect(topology.sink?.clientsEndpoint == Topology.local.sink?.clientsEndpoint)
         #expect(topology.worker.bind == Topology.local.worker.bind)
         #expect(topology.worker.concurrency == 7)
     }
@@ -202,9 +201,8 @@ private let directSink = """
               receive_hwm: 1_000
             """
         let expected = Topology(
-            mode: .direct,
-            sink: .init(resultsBind: "tcp://*:6701", clientsBind: "ipc:///tmp/taskmesh-clients.sock",
-                        resultsEndpoint: "tcp://sink.example:6701", clientsEndpoint: "ipc:///tmp/taskmesh-clients.sock"),
+            hub: .sink(.init(resultsBind: "tcp://*:6701", clientsBind: "ipc:///tmp/taskmesh-clients.sock",
+                             resultsEndpoint: "tcp://sink.example:6701", clientsEndpoint: "ipc:///tmp/taskmesh-clients.sock")),
             worker: .init(bind: "tcp://*:0", advertiseHost: "worker-1.example", concurrency: 16, prefetch: 8,
                           drainTimeout: .milliseconds(1500), processes: 3),
             client: .init(deadline: .seconds(120), maxPending: 500, spinWait: .microseconds(500)),
@@ -553,7 +551,7 @@ private let directSink = """
         try withTemporaryFile(Data(directSink.utf8)) { path in
             let topology = try Topology.fromEnvironment(["TASKMESH_TOPOLOGY": path], default: .local)
             #expect(topology.mode == .direct)
-            #expect(topology.sink.resultsEndpoint == "tcp://127.0.0.1:5701")
+            #expect(topology.sink?.resultsEndpoint == "tcp://127.0.0.1:5701")
         }
     }
 
@@ -598,14 +596,14 @@ private let reliableBroker = """
     @Test func brokerDefaults() throws {
         let topology = try Topology.parse(yaml: reliableBroker)
         #expect(topology.mode == .reliable)
-        #expect(topology.broker.clientsBind == "tcp://*:5801")
-        #expect(topology.broker.clientsEndpoint == "tcp://127.0.0.1:5801")
-        #expect(topology.broker.workersBind == "tcp://*:5802")
-        #expect(topology.broker.workersEndpoint == "tcp://127.0.0.1:5802")
-        #expect(topology.broker.maxAttempts == 3)
-        #expect(topology.broker.lease == .seconds(30))
-        #expect(topology.broker.queueLimit == 100_000)
-        #expect(topology.broker.resultTTL == .seconds(300))
+        #expect(topology.broker?.clientsBind == "tcp://*:5801")
+        #expect(topology.broker?.clientsEndpoint == "tcp://127.0.0.1:5801")
+        #expect(topology.broker?.workersBind == "tcp://*:5802")
+        #expect(topology.broker?.workersEndpoint == "tcp://127.0.0.1:5802")
+        #expect(topology.broker?.maxAttempts == 3)
+        #expect(topology.broker?.lease == .seconds(30))
+        #expect(topology.broker?.queueLimit == 100_000)
+        #expect(topology.broker?.resultTTL == .seconds(300))
         #expect(topology.worker.bind == "tcp://127.0.0.1:0")
     }
 
@@ -628,7 +626,7 @@ private let reliableBroker = """
             workersBind: "ipc:///tmp/taskmesh-broker-workers.sock", workersEndpoint: "ipc:///tmp/taskmesh-broker-workers.sock",
             maxAttempts: 1000, lease: .milliseconds(1500), queueLimit: 10, resultTTL: .seconds(120)))
         let one = try Topology.parse(yaml: reliableBroker + "  max_attempts: 1\n")
-        #expect(one.broker.maxAttempts == 1)
+        #expect(one.broker?.maxAttempts == 1)
     }
 
     @Test(arguments: [

@@ -105,9 +105,8 @@ import ZMQ
         let socket = try Socket(context, .router)
         let endpoint = try socket.bind("tcp://127.0.0.1:0")
         try socket.set(.receiveTimeout, .seconds(10))
-        var topology = Topology.loopback(port: 0)
-        topology.mode = .reliable
-        topology.broker.workersEndpoint = endpoint
+        var topology = Topology.reliableLoopback(port: 0)
+        topology.broker?.workersEndpoint = endpoint
         topology.worker.concurrency = 4
         // The stand-in sends no heartbeats: keep the worker from reconnecting (under a new
         // routing id) while a loaded machine runs the test.

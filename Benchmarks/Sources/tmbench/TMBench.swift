@@ -152,11 +152,10 @@ final class Bench {
             topology = .local
         case "direct":
             topology = .loopback(port: 1)  // only the clients endpoint matters to a client
-            topology.sink.clientsEndpoint = options.sink
+            topology.sink?.clientsEndpoint = options.sink
         default:
-            topology = .loopback(port: 1)
-            topology.mode = .reliable
-            topology.broker.clientsEndpoint = options.broker
+            topology = .reliableLoopback(port: 1)
+            topology.broker?.clientsEndpoint = options.broker
         }
         topology.client.maxPending = max(topology.client.maxPending, options.window + 1)
         topology.client.deadline = .seconds(120)

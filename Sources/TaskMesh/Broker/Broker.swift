@@ -22,8 +22,12 @@ import ZMQ
 /// their unanswered jobs again, under the same ids, when a broker is back.
 public final class Broker: Service, Sendable {
     private let service: RoleService<BrokerStats, (clients: String, workers: String)>
+    private let hub: Topology.Broker
 
+    /// A broker for `topology`. Throws `TopologyError` for a local or direct topology, which has
+    /// a sink instead.
     public init(topology: Topology, context: MeshContext? = nil, logger: Logger = Logger(label: "taskmesh.broker")) throws {
+        hub = try topology.brokerToServe()
         service = try RoleService(.broker, topology: topology, context: context, logger: logger)
     }
 
@@ -38,9 +42,9 @@ public final class Broker: Service, Sendable {
     /// A broker starts once: `start()` on one that is starting, running or stopped throws
     /// `RoleStateError`, and a start that throws leaves it stopped.
     public func start() async throws {
-        let topology = service.topology, thread = service.thread, logger = service.logger, published = service.published
-        try await service.start(checking: [topology.broker.clientsBind, topology.broker.workersBind], serves: true) { sockets in
-            let loop = try BrokerLoop(topology: topology, sockets: sockets, thread: thread, published: published, logger: logger)
+        let topology = service.topology, hub = self.hub, thread = service.thread, logger = service.logger, published = service.published
+        try await service.start(checking: [hub.clientsBind, hub.workersBind], serves: true) { sockets in
+            let loop = try BrokerLoop(topology: topology, hub: hub, sockets: sockets, thread: thread, published: published, logger: logger)
             logger.info("broker listening", metadata: ["clients": "\(loop.boundEndpoints.clients)", "workers": "\(loop.boundEndpoints.workers)"])
             return (loop.boundEndpoints, loop.run)
         }

@@ -27,16 +27,16 @@ final class BrokerLoop {
     private var nextTick: Instant = .current
     let boundEndpoints: (clients: String, workers: String)
 
-    init(topology: Topology, sockets: SocketFactory, thread: LoopThread, published: Shared<BrokerStats>, logger: Logger) throws {
+    init(topology: Topology, hub: Topology.Broker, sockets: SocketFactory, thread: LoopThread, published: Shared<BrokerStats>, logger: Logger) throws {
         self.topology = topology
         self.thread = thread
         self.published = published
         self.logger = logger
-        state = BrokerState(config: topology.broker, expiry: topology.heartbeat.expiry)
+        state = BrokerState(config: hub, expiry: topology.heartbeat.expiry)
         secure = sockets.security != nil
         clients = try sockets.makeServer(.router, domain: .clients)
         workers = try sockets.makeServer(.router, domain: .workers)
-        boundEndpoints = (try clients.bind(topology.broker.clientsBind), try workers.bind(topology.broker.workersBind))
+        boundEndpoints = (try clients.bind(hub.clientsBind), try workers.bind(hub.workersBind))
         try sockets.verifyRejectsStrangers(.router, boundAt: boundEndpoints.clients)
         try sockets.verifyRejectsStrangers(.router, boundAt: boundEndpoints.workers)
     }

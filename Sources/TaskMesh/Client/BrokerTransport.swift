@@ -15,10 +15,10 @@ final class BrokerTransport: ClientTransport {
     private var brokerWorkers = 0
     private var brokerHeardAt: Instant?
 
-    init(core: ClientCore, topology: Topology, sockets: SocketFactory, logger: Logger) throws {
+    init(core: ClientCore, topology: Topology, hub: Topology.Broker, sockets: SocketFactory, logger: Logger) throws {
         self.topology = topology
         self.logger = logger
-        inbound = try Self.connectHub(topology.broker.clientsEndpoint, key: \.brokerKey, field: "security.servers.broker",
+        inbound = try Self.connectHub(hub.clientsEndpoint, key: \.brokerKey, field: "security.servers.broker",
                                       core: core, sockets: sockets)
     }
 

@@ -25,26 +25,27 @@ public final class Client: Sendable {
     /// `context` must be the mesh's own in local mode (`Mesh.client()` passes it).
     public static func connect(topology: Topology, context: MeshContext? = nil,
                                logger: Logger = Logger(label: "taskmesh.client")) async throws -> Client {
-        let reliable = topology.mode == .reliable
-        try checkPlaintext(topology, endpoints: [reliable ? topology.broker.clientsEndpoint : topology.sink.clientsEndpoint], logger: logger)
+        try checkPlaintext(topology, endpoints: [topology.hub.clientsEndpoint], logger: logger)
         let security = try RoleSecurity.load(topology, role: .client)
         // In a secure mesh a client's id is its public key (which the handshake proves) and 8
         // random bytes, so processes sharing a key stay apart.
         let client = try Client(topology: topology, clientID: security.map { $0.publicKey + (0..<8).map { _ in UInt8.random(in: 0...255) } })
         let core = client.core
         let sockets = SocketFactory(context: try context?.zmq ?? Context(), topology: topology, security: security)
-        switch topology.mode {
-        case .reliable: try await run(BrokerTransport.self, core: core, topology: topology, sockets: sockets, logger: logger)
-        case .direct, .local: try await run(DirectTransport.self, core: core, topology: topology, sockets: sockets, logger: logger)
+        switch topology.hub {
+        case .broker(let broker):
+            try await run(BrokerTransport.self, hub: broker, core: core, topology: topology, sockets: sockets, logger: logger)
+        case .sink(let sink), .local(let sink):
+            try await run(DirectTransport.self, hub: sink, core: core, topology: topology, sockets: sockets, logger: logger)
         }
         return client
     }
 
     /// Starts the client's loop thread over a `Transport` and returns once it runs.
-    private static func run<Transport: ClientTransport>(_ transport: Transport.Type, core: ClientCore, topology: Topology,
-                                                        sockets: SocketFactory, logger: Logger) async throws {
+    private static func run<Transport: ClientTransport>(_ transport: Transport.Type, hub: Transport.Hub, core: ClientCore,
+                                                        topology: Topology, sockets: SocketFactory, logger: Logger) async throws {
         try await core.thread.launch(name: "taskmesh-client") {
-            let transport = try Transport(core: core, topology: topology, sockets: sockets, logger: logger)
+            let transport = try Transport(core: core, topology: topology, hub: hub, sockets: sockets, logger: logger)
             return ClientLoop(core: core, topology: topology, transport: transport, logger: logger).run
         }
     }

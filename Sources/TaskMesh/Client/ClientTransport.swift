@@ -11,7 +11,10 @@ import ZMQ
 /// deliver what arrives. Both run on the client's loop thread only. Adding a transport touches
 /// neither the loop nor the other transports.
 protocol ClientTransport: AnyObject, SendableMetatype {
-    init(core: ClientCore, topology: Topology, sockets: SocketFactory, logger: Logger) throws
+    /// What the transport meets its peers at: the topology's sink or broker.
+    associatedtype Hub: Sendable
+
+    init(core: ClientCore, topology: Topology, hub: Hub, sockets: SocketFactory, logger: Logger) throws
 
     /// The socket answers arrive on (results, progress, and the hub's own messages); the loop
     /// polls it first.

@@ -22,12 +22,12 @@ final class DirectTransport: ClientTransport {
     /// The poller index of the first link (links follow in `links.links` order).
     private var firstLinkIndex = 0
 
-    init(core: ClientCore, topology: Topology, sockets: SocketFactory, logger: Logger) throws {
+    init(core: ClientCore, topology: Topology, hub: Topology.Sink, sockets: SocketFactory, logger: Logger) throws {
         self.core = core
         self.topology = topology
         self.sockets = sockets
         self.logger = logger
-        inbound = try Self.connectHub(topology.sink.clientsEndpoint, key: \.sinkKey, field: "security.servers.sink",
+        inbound = try Self.connectHub(hub.clientsEndpoint, key: \.sinkKey, field: "security.servers.sink",
                                       core: core, sockets: sockets)
         links = WorkerLinks(leaveLinger: topology.worker.drainTimeout)
     }

@@ -13,10 +13,13 @@ import ZMQ
 /// sockets and returns. It throws when it cannot bind its endpoints.
 public final class Sink: Service, Sendable {
     private let service: RoleService<SinkStats, (results: String, clients: String)>
+    private let hub: Topology.Sink
 
     /// A sink for `topology`. `context` must be shared with the other roles in local mode
-    /// (inproc endpoints live inside one context).
+    /// (inproc endpoints live inside one context). Throws `TopologyError` for a reliable
+    /// topology, which has a broker instead.
     public init(topology: Topology, context: MeshContext? = nil, logger: Logger = Logger(label: "taskmesh.sink")) throws {
+        hub = try topology.sinkToServe()
         service = try RoleService(.sink, topology: topology, context: context, logger: logger)
     }
 
@@ -34,9 +37,9 @@ public final class Sink: Service, Sendable {
     /// A sink starts once: `start()` on one that is starting, running or stopped throws
     /// `RoleStateError`, and a start that throws leaves it stopped.
     public func start() async throws {
-        let topology = service.topology, thread = service.thread, logger = service.logger, published = service.published
-        try await service.start(checking: [topology.sink.resultsBind, topology.sink.clientsBind], serves: true) { sockets in
-            let loop = try SinkLoop(topology: topology, sockets: sockets, thread: thread, published: published, logger: logger)
+        let topology = service.topology, hub = self.hub, thread = service.thread, logger = service.logger, published = service.published
+        try await service.start(checking: [hub.resultsBind, hub.clientsBind], serves: true) { sockets in
+            let loop = try SinkLoop(topology: topology, hub: hub, sockets: sockets, thread: thread, published: published, logger: logger)
             logger.info("sink listening", metadata: ["results": "\(loop.boundEndpoints.results)", "clients": "\(loop.boundEndpoints.clients)"])
             return (loop.boundEndpoints, loop.run)
         }

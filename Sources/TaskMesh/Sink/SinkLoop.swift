@@ -22,7 +22,7 @@ final class SinkLoop {
     private var stats = SinkStats()
     private var nextTick: Instant
 
-    init(topology: Topology, sockets: SocketFactory, thread: LoopThread, published: Shared<SinkStats>, logger: Logger) throws {
+    init(topology: Topology, hub: Topology.Sink, sockets: SocketFactory, thread: LoopThread, published: Shared<SinkStats>, logger: Logger) throws {
         self.topology = topology
         self.thread = thread
         self.published = published
@@ -31,7 +31,7 @@ final class SinkLoop {
         results = try sockets.makeServer(.pull, domain: .workers)
         clients = try sockets.makeServer(.router, domain: .clients)
         nextTick = .current
-        boundEndpoints = (try results.bind(topology.sink.resultsBind), try clients.bind(topology.sink.clientsBind))
+        boundEndpoints = (try results.bind(hub.resultsBind), try clients.bind(hub.clientsBind))
         try sockets.verifyRejectsStrangers(.pull, boundAt: boundEndpoints.results)
         try sockets.verifyRejectsStrangers(.router, boundAt: boundEndpoints.clients)
     }

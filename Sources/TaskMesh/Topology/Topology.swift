@@ -29,6 +29,17 @@ public struct Topology: Sendable, Equatable {
             self.resultsEndpoint = resultsEndpoint
             self.clientsEndpoint = clientsEndpoint
         }
+
+        /// The sink of local mode: `inproc://taskmesh-sink-results` and `inproc://taskmesh-sink-clients`.
+        public static let inProcess = Sink(
+            resultsBind: "inproc://taskmesh-sink-results", clientsBind: "inproc://taskmesh-sink-clients",
+            resultsEndpoint: "inproc://taskmesh-sink-results", clientsEndpoint: "inproc://taskmesh-sink-clients")
+
+        /// A sink on 127.0.0.1 at `port` (results) and `port + 1` (clients).
+        public static func loopback(port: Int) -> Sink {
+            Sink(resultsBind: "tcp://127.0.0.1:\(port)", clientsBind: "tcp://127.0.0.1:\(port + 1)",
+                 resultsEndpoint: "tcp://127.0.0.1:\(port)", clientsEndpoint: "tcp://127.0.0.1:\(port + 1)")
+        }
     }
 
     /// The broker of reliable mode.
@@ -181,10 +192,18 @@ public struct Topology: Sendable, Equatable {
         }
     }
 
-    public var mode: Mode
-    public var sink: Sink
-    /// Used in reliable mode only.
-    public var broker: Broker
+    /// Where clients and workers meet; the mode follows from it.
+    public enum Hub: Sendable, Equatable {
+        /// Local mode: every role in this process, meeting at a sink over `inproc://` endpoints.
+        case local(Sink)
+        /// Direct mode: clients push jobs straight to workers; this sink routes results back and
+        /// keeps the membership.
+        case sink(Sink)
+        /// Reliable mode: clients and workers meet at this broker.
+        case broker(Broker)
+    }
+
+    public var hub: Hub
     /// CURVE keys and allowlists; nil: plaintext.
     public var security: Security?
     /// Allows plaintext tcp on addresses other than loopback (a warning is printed at start).
@@ -195,33 +214,99 @@ public struct Topology: Sendable, Equatable {
     public var heartbeat: Heartbeat
     public var limits: Limits
 
-    public init(mode: Mode, sink: Sink, worker: Worker, client: Client = Client(),
-                heartbeat: Heartbeat = Heartbeat(), limits: Limits = Limits(), broker: Broker = .loopback(port: 5801)) {
-        self.mode = mode
-        self.sink = sink
-        self.broker = broker
+    public init(hub: Hub, worker: Worker, client: Client = Client(), heartbeat: Heartbeat = Heartbeat(),
+                limits: Limits = Limits()) {
+        self.hub = hub
         self.worker = worker
         self.client = client
         self.heartbeat = heartbeat
         self.limits = limits
     }
 
+    /// How jobs travel, which the hub decides.
+    public var mode: Mode {
+        switch hub {
+        case .local: .local
+        case .sink: .direct
+        case .broker: .reliable
+        }
+    }
+
+    /// The sink of a local or direct topology; nil in reliable mode. Setting it (or one of its
+    /// fields, through `topology.sink?.field = ...`) changes that sink and never the mode: it is
+    /// ignored in reliable mode, and so is setting nil.
+    public var sink: Sink? {
+        get {
+            switch hub {
+            case .local(let sink), .sink(let sink): sink
+            case .broker: nil
+            }
+        }
+        set {
+            guard let newValue else { return }
+            switch hub {
+            case .local: hub = .local(newValue)
+            case .sink: hub = .sink(newValue)
+            case .broker: return
+            }
+        }
+    }
+
+    /// The broker of a reliable topology; nil in local and direct mode. Setting it changes that
+    /// broker and never the mode, as for `sink`.
+    public var broker: Broker? {
+        get {
+            guard case .broker(let broker) = hub else { return nil }
+            return broker
+        }
+        set {
+            guard let newValue, case .broker = hub else { return }
+            hub = .broker(newValue)
+        }
+    }
+
     /// The embedded default: everything in this process over inproc.
-    public static let local = Topology(
-        mode: .local,
-        sink: Sink(resultsBind: "inproc://taskmesh-sink-results", clientsBind: "inproc://taskmesh-sink-clients",
-                   resultsEndpoint: "inproc://taskmesh-sink-results", clientsEndpoint: "inproc://taskmesh-sink-clients"),
-        worker: Worker(bind: "inproc://taskmesh-worker", concurrency: 4, processes: 2)
-    )
+    public static let local = Topology(hub: .local(.inProcess), worker: Worker(bind: "inproc://taskmesh-worker"))
 
     /// Direct mode on this machine: a sink on 127.0.0.1 at `port` (results) and `port + 1`
     /// (clients); workers bind ephemeral loopback ports.
     public static func loopback(port: Int) -> Topology {
-        Topology(
-            mode: .direct,
-            sink: Sink(resultsBind: "tcp://127.0.0.1:\(port)", clientsBind: "tcp://127.0.0.1:\(port + 1)",
-                       resultsEndpoint: "tcp://127.0.0.1:\(port)", clientsEndpoint: "tcp://127.0.0.1:\(port + 1)"),
-            worker: Worker(bind: "tcp://127.0.0.1:0")
-        )
+        Topology(hub: .sink(.loopback(port: port)), worker: Worker(bind: "tcp://127.0.0.1:0"))
+    }
+
+    /// Reliable mode on this machine: a broker on 127.0.0.1 at `port` (clients) and `port + 1`
+    /// (workers).
+    public static func reliableLoopback(port: Int) -> Topology {
+        Topology(hub: .broker(.loopback(port: port)), worker: Worker(bind: "tcp://127.0.0.1:0"))
+    }
+}
+
+extension Topology.Hub {
+    /// Where clients connect: the sink's client endpoint or the broker's.
+    var clientsEndpoint: String {
+        switch self {
+        case .local(let sink), .sink(let sink): sink.clientsEndpoint
+        case .broker(let broker): broker.clientsEndpoint
+        }
+    }
+}
+
+extension Topology {
+    /// The sink a sink role serves. Throws for a reliable topology, whose hub is a broker.
+    func sinkToServe() throws(TopologyError) -> Sink {
+        guard let sink else {
+            throw TopologyError(source: "topology", field: "mode",
+                                message: "a sink serves local and direct mode; this topology is reliable, and its hub is a broker")
+        }
+        return sink
+    }
+
+    /// The broker a broker role serves. Throws for a local or direct topology, whose hub is a sink.
+    func brokerToServe() throws(TopologyError) -> Broker {
+        guard let broker else {
+            throw TopologyError(source: "topology", field: "mode",
+                                message: "a broker serves reliable mode; this topology is \(mode.rawValue), and its hub is a sink")
+        }
+        return broker
     }
 }

@@ -35,7 +35,10 @@ final class ReliableWorkerLoop {
     /// Timed jobs between reconsiderations of the credit.
     static let creditCheckInterval = 64
 
-    init(topology: Topology, runner: JobRunner, concurrency: Int, workerID: [UInt8], sockets: SocketFactory,
+    /// Where the broker takes workers.
+    private let brokerEndpoint: String
+
+    init(topology: Topology, broker hub: Topology.Broker, runner: JobRunner, concurrency: Int, workerID: [UInt8], sockets: SocketFactory,
          thread: LoopThread, logger: Logger) throws {
         self.topology = topology
         self.runner = runner
@@ -45,14 +48,15 @@ final class ReliableWorkerLoop {
         self.logger = logger
         credit = WorkerCredit(concurrency: concurrency, prefetch: topology.worker.prefetch,
                               sendHighWaterMark: topology.limits.sendHighWaterMark)
-        broker = try Self.connect(sockets, topology)
+        brokerEndpoint = hub.workersEndpoint
+        broker = try Self.connect(sockets, to: hub.workersEndpoint)
     }
 
-    private static func connect(_ sockets: SocketFactory, _ topology: Topology) throws -> Socket {
+    private static func connect(_ sockets: SocketFactory, to endpoint: String) throws -> Socket {
         // Not IMMEDIATE: READY and results queue until the connection completes.
         let brokerKey = try sockets.security.map { (security) throws(SecurityError) in try security.require(security.brokerKey, "security.servers.broker") }
         let socket = try sockets.makeClient(.dealer, serverKey: brokerKey, immediate: false)
-        try socket.connect(topology.broker.workersEndpoint)
+        try socket.connect(endpoint)
         return socket
     }
 
@@ -134,7 +138,7 @@ final class ReliableWorkerLoop {
         try? broker.set(.linger, .zero)
         broker.close()
         do {
-            broker = try Self.connect(sockets, topology)
+            broker = try Self.connect(sockets, to: brokerEndpoint)
         } catch {
             logger.error("cannot reconnect to the broker: \(error)")
         }

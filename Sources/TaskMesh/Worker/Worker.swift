@@ -49,11 +49,14 @@ public final class Worker: Service, Sendable {
     /// A worker starts once: `start()` on one that is starting, running or stopped throws
     /// `RoleStateError`, and a start that throws leaves it stopped.
     public func start() async throws {
-        let topology = service.topology, reliable = topology.mode == .reliable
+        let topology = service.topology, reliable = topology.mode == .reliable, hub = topology.hub
         let executionLogPath = self.executionLogPath
         let handlers = self.handlers, handlerUpdates = self.handlerUpdates, concurrency = self.concurrency, workerID = Array(id.utf8)
         let thread = service.thread, logger = service.logger, published = service.published
-        let endpoints = reliable ? [topology.broker.workersEndpoint] : [topology.worker.bind, topology.sink.resultsEndpoint]
+        let endpoints = switch hub {
+        case .broker(let broker): [broker.workersEndpoint]
+        case .local(let sink), .sink(let sink): [topology.worker.bind, sink.resultsEndpoint]
+        }
         try await service.start(checking: endpoints, serves: !reliable) { sockets in
             let executionLog = try executionLogPath.map { try ExecutionLog(path: $0) }
             let runner = JobRunner(handlers: handlers, labels: topology.worker.labels, handlerUpdates: handlerUpdates, concurrency: concurrency, limit: topology.limits.maxPayload, signal: thread.signal,
@@ -61,13 +64,14 @@ public final class Worker: Service, Sendable {
                                    published: published, logger: logger)
             let endpoint: String
             let run: () -> Void
-            if reliable {
-                let loop = try ReliableWorkerLoop(topology: topology, runner: runner, concurrency: concurrency, workerID: workerID,
-                                                  sockets: sockets, thread: thread, logger: logger)
-                (endpoint, run) = (topology.broker.workersEndpoint, loop.run)
-            } else {
-                let loop = try WorkerLoop(topology: topology, runner: runner, concurrency: concurrency, workerID: workerID,
-                                          sockets: sockets, thread: thread, logger: logger)
+            switch hub {
+            case .broker(let broker):
+                let loop = try ReliableWorkerLoop(topology: topology, broker: broker, runner: runner, concurrency: concurrency,
+                                                  workerID: workerID, sockets: sockets, thread: thread, logger: logger)
+                (endpoint, run) = (broker.workersEndpoint, loop.run)
+            case .local(let sink), .sink(let sink):
+                let loop = try WorkerLoop(topology: topology, sink: sink, runner: runner, concurrency: concurrency,
+                                          workerID: workerID, sockets: sockets, thread: thread, logger: logger)
                 (endpoint, run) = (loop.identity.endpoint, loop.run)
             }
             logger.info("worker ready", metadata: ["endpoint": "\(endpoint)", "mode": "\(topology.mode.rawValue)",

@@ -33,7 +33,7 @@ final class WorkerLoop {
     /// This worker's CURVE public key, announced so clients can connect; empty without security.
     private let publicKey: [UInt8]
 
-    init(topology: Topology, runner: JobRunner, concurrency: Int, workerID: [UInt8], sockets: SocketFactory,
+    init(topology: Topology, sink: Topology.Sink, runner: JobRunner, concurrency: Int, workerID: [UInt8], sockets: SocketFactory,
          thread: LoopThread, logger: Logger) throws {
         self.topology = topology
         self.runner = runner
@@ -54,7 +54,7 @@ final class WorkerLoop {
         guard identity.endpoint.utf8.count <= Wire.maxEndpointLength else {
             throw ZMQError(.invalidArgument, message: "the advertised endpoint \"\(identity.endpoint)\" is longer than \(Wire.maxEndpointLength) bytes")
         }
-        try results.connect(topology.sink.resultsEndpoint)
+        try results.connect(sink.resultsEndpoint)
     }
 
     /// inproc and ipc names must differ per worker; tcp binds differ by port.
