@@ -26,8 +26,7 @@ struct ModuleLayoutTests {
     static let ambiguous: Set<String> = ["Sink", "Broker", "Client", "Worker"]
 
     @Test func everyFolderUsesOnlyTheLayersBelowIt() throws {
-        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-            .appendingPathComponent("Sources/TaskMesh")
+        let root = RepositoryFiles.root.appendingPathComponent("Sources/TaskMesh")
         let files = try #require(FileManager.default.enumerator(atPath: root.path)).compactMap { $0 as? String }.filter { $0.hasSuffix(".swift") }
         func folder(_ path: String) -> String { path.contains("/") ? String(path.split(separator: "/")[0]) : "" }
         var declaredIn: [String: String] = [:]
@@ -57,8 +56,7 @@ struct ModuleLayoutTests {
     /// The public API does not re-export the ZMQ layer, and the CLI stands on TaskMesh alone
     /// (CLI -> TaskMesh -> ZMQ -> CZMQ).
     @Test func zmqStaysBehindTheLibrarysPublicAPI() throws {
-        let sources = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-            .appendingPathComponent("Sources")
+        let sources = RepositoryFiles.root.appendingPathComponent("Sources")
         for (folder, forbidden) in [("TaskMesh", "public import ZMQ"), ("taskmesh", "import ZMQ")] {
             let root = sources.appendingPathComponent(folder)
             let files = try #require(FileManager.default.enumerator(atPath: root.path)).compactMap { $0 as? String }.filter { $0.hasSuffix(".swift") }

@@ -24,9 +24,24 @@ func pair(_ server: Socket, _ client: Socket, over transport: Transport) throws 
     return endpoint
 }
 
+/// `count` bytes that differ from run to run, made quickly: a SplitMix64 stream seeded once from
+/// the system's generator, eight bytes per step. (Drawing each byte from the system generator
+/// costs a system call per byte: seconds for a few MiB, during which this synchronous test holds
+/// one of the cooperative pool's two threads that the other tests' tasks need.)
 func randomBytes(_ count: Int) -> [UInt8] {
-    var generator = SystemRandomNumberGenerator()
-    return (0..<count).map { _ in UInt8.random(in: 0...255, using: &generator) }
+    var state = UInt64.random(in: .min ... .max)
+    var bytes = [UInt8]()
+    bytes.reserveCapacity(count + 8)
+    while bytes.count < count {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var mixed = state
+        mixed = (mixed ^ (mixed >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        mixed = (mixed ^ (mixed >> 27)) &* 0x94D0_49BB_1331_11EB
+        mixed ^= mixed >> 31
+        withUnsafeBytes(of: mixed) { bytes.append(contentsOf: $0) }
+    }
+    bytes.removeLast(bytes.count - count)
+    return bytes
 }
 
 /// Receives with a deadline so a broken test fails instead of hanging.

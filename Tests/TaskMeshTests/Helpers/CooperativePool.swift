@@ -31,3 +31,11 @@ func offPool<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async thro
         }
     }
 }
+
+/// Lets other tasks run every `every` iterations of a CPU-bound test loop. Tests run as tasks on
+/// the cooperative pool, which on a 2-core machine has two threads: two property tests that
+/// compute for seconds without suspending hold both, and an in-process worker's handlers (or a
+/// client's awaits) in another test then wait that long, past their deadlines.
+func yieldingNowAndThen(_ iteration: Int, every: Int = 64) async {
+    if iteration % every == every - 1 { await Task.yield() }
+}

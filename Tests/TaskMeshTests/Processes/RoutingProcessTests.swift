@@ -3,21 +3,12 @@ import Foundation
 import Testing
 @testable import TaskMesh
 
-/// A sink (direct) or broker (reliable) process, with workers started against it: the one
-/// harness the routing tests run in both modes.
-struct RoutingMesh {
-    enum Kind: String, CaseIterable, Sendable { case direct, reliable }
-
-    let kind: Kind
-    let topologyPath: String
-    let hub: ChildProcess
-    /// Where workers and clients connect.
-    let workersEndpoint: String
-    let clientsEndpoint: String
-
-    /// `extra`: more YAML for the topology's `client:` or `broker:` settings, as lines.
+extension RunningHub {
+    /// A sink (direct) or broker (reliable) process for the routing and lifecycle tests, on a
+    /// topology with fast heartbeats; `client`, `broker` and `worker` add settings to those
+    /// sections (`broker` as lines).
     static func start(_ kind: Kind, deadline: String = "20s", client: String = "", broker: String = "",
-                      worker: String = "") async throws -> RoutingMesh {
+                      worker: String = "") async throws -> RunningHub {
         let yaml: String
         switch kind {
         case .direct:
@@ -44,52 +35,7 @@ struct RoutingMesh {
         }
         let path = temporaryPath("routing") + ".yaml"
         try yaml.write(toFile: path, atomically: true, encoding: .utf8)
-        let hub = try ChildProcess(kind == .direct ? "sink" : "broker",
-                                   [kind == .direct ? "sink" : "broker", "-t", path, "--log-level", "debug"])
-        let ready = fields(try await hub.waitForLine(startingWith: "ready "))
-        return kind == .direct
-            ? RoutingMesh(kind: kind, topologyPath: path, hub: hub, workersEndpoint: try #require(ready["results"]),
-                          clientsEndpoint: try #require(ready["clients"]))
-            : RoutingMesh(kind: kind, topologyPath: path, hub: hub, workersEndpoint: try #require(ready["workers"]),
-                          clientsEndpoint: try #require(ready["clients"]))
-    }
-
-    /// A `taskmesh worker` serving only `handlers` (built-in names), with `labels`, logging every
-    /// job it starts to `log`. With a `launcher` (a program and its arguments, such as
-    /// `faketime -f +60s`) the worker runs under it, with `environment` added to the test's.
-    func startWorker(_ name: String, handlers: [String], labels: [String] = [], concurrency: Int = 4, log: String,
-                     launcher: [String] = [], environment: [String: String] = [:], extra: [String] = []) async throws -> ChildProcess {
-        let hubFlag = kind == .direct ? "--sink" : "--broker"
-        let arguments = ["worker", "-t", topologyPath, hubFlag, workersEndpoint, "--handlers", handlers.joined(separator: ","),
-                         "--concurrency", "\(concurrency)", "--execution-log", log, "--log-level", "debug"]
-            + labels.flatMap { ["--label", $0] } + extra
-        let process = launcher.isEmpty
-            ? try ChildProcess(name, arguments, environment: environment)
-            : try ChildProcess(name, executable: launcher[0], Array(launcher.dropFirst()) + [BuiltProducts.taskmesh] + arguments,
-                               environment: environment)
-        _ = try await process.waitForLine(startingWith: "ready ")
-        return process
-    }
-
-    func connect() async throws -> (Mesh, Client) {
-        var settings = try Topology.load(path: topologyPath)
-        // Both endpoints, so that in-process workers of this mesh (`Mesh.worker`) find the hub too.
-        if kind == .direct {
-            settings.sink?.clientsEndpoint = clientsEndpoint
-            settings.sink?.resultsEndpoint = workersEndpoint
-        } else {
-            settings.broker?.clientsEndpoint = clientsEndpoint
-            settings.broker?.workersEndpoint = workersEndpoint
-        }
-        let mesh = try await Mesh.start(topology: settings)
-        return (mesh, try await mesh.client())
-    }
-
-    /// Waits until `client` can reach workers of every one of `handlers` (direct mode: by their
-    /// advertised handlers; reliable mode: `count` workers ready at the broker).
-    func waitForWorkers(_ client: Client, count: Int, handlers: [String]) async throws {
-        try await client.waitForWorkers(count, timeout: .seconds(10))
-        for handler in handlers { try await client.waitForWorkers(1, handling: handler, timeout: .seconds(10)) }
+        return try await start(kind, topologyPath: path)
     }
 }
 
@@ -137,9 +83,9 @@ private func sha256Hex(_ bytes: [UInt8]) -> [UInt8] {
     /// Worker A runs sha256 only, B echo only, C both; two clients send 3,000 mixed jobs. Every
     /// job succeeds, each ran only on a worker that has its handler, and A and C share the
     /// sha256 jobs.
-    @Test(arguments: RoutingMesh.Kind.allCases)
-    func aMeshOfSpecialisedWorkersRunsEveryJobOnlyWhereItsHandlerIs(_ kind: RoutingMesh.Kind) async throws {
-        let mesh = try await RoutingMesh.start(kind)
+    @Test(arguments: RunningHub.Kind.allCases)
+    func aMeshOfSpecialisedWorkersRunsEveryJobOnlyWhereItsHandlerIs(_ kind: RunningHub.Kind) async throws {
+        let mesh = try await RunningHub.start(kind)
         let logs = ["a", "b", "c"].map { temporaryPath("routing-\($0)") }
         let a = try await mesh.startWorker("worker-a", handlers: ["sha256"], log: logs[0])
         let b = try await mesh.startWorker("worker-b", handlers: ["echo"], log: logs[1])
@@ -189,9 +135,9 @@ private func sha256Hex(_ bytes: [UInt8]) -> [UInt8] {
 
     /// Jobs requiring `gpu` run only on the worker labelled `gpu`; with it gone, such a job ends
     /// `noWorkers` naming the missing label.
-    @Test(arguments: RoutingMesh.Kind.allCases)
-    func jobsRequiringALabelRunOnlyOnWorkersCarryingIt(_ kind: RoutingMesh.Kind) async throws {
-        let mesh = try await RoutingMesh.start(kind, broker: "unroutable_timeout: 1s")
+    @Test(arguments: RunningHub.Kind.allCases)
+    func jobsRequiringALabelRunOnlyOnWorkersCarryingIt(_ kind: RunningHub.Kind) async throws {
+        let mesh = try await RunningHub.start(kind, broker: "unroutable_timeout: 1s")
         let logs = [temporaryPath("gpu"), temporaryPath("plain")]
         let gpu = try await mesh.startWorker("gpu", handlers: ["echo"], labels: ["gpu"], log: logs[0])
         let plain = try await mesh.startWorker("plain", handlers: ["echo"], log: logs[1])
@@ -223,9 +169,9 @@ private func sha256Hex(_ bytes: [UInt8]) -> [UInt8] {
 
     /// A job for a handler no worker has: direct mode ends it at once with a message naming it;
     /// reliable mode holds it and runs it as soon as a worker with that handler joins.
-    @Test(arguments: RoutingMesh.Kind.allCases)
-    func aJobForAHandlerNobodyHas(_ kind: RoutingMesh.Kind) async throws {
-        let mesh = try await RoutingMesh.start(kind)
+    @Test(arguments: RunningHub.Kind.allCases)
+    func aJobForAHandlerNobodyHas(_ kind: RunningHub.Kind) async throws {
+        let mesh = try await RunningHub.start(kind)
         let echo = try await mesh.startWorker("echo-only", handlers: ["echo"], log: temporaryPath("echo-only"))
         let (handle, client) = try await mesh.connect()
         try await mesh.waitForWorkers(client, count: 1, handlers: ["echo"])
@@ -258,9 +204,9 @@ private func sha256Hex(_ bytes: [UInt8]) -> [UInt8] {
     /// A rolling upgrade: a version 1 worker runs sleep; a version 2 worker that also runs sha256
     /// joins, then the version 1 worker is stopped with SIGTERM while jobs of both handlers flow.
     /// No job fails and none is lost.
-    @Test(arguments: RoutingMesh.Kind.allCases)
-    func aRollingUpgradeLosesNoJob(_ kind: RoutingMesh.Kind) async throws {
-        let mesh = try await RoutingMesh.start(kind, client: "wait_for_workers: true")
+    @Test(arguments: RunningHub.Kind.allCases)
+    func aRollingUpgradeLosesNoJob(_ kind: RunningHub.Kind) async throws {
+        let mesh = try await RunningHub.start(kind, client: "wait_for_workers: true")
         let old = try await mesh.startWorker("v1", handlers: ["sleep"], log: temporaryPath("v1"))
         let (handle, client) = try await mesh.connect()
         try await mesh.waitForWorkers(client, count: 1, handlers: ["sleep"])
@@ -297,7 +243,7 @@ private func sha256Hex(_ bytes: [UInt8]) -> [UInt8] {
     /// The broker dispatches higher priority first and first come first served within one:
     /// jobs queued while no worker is ready start, on a worker of one slot, in that order.
     @Test func theBrokerRunsHigherPriorityFirst() async throws {
-        let mesh = try await RoutingMesh.start(.reliable, worker: "prefetch: 0")
+        let mesh = try await RunningHub.start(.reliable, worker: "prefetch: 0")
         let (lowHandle, low) = try await mesh.connect()
         let (highHandle, high) = try await mesh.connect()
         // The low ones reach the broker first, from another client, so only the broker can
@@ -327,7 +273,7 @@ private func sha256Hex(_ bytes: [UInt8]) -> [UInt8] {
     /// TASKMESH_FAIRNESS_FLOOD=100000).
     @Test func oneClientsFloodDoesNotStarveAnother() async throws {
         let floodSize = ProcessInfo.processInfo.environment["TASKMESH_FAIRNESS_FLOOD"].flatMap(Int.init) ?? 60_000
-        let mesh = try await RoutingMesh.start(.reliable, deadline: "120s", client: "max_pending: 200000",
+        let mesh = try await RunningHub.start(.reliable, deadline: "120s", client: "max_pending: 200000",
                                                broker: "queue_limit: 400000")
         let worker = try await mesh.startWorker("worker", handlers: ["echo"], log: "/dev/null")
         let (meshA, a) = try await mesh.connect()

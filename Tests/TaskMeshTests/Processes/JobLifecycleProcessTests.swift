@@ -17,9 +17,9 @@ import Testing
 
     // MARK: Deadlines
 
-    @Test(arguments: RoutingMesh.Kind.allCases)
-    func aRunningJobIsCancelledAtItsDeadline(_ kind: RoutingMesh.Kind) async throws {
-        let mesh = try await RoutingMesh.start(kind)
+    @Test(arguments: RunningHub.Kind.allCases)
+    func aRunningJobIsCancelledAtItsDeadline(_ kind: RunningHub.Kind) async throws {
+        let mesh = try await RunningHub.start(kind)
         let log = temporaryPath("deadline")
         let (worker, handle, client) = try await mesh.oneWorker(handlers: ["sleep", "echo"], log: log)
 
@@ -39,7 +39,7 @@ import Testing
     /// A handler that ignores its cancellation keeps its slot (a job behind it waits), and the
     /// worker reports it with the job's id.
     @Test func aHandlerIgnoringCancellationKeepsItsSlotAndIsReported() async throws {
-        let mesh = try await RoutingMesh.start(.direct)
+        let mesh = try await RunningHub.start(.direct)
         let log = temporaryPath("ignoring")
         let (worker, handle, client) = try await mesh.oneWorker(handlers: ["hang", "echo"], log: log, extra: ["--fault-handlers"])
         let hung = try client.enqueue("hang", [], options: JobOptions(deadline: .seconds(1), id: JobID("stubborn")))
@@ -55,9 +55,9 @@ import Testing
 
     // MARK: Cancellation
 
-    @Test(arguments: RoutingMesh.Kind.allCases)
-    func cancelReachesQueuedAndRunningJobsAndLeavesFinishedOnes(_ kind: RoutingMesh.Kind) async throws {
-        let mesh = try await RoutingMesh.start(kind)
+    @Test(arguments: RunningHub.Kind.allCases)
+    func cancelReachesQueuedAndRunningJobsAndLeavesFinishedOnes(_ kind: RunningHub.Kind) async throws {
+        let mesh = try await RunningHub.start(kind)
         let log = temporaryPath("cancel")
         let (worker, handle, client) = try await mesh.oneWorker(handlers: ["sleep", "echo"], log: log)
 
@@ -86,7 +86,7 @@ import Testing
     /// A job cancelled while it runs is not run again when its worker then dies, although the
     /// broker would otherwise give it another attempt.
     @Test func aCancelledReliableJobIsNotRetriedWhenItsWorkerDies() async throws {
-        let mesh = try await RoutingMesh.start(.reliable, broker: "max_attempts: 3")
+        let mesh = try await RunningHub.start(.reliable, broker: "max_attempts: 3")
         let logA = temporaryPath("cancel-a"), logB = temporaryPath("cancel-b")
         let a = try await mesh.startWorker("a", handlers: ["hang"], concurrency: 1, log: logA, extra: ["--fault-handlers"])
         let (handle, client) = try await mesh.connect()
@@ -109,13 +109,13 @@ import Testing
     }
 
     /// Ctrl-C on `taskmesh submit` cancels its job on the worker too.
-    @Test(arguments: RoutingMesh.Kind.allCases)
-    func interruptingSubmitCancelsItsJobOnTheWorker(_ kind: RoutingMesh.Kind) async throws {
-        let mesh = try await RoutingMesh.start(kind)
+    @Test(arguments: RunningHub.Kind.allCases)
+    func interruptingSubmitCancelsItsJobOnTheWorker(_ kind: RunningHub.Kind) async throws {
+        let mesh = try await RunningHub.start(kind)
         let log = temporaryPath("interrupt")
         let worker = try await mesh.startWorker("one", handlers: ["sleep", "echo"], concurrency: 1, log: log)
         let hubFlag = kind == .direct ? "--sink" : "--broker"
-        let submit = try ChildProcess("submit", ["submit", "-t", mesh.topologyPath, hubFlag, mesh.clientsEndpoint, "sleep", "60000"])
+        let submit = try ChildProcess("submit", ["submit", "-t", mesh.topologyPath, hubFlag, mesh.clients, "sleep", "60000"])
         try await eventually("the job runs") { executedJobIDs(log).count == 1 }
         submit.signal(SIGINT)
         #expect(try await submit.waitForExit(timeout: .seconds(10)) == 130)
@@ -149,9 +149,9 @@ import Testing
         return handlers
     }
 
-    @Test(arguments: RoutingMesh.Kind.allCases)
-    func aFlakyJobSucceedsAfterItsRetriesWithBackoffBetweenThem(_ kind: RoutingMesh.Kind) async throws {
-        let mesh = try await RoutingMesh.start(kind)
+    @Test(arguments: RunningHub.Kind.allCases)
+    func aFlakyJobSucceedsAfterItsRetriesWithBackoffBetweenThem(_ kind: RunningHub.Kind) async throws {
+        let mesh = try await RunningHub.start(kind)
         let (handle, client) = try await mesh.connect()
         let attempts = Attempts()
         let policy = try RetryPolicy(maxAttempts: 4, base: .milliseconds(200), factor: 2, cap: .seconds(5), jitter: 0.5)
@@ -169,9 +169,9 @@ import Testing
         await handle.shutdown()
     }
 
-    @Test(arguments: RoutingMesh.Kind.allCases)
-    func aJobFailingEveryAttemptEndsWithTheLastErrorAndItsAttemptCount(_ kind: RoutingMesh.Kind) async throws {
-        let mesh = try await RoutingMesh.start(kind)
+    @Test(arguments: RunningHub.Kind.allCases)
+    func aJobFailingEveryAttemptEndsWithTheLastErrorAndItsAttemptCount(_ kind: RunningHub.Kind) async throws {
+        let mesh = try await RunningHub.start(kind)
         let (handle, client) = try await mesh.connect()
         let attempts = Attempts()
         try await handle.worker(flakyHandlers(attempts, failures: 10, policy: try RetryPolicy(maxAttempts: 3, base: .milliseconds(20))))
@@ -189,9 +189,9 @@ import Testing
         await handle.shutdown()
     }
 
-    @Test(arguments: RoutingMesh.Kind.allCases)
-    func aFinalErrorIsNotRetried(_ kind: RoutingMesh.Kind) async throws {
-        let mesh = try await RoutingMesh.start(kind)
+    @Test(arguments: RunningHub.Kind.allCases)
+    func aFinalErrorIsNotRetried(_ kind: RunningHub.Kind) async throws {
+        let mesh = try await RunningHub.start(kind)
         let (handle, client) = try await mesh.connect()
         let attempts = Attempts()
         try await handle.worker(flakyHandlers(attempts, failures: 10, policy: try RetryPolicy(maxAttempts: 5, base: .milliseconds(20)), final: true))
@@ -205,9 +205,9 @@ import Testing
 
     /// A job's own policy (the built-in `flaky` has none) makes the retries; the worker that
     /// ran the failed attempt dies during the backoff, and the retry runs on the other one.
-    @Test(arguments: RoutingMesh.Kind.allCases)
-    func retriesSurviveTheDeathOfTheWorkerThatRanTheFailedAttempt(_ kind: RoutingMesh.Kind) async throws {
-        let mesh = try await RoutingMesh.start(kind)
+    @Test(arguments: RunningHub.Kind.allCases)
+    func retriesSurviveTheDeathOfTheWorkerThatRanTheFailedAttempt(_ kind: RunningHub.Kind) async throws {
+        let mesh = try await RunningHub.start(kind)
         let logA = temporaryPath("retry-a"), logB = temporaryPath("retry-b")
         let a = try await mesh.startWorker("a", handlers: ["flaky"], concurrency: 1, log: logA)
         let b = try await mesh.startWorker("b", handlers: ["flaky"], concurrency: 1, log: logB)
@@ -233,9 +233,9 @@ import Testing
     }
 
     @Test func theCommandLineRetriesWithBackoff() async throws {
-        let mesh = try await RoutingMesh.start(.direct)
+        let mesh = try await RunningHub.start(.direct)
         let worker = try await mesh.startWorker("w", handlers: ["flaky"], log: temporaryPath("cli-retry"))
-        let args = ["submit", "-t", mesh.topologyPath, "--sink", mesh.clientsEndpoint, "flaky", "2"]
+        let args = ["submit", "-t", mesh.topologyPath, "--sink", mesh.clients, "flaky", "2"]
         let enough = try ChildProcess("submit", args + ["--retries", "2", "--backoff", "50ms"])
         #expect(try await enough.waitForExit() == 0, "\(enough.stderr)")
         #expect(enough.stdout == "ok after 2 failures\n")
@@ -250,9 +250,9 @@ import Testing
 
     // MARK: Progress
 
-    @Test(arguments: RoutingMesh.Kind.allCases)
-    func aChattyHandlersProgressArrivesCoalescedInOrderAndLastBeforeItsResult(_ kind: RoutingMesh.Kind) async throws {
-        let mesh = try await RoutingMesh.start(kind)
+    @Test(arguments: RunningHub.Kind.allCases)
+    func aChattyHandlersProgressArrivesCoalescedInOrderAndLastBeforeItsResult(_ kind: RunningHub.Kind) async throws {
+        let mesh = try await RunningHub.start(kind)
         let (handle, client) = try await mesh.connect()
         var handlers = Handlers()
         try handlers.register("chatty") { job in
@@ -281,9 +281,9 @@ import Testing
     }
 
     @Test func theCommandLinePrintsProgressEvents() async throws {
-        let mesh = try await RoutingMesh.start(.direct)
+        let mesh = try await RunningHub.start(.direct)
         let worker = try await mesh.startWorker("w", handlers: ["sleep"], log: temporaryPath("cli-events"))
-        let args = ["submit", "-t", mesh.topologyPath, "--sink", mesh.clientsEndpoint, "sleep", "800", "--events"]
+        let args = ["submit", "-t", mesh.topologyPath, "--sink", mesh.clients, "sleep", "800", "--events"]
         let text = try ChildProcess("submit", args)
         #expect(try await text.waitForExit() == 0, "\(text.stderr)")
         let lines = text.stdout.split(separator: "\n")
@@ -299,7 +299,7 @@ import Testing
     }
 }
 
-extension RoutingMesh {
+extension RunningHub {
     /// One `taskmesh worker` of concurrency 1 serving `handlers`, and a client that knows it.
     func oneWorker(handlers: [String], log: String, extra: [String] = []) async throws -> (ChildProcess, Mesh, Client) {
         let worker = try await startWorker("one", handlers: handlers, concurrency: 1, log: log, extra: extra)

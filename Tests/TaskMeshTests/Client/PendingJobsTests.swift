@@ -3,9 +3,8 @@ import Synchronization
 import Testing
 @testable import TaskMesh
 
-// The client's outcome bookkeeping (Client/PendingJobs.swift) and the one-shot `Promise` every job
-// ends through (Support/Promise.swift). Time is explicit: every call gets an instant built from one
-// `Instant.current`, so nothing sleeps.
+// The client's outcome bookkeeping (Client/PendingJobs.swift). Time is explicit: every call gets an
+// instant built from one `Instant.current`, so nothing sleeps.
 
 /// An 8-byte big-endian job id, as TaskMesh's own clients number their jobs.
 private func jobID(_ n: Int) -> [UInt8] {
@@ -19,7 +18,6 @@ private func submission(_ n: Int, deadline: Instant, tag: UInt64 = 0, handler: S
 }
 
 private func ids(_ entries: [PendingJobs.Entry]) -> Set<[UInt8]> { Set(entries.map(\.submission.jobID)) }
-
 
 @Suite struct PendingJobsTests {
     let t0 = Instant.current
@@ -286,7 +284,7 @@ private func ids(_ entries: [PendingJobs.Entry]) -> Set<[UInt8]> { Set(entries.m
     /// `nextDeadline`: deadlines grow with the job number, so the stale expiry at the top of the
     /// heap tells the oldest job still in it, and so how many expiries the heap holds.
     @Test(arguments: [false, true])
-    func expiryHeapFollowsPendingJobsNotThroughput(withLongLivedJob: Bool) {
+    func expiryHeapFollowsPendingJobsNotThroughput(withLongLivedJob: Bool) async {
         var pending = PendingJobs()
         let base = t0 + .seconds(3600)
         let longLived = t0 + .seconds(86_400 * 365)
@@ -299,6 +297,7 @@ private func ids(_ entries: [PendingJobs.Entry]) -> Set<[UInt8]> { Set(entries.m
         var largestHeap = 0
         var failures = 0
         for n in 0..<jobs {
+            await yieldingNowAndThen(n)
             guard pending.add(submission(n, deadline: base + .milliseconds(n))),
                   pending.nextToSend()?.jobID == jobID(n) else {
                 failures += 1
@@ -321,10 +320,11 @@ private func ids(_ entries: [PendingJobs.Entry]) -> Set<[UInt8]> { Set(entries.m
     /// Job ids that ended while waiting to be sent (cancelled or expired, typically while no worker
     /// is known) must not pile up in the outbox behind one job that waits long: the outbox follows
     /// the number of pending jobs, not the throughput.
-    @Test func outboxDoesNotKeepEndedJobsBehindAWaitingOne() {
+    @Test func outboxDoesNotKeepEndedJobsBehindAWaitingOne() async {
         var pending = PendingJobs()
         _ = pending.add(submission(0, deadline: t0 + .seconds(3600)))  // waits: no worker yet
         for n in 1...20_000 {
+            await yieldingNowAndThen(n)
             _ = pending.add(submission(n, deadline: t0 + .seconds(1)))
             if n.isMultiple(of: 2) { _ = pending.finish(jobID(n)) }  // cancelled
             _ = pending.nextToSend()  // the client loop asks on every turn
@@ -343,7 +343,7 @@ private func ids(_ entries: [PendingJobs.Entry]) -> Set<[UInt8]> { Set(entries.m
     /// Seeded random adds, sends, declines, results, cancellations, timeouts and closes, with ids
     /// drawn from a small set so they collide and get reused. Checked against a plain dictionary:
     /// every job that was accepted ends exactly once, and the queue and deadlines stay consistent.
-    @Test func randomOperationsGiveEveryJobExactlyOneOutcome() {
+    @Test func randomOperationsGiveEveryJobExactlyOneOutcome() async {
         struct Model {
             var deadline: Instant
             var sent: Bool
@@ -367,6 +367,7 @@ private func ids(_ entries: [PendingJobs.Entry]) -> Set<[UInt8]> { Set(entries.m
         }
 
         for step in 0..<20_000 {
+            await yieldingNowAndThen(step)
             let n = rng.below(40)
             let id = jobID(n)
             switch rng.below(100) {
@@ -472,196 +473,5 @@ private extension PendingJobs {
             sent.append(next.jobID)
         }
         return sent
-    }
-}
-
-// MARK: - Promise
-
-/// Collects the outcomes a promise reports to its callbacks, from any thread.
-private final class OutcomeRecorder: Sendable {
-    private let outcomes = Mutex<[Result<[UInt8], JobError>]>([])
-
-    func record(_ outcome: Result<[UInt8], JobError>) { outcomes.withLock { $0.append(outcome) } }
-    var all: [Result<[UInt8], JobError>] { outcomes.withLock { $0 } }
-}
-
-extension PendingJobsTests {
-    @Suite struct PromiseTests {
-        @Test func theFirstCompletionWinsAndLaterOnesAreRefused() async throws {
-            let promise = Promise()
-            #expect(!promise.isComplete)
-            let first = promise.complete(.success([1]))
-            let second = promise.complete(.success([2]))
-            let third = promise.complete(.failure(JobError(.cancelled)))
-            #expect(first)
-            #expect(!second)
-            #expect(!third)
-            #expect(promise.isComplete)
-            #expect(try await promise.value() == [1])
-        }
-
-        @Test func aFailureCompletesItToo() async {
-            let promise = Promise()
-            #expect(promise.complete(.failure(JobError(.timedOut, "no outcome"))))
-            #expect(!promise.complete(.success([1])))
-            await #expect(throws: JobError(.timedOut, "no outcome")) { try await promise.value() }
-        }
-
-        @Test(.timeLimit(.minutes(1)))
-        func valueAfterCompletionReturnsAtOnce() async throws {
-            let promise = Promise()
-            promise.complete(.success([7, 7]))
-            #expect(try await promise.value() == [7, 7])
-            #expect(try await promise.value() == [7, 7])  // as often as asked
-        }
-
-        @Test(.timeLimit(.minutes(1)))
-        func valueBeforeCompletionResumesOnCompletion() async throws {
-            let promise = Promise()
-            async let waited = promise.value()
-            // Whether the waiter registered yet or not, it gets the value exactly once.
-            promise.complete(.success([4]))
-            #expect(try await waited == [4])
-        }
-
-        @Test func onCompleteRegisteredBeforeCompletionFiresOnce() {
-            let promise = Promise()
-            let first = OutcomeRecorder()
-            let second = OutcomeRecorder()
-            promise.onComplete(first.record)
-            promise.onComplete(second.record)
-            #expect(first.all.isEmpty)
-
-            promise.complete(.success([1]))
-            promise.complete(.success([2]))
-            #expect(first.all == [.success([1])])
-            #expect(second.all == [.success([1])])
-        }
-
-        @Test func onCompleteRegisteredAfterCompletionFiresOnceAtOnce() {
-            let promise = Promise()
-            promise.complete(.failure(JobError(.cancelled)))
-            let recorder = OutcomeRecorder()
-            promise.onComplete(recorder.record)
-            #expect(recorder.all == [.failure(JobError(.cancelled))])  // before onComplete returned
-            promise.complete(.success([1]))
-            #expect(recorder.all == [.failure(JobError(.cancelled))])
-        }
-
-        @Test(.timeLimit(.minutes(1)))
-        func concurrentCompletionsHaveOneWinner() async throws {
-            let promise = Promise()
-            let recorder = OutcomeRecorder()
-            promise.onComplete(recorder.record)
-            let winners = await withTaskGroup(of: UInt8?.self) { group in
-                for n in 0..<64 {
-                    group.addTask { promise.complete(.success([UInt8(n)])) ? UInt8(n) : nil }
-                }
-                var winners: [UInt8] = []
-                for await winner in group {
-                    if let winner { winners.append(winner) }
-                }
-                return winners
-            }
-            #expect(winners.count == 1)
-            let value = try await promise.value()
-            #expect(value == winners)
-            #expect(recorder.all == [.success(value)])
-        }
-
-        @Test(.timeLimit(.minutes(1)))
-        func anOutcomeCompletedDuringTheSpinIsReturned() async throws {
-            let promise = Promise()
-            let completer = Thread { promise.complete(.success([9])) }
-            completer.start()
-            // A budget far longer than the thread needs to start: the outcome comes in the spin.
-            #expect(await promise.outcome(spinningFor: .seconds(30)) == .success([9]))
-        }
-
-        @Test(.timeLimit(.minutes(1)))
-        func anOutcomeAfterTheSpinIsAwaited() async throws {
-            let promise = Promise()
-            async let waited = promise.outcome(spinningFor: .microseconds(50))
-            try await Task.sleep(for: .milliseconds(20))  // past the budget: the waiter suspended
-            promise.complete(.failure(JobError(.timedOut)))
-            #expect(await waited == .failure(JobError(.timedOut)))
-        }
-    }
-
-    @Suite struct SpinBudgetTests {
-        @Test func aCallerSpinsOnlyForItsClientsOnlyPendingJob() throws {
-            let core = try ClientCore(clientID: [1], spinWait: .microseconds(300))
-            #expect(core.spinBudget == .zero)  // nothing pending: nothing to wait for
-            core.pendingCount.add(1, ordering: .relaxed)
-            #expect(core.spinBudget == .microseconds(300))
-            core.pendingCount.add(1, ordering: .relaxed)
-            #expect(core.spinBudget == .zero)
-        }
-
-        @Test func oneProcessorNeverSpinsAndNoSpinExceedsTheCap() {
-            #expect(ClientCore.spinWait(configured: .microseconds(300), processors: 1) == .zero)
-            #expect(ClientCore.spinWait(configured: .microseconds(300), processors: 2) == .microseconds(300))
-            #expect(ClientCore.spinWait(configured: .seconds(3600), processors: 2) == Topology.Client.maximumSpinWait)
-        }
-
-        @Test func zeroTurnsTheSpinOff() throws {
-            let core = try ClientCore(clientID: [1], spinWait: .zero)
-            core.pendingCount.add(1, ordering: .relaxed)
-            #expect(core.spinBudget == .zero)
-        }
-    }
-}
-
-struct CompactJobIDTests {
-    @Test func equalBytesAreEqualKeysAndAnyDifferenceIsNot() {
-        let ids: [[UInt8]] = [[], [0], [0, 0], [1], Array(repeating: 7, count: 32), Array(repeating: 7, count: 33),
-                              Array(repeating: 7, count: 31) + [8], Array(repeating: 7, count: 32) + [8], Array("a-36-byte-uuid-string-0123456789abcd".utf8)]
-        for (i, a) in ids.enumerated() {
-            for (j, b) in ids.enumerated() {
-                #expect((CompactJobID(a) == CompactJobID(b)) == (i == j), "\(a) vs \(b)")
-            }
-            #expect(CompactJobID(a) == CompactJobID(Array(a)))
-            #expect(CompactJobID(a).hashValue == CompactJobID(Array(a)).hashValue)
-        }
-        #expect(Set(ids.map { CompactJobID($0) }).count == ids.count)
-    }
-
-    @Test func namespacedKeysNeverMixTheirParts() {
-        let pairs: [([UInt8], [UInt8])] = [([1], [2, 3]), ([1, 2], [3]), ([], [1, 2, 3]), ([1, 2, 3], []),
-                                           (Array(repeating: 9, count: 16), Array(repeating: 1, count: 8)),
-                                           (Array(repeating: 9, count: 32), Array(repeating: 1, count: 8)),
-                                           (Array(repeating: 9, count: 32), Array(repeating: 1, count: 9))]
-        for (i, a) in pairs.enumerated() {
-            for (j, b) in pairs.enumerated() {
-                let same = CompactJobID(namespace: a.0, id: a.1) == CompactJobID(namespace: b.0, id: b.1)
-                #expect(same == (i == j), "\(a) vs \(b)")
-            }
-            #expect(JobKey(clientID: a.0, jobID: a.1) == JobKey(clientID: Array(a.0), jobID: Array(a.1)))
-            #expect(JobKey(clientID: a.0, jobID: a.1).hashValue == JobKey(clientID: Array(a.0), jobID: Array(a.1)).hashValue)
-        }
-    }
-}
-
-struct ExpiryQueueTests {
-    @Test func itemsComeOutEarliestFirstWhateverTheInsertionOrder() {
-        var random = SplitMix64(seed: 7)
-        let t0 = Instant.current
-        var queue = ExpiryQueue<Int>()
-        var expected: [Int] = []
-        // Mostly in order, as a client's default deadlines are, with some earlier ones mixed in.
-        for key in 0..<5000 {
-            let offset = random.next() % 10 == 0 ? Int(random.next() % 5000) : key
-            queue.insert(at: t0 + .milliseconds(offset), key: key)
-            expected.append(offset)
-        }
-        #expect(queue.count == 5000)
-        var out: [Int] = []
-        while let item = queue.removeFirst() {
-            out.append(Int(((item.at - t0) / .milliseconds(1)).rounded()))
-        }
-        #expect(out == expected.sorted())
-        #expect(queue.first == nil)
-        let rebuilt = ExpiryQueue((0..<100).reversed().map { ExpiryQueue<Int>.Item(at: t0 + .milliseconds($0), key: $0) })
-        #expect(rebuilt.first?.key == 0)
     }
 }

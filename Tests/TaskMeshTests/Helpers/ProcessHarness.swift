@@ -116,43 +116,6 @@ struct TestTopology {
     var topology: Topology { get throws { try Topology.load(path: path) } }
 }
 
-/// A sink process plus what it reported about itself.
-struct RunningSink {
-    let process: ChildProcess
-    let results: String
-    let clients: String
-
-    static func start(_ topology: TestTopology, name: String = "sink") async throws -> RunningSink {
-        let process = try ChildProcess(name, ["sink", "-t", topology.path, "--log-level", "debug"])
-        let ready = fields(try await process.waitForLine(startingWith: "ready "))
-        return RunningSink(process: process, results: try #require(ready["results"]), clients: try #require(ready["clients"]))
-    }
-
-    func port(_ endpoint: String) -> Int { Int(endpoint.split(separator: ":").last!)! }
-}
-
-/// A worker process pointed at a sink.
-struct RunningWorker {
-    let process: ChildProcess
-    let endpoint: String
-
-    static func start(_ topology: TestTopology, sink: RunningSink, name: String = "worker", concurrency: Int = 4) async throws -> RunningWorker {
-        let process = try ChildProcess(name, ["worker", "-t", topology.path, "--sink", sink.results,
-                                              "--concurrency", "\(concurrency)", "--log-level", "debug"])
-        let ready = fields(try await process.waitForLine(startingWith: "ready "))
-        return RunningWorker(process: process, endpoint: try #require(ready["endpoint"]))
-    }
-}
-
-/// An in-process client connected to a sink process.
-func connectClient(_ topology: TestTopology, sink: RunningSink) async throws -> (Mesh, Client) {
-    var settings = try topology.topology
-    settings.sink?.clientsEndpoint = sink.clients
-    settings.sink?.resultsEndpoint = sink.results
-    let mesh = try await Mesh.start(topology: settings)
-    return (mesh, try await mesh.client())
-}
-
 /// A loopback tcp port that was free a moment ago, for the few tests that need fixed ports
 /// (`taskmesh up`, the examples): the system hands out ephemeral ports round-robin, so a port
 /// just released is not handed to the next parallel test.

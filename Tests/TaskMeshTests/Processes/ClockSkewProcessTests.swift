@@ -18,10 +18,10 @@ private let faketimePath: String? = ["/usr/bin/faketime", "/usr/local/bin/faketi
 @Suite(.serialized, .enabled(if: faketimePath != nil,
                              "faketime is not installed: the clock-skew tests need it (apt-get install faketime, or scripts/setup.sh)"))
 struct ClockSkewProcessTests {
-    @Test(arguments: RoutingMesh.Kind.allCases, [60, -60])
-    func aWorkerWhoseWallClockIsAMinuteOffRunsEveryJob(_ kind: RoutingMesh.Kind, offsetSeconds: Int) async throws {
+    @Test(arguments: RunningHub.Kind.allCases, [60, -60])
+    func aWorkerWhoseWallClockIsAMinuteOffRunsEveryJob(_ kind: RunningHub.Kind, offsetSeconds: Int) async throws {
         let faketime = try #require(faketimePath)
-        let mesh = try await RoutingMesh.start(kind)
+        let mesh = try await RunningHub.start(kind)
         let log = temporaryPath("skewed")
         let offset = offsetSeconds > 0 ? "+\(offsetSeconds)s" : "\(offsetSeconds)s"
         let worker = try await mesh.startWorker("skewed", handlers: ["echo"], concurrency: 4, log: log,

@@ -581,10 +581,10 @@ private struct Sent {
 
     // MARK: Random model
 
-    @Test func randomHistoriesKeepTheInvariants() {
+    @Test func randomHistoriesKeepTheInvariants() async {
         for seed: UInt64 in [0x5EED_0001, 0xC0FF_EE42] {
             let simulation = BrokerSimulation(seed: seed, start: t0)
-            simulation.run(steps: 10_000)
+            await simulation.run(steps: 10_000)
             #expect(simulation.failures.isEmpty, "seed \(seed): \(simulation.failures.prefix(5).joined(separator: "\n"))")
             guard simulation.failures.isEmpty else { continue }
             #expect(simulation.outcomes > 500, "seed \(seed): too few jobs ended (\(simulation.outcomes)) to mean much")
@@ -719,9 +719,11 @@ private final class BrokerSimulation {
     /// Steps left in the open batch (as the loop opens one per wake-up); 0: none is open.
     var batchSteps = 0
 
-    func run(steps: Int) {
+    /// Yields now and then, as every CPU-bound test here does (see `yieldingNowAndThen`).
+    func run(steps: Int) async {
         for _ in 0..<steps where failures.isEmpty {
             step += 1
+            await yieldingNowAndThen(step)
             let roll = random.below(100)
             if batchSteps == 0 && roll < 77 && random.chance(15) {
                 state.beginBatch()

@@ -86,7 +86,7 @@ import Testing
 
     @Test func submitPrintsOneResultAndFailsLoudly() async throws {
         let topology = try TestTopology()
-        let sink = try await RunningSink.start(topology)
+        let sink = try await RunningHub.start(topology)
         let worker = try await RunningWorker.start(topology, sink: sink)
         let common = ["-t", topology.path, "--sink", sink.clients]
 
@@ -111,7 +111,7 @@ import Testing
 
     @Test func submitWithoutWorkersReportsIt() async throws {
         let topology = try TestTopology()
-        let sink = try await RunningSink.start(topology)
+        let sink = try await RunningHub.start(topology)
         let process = try ChildProcess("submit", ["submit", "echo", "-t", topology.path, "--sink", sink.clients, "--wait", "300ms"])
         #expect(try await process.waitForExit() != 0)
         #expect(process.stderr.contains("noWorkers"), "\(process.stderr)")

@@ -8,7 +8,7 @@ import ZMQ
 @Suite(.serialized) struct DirectModeProcessTests {
     @Test func threeClientsTwoWorkersEachGetExactlyTheirOwnResults() async throws {
         let topology = try TestTopology()
-        let sink = try await RunningSink.start(topology)
+        let sink = try await RunningHub.start(topology)
         let workers = try await [
             RunningWorker.start(topology, sink: sink, name: "worker-1"),
             RunningWorker.start(topology, sink: sink, name: "worker-2"),
@@ -33,7 +33,7 @@ import ZMQ
 
     @Test func workerStartedAfterTheClientGetsJobs() async throws {
         let topology = try TestTopology()
-        let sink = try await RunningSink.start(topology)
+        let sink = try await RunningHub.start(topology)
         let (mesh, client) = try await connectClient(topology, sink: sink)
         #expect(client.stats.workers == 0)
         let worker = try await RunningWorker.start(topology, sink: sink)
@@ -48,7 +48,7 @@ import ZMQ
 
     @Test func killedWorkerTimesOutItsJobsAndLaterJobsSucceed() async throws {
         let topology = try TestTopology(deadline: "2s", interval: "200ms", liveness: 3)
-        let sink = try await RunningSink.start(topology)
+        let sink = try await RunningHub.start(topology)
         let victim = try await RunningWorker.start(topology, sink: sink, name: "victim")
         let survivor = try await RunningWorker.start(topology, sink: sink, name: "survivor")
         let (mesh, client) = try await connectClient(topology, sink: sink)
@@ -98,7 +98,7 @@ import ZMQ
     @Test(arguments: [(20_000, 16), (300, 65_536)])
     func aFloodThroughTinyHighWaterMarksEndsEveryJobWithItsResult(jobs: Int, size: Int) async throws {
         let topology = try TestTopology(deadline: "60s", extra: "limits:\n  send_hwm: 4\n  receive_hwm: 4")
-        let sink = try await RunningSink.start(topology)
+        let sink = try await RunningHub.start(topology)
         let worker = try await RunningWorker.start(topology, sink: sink)
         let (mesh, client) = try await connectClient(topology, sink: sink)
         try await client.waitForWorkers(1, timeout: .seconds(10))
@@ -114,7 +114,7 @@ import ZMQ
     /// results, none lost, none twice, none of another client's.
     @Test func fiftyClientsEachGetExactlyTheirOwnResults() async throws {
         let topology = try TestTopology(deadline: "60s")
-        let sink = try await RunningSink.start(topology)
+        let sink = try await RunningHub.start(topology)
         let workers = [try await RunningWorker.start(topology, sink: sink, name: "worker-a"),
                        try await RunningWorker.start(topology, sink: sink, name: "worker-b")]
         let (mesh, _) = try await connectClient(topology, sink: sink)
@@ -148,7 +148,7 @@ import ZMQ
 
     @Test func sinkKilledAndRestartedServesNewJobs() async throws {
         let topology = try TestTopology(deadline: "2s")
-        let first = try await RunningSink.start(topology, name: "sink-1")
+        let first = try await RunningHub.start(topology, name: "sink-1")
         let worker = try await RunningWorker.start(topology, sink: first)
         let (mesh, client) = try await connectClient(topology, sink: first)
         try await client.waitForWorkers(1, timeout: .seconds(10))
@@ -157,7 +157,7 @@ import ZMQ
         first.process.signal(SIGKILL)
         try await first.process.waitForExit()
         let restartTopology = try TestTopology(resultsPort: first.port(first.results), clientsPort: first.port(first.clients))
-        let second = try await RunningSink.start(restartTopology, name: "sink-2")
+        let second = try await RunningHub.start(restartTopology, name: "sink-2")
         #expect(second.results == first.results && second.clients == first.clients)
 
         // Reconnection takes a moment; the first job that gets through proves it.
@@ -173,7 +173,7 @@ import ZMQ
 
     @Test func malformedFramesLeaveSinkAndWorkerServing() async throws {
         let topology = try TestTopology()
-        let sink = try await RunningSink.start(topology)
+        let sink = try await RunningHub.start(topology)
         let worker = try await RunningWorker.start(topology, sink: sink)
         let garbage: [[[UInt8]]] = [
             [[]],
@@ -221,7 +221,7 @@ import ZMQ
     /// a damaged entry whose id can be read get their error, and the worker keeps serving.
     @Test func aJobBatchIsAnsweredEntryByEntry() async throws {
         let topology = try TestTopology()
-        let sink = try await RunningSink.start(topology)
+        let sink = try await RunningHub.start(topology)
         let worker = try await RunningWorker.start(topology, sink: sink)
         let context = try Context()
         let clientID = Array("raw-client".utf8)
@@ -273,7 +273,7 @@ import ZMQ
     /// client and in its socket, every job succeeds (here or on the other worker).
     @Test func sigtermStopsAWorkerGracefully() async throws {
         let topology = try TestTopology(deadline: "10s", interval: "200ms")
-        let sink = try await RunningSink.start(topology)
+        let sink = try await RunningHub.start(topology)
         let leaving = try await RunningWorker.start(topology, sink: sink, name: "leaving")
         let staying = try await RunningWorker.start(topology, sink: sink, name: "staying")
         let (mesh, client) = try await connectClient(topology, sink: sink)

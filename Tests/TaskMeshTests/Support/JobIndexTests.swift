@@ -9,7 +9,7 @@ import Testing
     /// (the dictionary) agree with a dictionary after every step, through growth, shrinking and
     /// long probe runs.
     @Test(arguments: [1, 2, 3])
-    func agreesWithADictionaryStepByStep(seed: UInt64) {
+    func agreesWithADictionaryStepByStep(seed: UInt64) async {
         var random = SplitMix64(seed: seed)
         var index = JobIndex()
         var model: [[UInt8]: Int32] = [:]
@@ -19,6 +19,7 @@ import Testing
             return (0..<length).map { UInt8(truncatingIfNeeded: (n * 7919) >> ($0 % 4 * 4)) ^ UInt8($0) }
         }
         for step in 0..<60_000 {
+            await yieldingNowAndThen(step)
             // Phases: grow towards the universe, then drain, so the table both grows and shrinks.
             let adding = (step / 15_000) % 2 == 0 ? random.next() % 4 != 0 : random.next() % 4 == 0
             let id = universe[Int(random.next() % UInt64(universe.count))]
@@ -42,25 +43,25 @@ import Testing
     @Test func sequentialCounterIdsAllFindTheirSlots() {
         var index = JobIndex()
         let ids = (0..<50_000).map { n in withUnsafeBytes(of: UInt64(n).bigEndian) { Array($0) } }
-        for (n, id) in ids.enumerated() {
-            let inserted = index.insert(id, slot: Int32(n))
-            #expect(inserted)
-        }
-        for (n, id) in ids.enumerated() where n % 3 == 0 {
-            let removed = index.remove(id)
-            #expect(removed == Int32(n))
-        }
-        for (n, id) in ids.enumerated() { #expect(index[id] == (n % 3 == 0 ? nil : Int32(n))) }
+        // One expectation per phase, naming the first id that broke it: tens of thousands of
+        // expectations would keep a cooperative thread busy for a second in a debug build.
+        let notInserted = ids.enumerated().first { n, id in !index.insert(id, slot: Int32(n)) }?.offset
+        #expect(notInserted == nil, "id \(notInserted ?? -1) was refused")
+        let wrongRemoval = ids.enumerated().first { n, id in n % 3 == 0 && index.remove(id) != Int32(n) }?.offset
+        #expect(wrongRemoval == nil, "removing id \(wrongRemoval ?? -1) gave the wrong slot")
+        let wrongSlot = ids.enumerated().first { n, id in index[id] != (n % 3 == 0 ? nil : Int32(n)) }?.offset
+        #expect(wrongSlot == nil, "id \(wrongSlot ?? -1) has the wrong slot")
         #expect(index.count == 50_000 - 16_667)
     }
 
     /// A client's ids are a counter and its pending jobs a sliding window of it: however far the
     /// window slides, every id sits in its home bucket.
-    @Test func aSlidingWindowOfCounterIdsNeverCollides() {
+    @Test func aSlidingWindowOfCounterIdsNeverCollides() async {
         var table = IntegerKeyTable()
         let window: UInt64 = 10_000
         var worst = 0
         for key in UInt64(1)...300_000 {
+            await yieldingNowAndThen(Int(key), every: 1000)
             _ = table.insert(key, Int32(truncatingIfNeeded: key))
             if key > window { _ = table.remove(key - window) }
             if key % 9_973 == 0 { worst = max(worst, table.longestDisplacement) }
@@ -84,10 +85,10 @@ import Testing
         for n in UInt64(0)..<20_000 { _ = table.insert(n * stride, Int32(n)) }
         #expect(table.isSeeded)
         #expect(table.longestDisplacement <= IntegerKeyTable.longestProbeAllowed * 2)
-        for n in UInt64(0)..<20_000 { #expect(table[n * stride] == Int32(n)) }
-        for n in UInt64(0)..<19_990 { #expect(table.remove(n * stride) == Int32(n)) }
+        #expect((UInt64(0)..<20_000).first { table[$0 * stride] != Int32($0) } == nil, "a key lost its slot")
+        #expect((UInt64(0)..<19_990).first { table.remove($0 * stride) != Int32($0) } == nil, "a removal gave the wrong slot")
         #expect(table.count == 10)
-        for n in UInt64(19_990)..<20_000 { #expect(table[n * stride] == Int32(n)) }
+        #expect((UInt64(19_990)..<20_000).first { table[$0 * stride] != Int32($0) } == nil, "a remaining key lost its slot")
 
         var counter = IntegerKeyTable()
         for key in UInt64(1)...100_000 { _ = counter.insert(key, Int32(key)) }

@@ -61,8 +61,14 @@ import Testing
             statuses.append(try await client.waitForExit(timeout: .seconds(120)))
             outputs.append(client.stdout + client.stderr)
         }
-        // Let the capture catch up with what already crossed the wire: wait until its file stops
-        // growing (bounded), then stop it.
+        // The mesh lived through its clients. Stop it, so nothing more crosses the wire (its
+        // heartbeats would go on for ever), then let the capture catch up with what already did:
+        // wait until its file stops growing (bounded), and stop it.
+        #expect(sink.isRunning && workers.allSatisfy(\.isRunning))
+        for process in [sink] + workers {
+            process.signal(SIGTERM)
+            _ = try await process.waitForExit(timeout: .seconds(20))
+        }
         var lastSize = -1, steady = 0
         try await eventually("the capture settles", timeout: .seconds(15)) {
             let size = (try? FileManager.default.attributesOfItem(atPath: pcap)[.size] as? Int) ?? 0
@@ -73,14 +79,13 @@ import Testing
         }
         tshark.signal(SIGTERM)
         try await tshark.waitForExit(timeout: .seconds(20))
-        #expect(sink.isRunning && workers.allSatisfy(\.isRunning))
         return (Array(FileManager.default.contents(atPath: pcap) ?? Data()), statuses, outputs)
     }
 
+    /// Whether `needle` occurs in `haystack` (a capture of megabytes: searched by Foundation,
+    /// not byte by byte, so this synchronous scan holds a cooperative thread only briefly).
     static func contains(_ haystack: [UInt8], _ needle: String) -> Bool {
-        let bytes = Array(needle.utf8)
-        guard haystack.count >= bytes.count else { return false }
-        return (0...(haystack.count - bytes.count)).contains { haystack[$0..<($0 + bytes.count)].elementsEqual(bytes) }
+        Data(haystack).range(of: Data(needle.utf8)) != nil
     }
 
     static func clients(marker: String) -> [[String]] {

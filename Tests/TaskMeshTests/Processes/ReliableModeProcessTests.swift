@@ -33,41 +33,12 @@ struct ReliableTopology {
     }
 }
 
-/// A broker process plus the endpoints it reported.
-struct RunningBroker {
-    let process: ChildProcess
-    let clients: String
-    let workers: String
-
-    static func start(_ topology: ReliableTopology, name: String = "broker") async throws -> RunningBroker {
-        let process = try ChildProcess(name, ["broker", "-t", topology.path, "--log-level", "debug"])
-        let ready = fields(try await process.waitForLine(startingWith: "ready "))
-        return RunningBroker(process: process, clients: try #require(ready["clients"]), workers: try #require(ready["workers"]))
-    }
-
-    func port(_ endpoint: String) -> Int { Int(endpoint.split(separator: ":").last!)! }
-
-    func startWorker(_ topology: ReliableTopology, name: String, log: String) async throws -> ChildProcess {
-        let process = try ChildProcess(name, ["worker", "-t", topology.path, "--broker", workers, "--execution-log", log,
-                                              "--fault-handlers", "--log-level", "debug"])
-        _ = try await process.waitForLine(startingWith: "ready ")
-        return process
-    }
-
-    func connect(_ topology: ReliableTopology) async throws -> (Mesh, Client) {
-        var settings = try Topology.load(path: topology.path)
-        settings.broker?.clientsEndpoint = clients
-        let mesh = try await Mesh.start(topology: settings)
-        return (mesh, try await mesh.client())
-    }
-}
-
 @Suite(.serialized) struct ReliableModeProcessTests {
     static let echo: @Sendable ([UInt8]) -> [UInt8] = { $0 }
 
     @Test func killedWorkerMidJobLosesNothing() async throws {
         let topology = try ReliableTopology(maxAttempts: 3)
-        let broker = try await RunningBroker.start(topology)
+        let broker = try await RunningHub.start(topology)
         let logs = [temporaryPath("exec-a"), temporaryPath("exec-b")]
         let victim = try await broker.startWorker(topology, name: "victim", log: logs[0])
         let survivor = try await broker.startWorker(topology, name: "survivor", log: logs[1])
@@ -99,7 +70,7 @@ struct RunningBroker {
     @Test(arguments: [(5_000, 16), (300, 65_536)])
     func aFloodThroughTinyHighWaterMarksEndsEveryJobOnce(jobs: Int, size: Int) async throws {
         let topology = try ReliableTopology(deadline: "60s", extra: "limits:\n  send_hwm: 4\n  receive_hwm: 4")
-        let broker = try await RunningBroker.start(topology)
+        let broker = try await RunningHub.start(topology)
         let log = temporaryPath("exec-flood")
         let worker = try await broker.startWorker(topology, name: "worker", log: log)
         let (mesh, client) = try await broker.connect(topology)
@@ -115,7 +86,7 @@ struct RunningBroker {
 
     @Test func frozenWorkerIsReplacedAndItsLateResultDropped() async throws {
         let topology = try ReliableTopology(maxAttempts: 3, interval: "200ms", liveness: 3)
-        let broker = try await RunningBroker.start(topology)
+        let broker = try await RunningHub.start(topology)
         let logs = [temporaryPath("exec-a"), temporaryPath("exec-b")]
         let frozen = try await broker.startWorker(topology, name: "frozen", log: logs[0])
         let other = try await broker.startWorker(topology, name: "other", log: logs[1])
@@ -142,7 +113,7 @@ struct RunningBroker {
 
     @Test func hungHandlerExhaustsItsAttemptsWhileOthersComplete() async throws {
         let topology = try ReliableTopology(maxAttempts: 2, lease: "1s", concurrency: 3)
-        let broker = try await RunningBroker.start(topology)
+        let broker = try await RunningHub.start(topology)
         let logs = [temporaryPath("exec-a"), temporaryPath("exec-b")]
         let a = try await broker.startWorker(topology, name: "a", log: logs[0])
         let b = try await broker.startWorker(topology, name: "b", log: logs[1])
@@ -201,7 +172,7 @@ struct RunningBroker {
 
     @Test func brokerKilledUnderLoadEveryJobEndsOnce() async throws {
         let first = try ReliableTopology(deadline: "20s")
-        let broker = try await RunningBroker.start(first, name: "broker-1")
+        let broker = try await RunningHub.start(first, name: "broker-1")
         let restart = try ReliableTopology(clientsPort: broker.port(broker.clients), workersPort: broker.port(broker.workers), deadline: "20s")
         let logs = [temporaryPath("exec-a"), temporaryPath("exec-b")]
         let a = try await broker.startWorker(first, name: "a", log: logs[0])
@@ -213,7 +184,7 @@ struct RunningBroker {
         try await eventually("some jobs completed") { client.stats.succeeded >= 50 }
         broker.process.signal(SIGKILL)
         _ = try await broker.process.waitForExit()
-        let second = try await RunningBroker.start(restart, name: "broker-2")
+        let second = try await RunningHub.start(restart, name: "broker-2")
         let report = try await history.check(executionLogs: logs, expected: Self.echo)
 
         #expect(report.lost.isEmpty && report.unexpected.isEmpty && report.wrong.isEmpty, "\(report)")
@@ -227,7 +198,7 @@ struct RunningBroker {
         // A generous liveness (3 s): on a loaded machine a slow heartbeat must not pass for a
         // death, which would rightly re-run jobs; this test is about the graceful path.
         let topology = try ReliableTopology(interval: "500ms", liveness: 6)
-        let broker = try await RunningBroker.start(topology)
+        let broker = try await RunningHub.start(topology)
         let logs = [temporaryPath("exec-a"), temporaryPath("exec-b")]
         let leaving = try await broker.startWorker(topology, name: "leaving", log: logs[0])
         let staying = try await broker.startWorker(topology, name: "staying", log: logs[1])
@@ -250,7 +221,7 @@ struct RunningBroker {
 
     @Test func duplicateJobIDsRunOnceAndGetOneOutcome() async throws {
         let topology = try ReliableTopology()
-        let broker = try await RunningBroker.start(topology)
+        let broker = try await RunningHub.start(topology)
         let log = temporaryPath("exec")
         let worker = try await broker.startWorker(topology, name: "worker", log: log)
 
