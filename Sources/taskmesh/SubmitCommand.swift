@@ -94,14 +94,7 @@ struct SubmitCommand: AsyncParsableCommand {
         guard topology.mode != .local else {
             throw ValidationError("submit connects to a running mesh (-t topologies/direct.yaml or reliable.yaml); local mode has no workers to reach, try `taskmesh demo`")
         }
-        if let sink {
-            guard topology.sink != nil else { throw ValidationError("--sink applies to a direct mesh; this topology is reliable (use --broker)") }
-            topology.sink?.clientsEndpoint = sink
-        }
-        if let broker {
-            guard topology.broker != nil else { throw ValidationError("--broker applies to a reliable mesh; this topology is direct (use --sink)") }
-            topology.broker?.clientsEndpoint = broker
-        }
+        try topology.point(sink: sink, broker: broker, sinkEndpoint: \.clientsEndpoint, brokerEndpoint: \.clientsEndpoint)
         let mesh = try await Mesh.start(topology: topology)
         do {
             try await submit(on: mesh)

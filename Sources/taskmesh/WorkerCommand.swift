@@ -66,14 +66,7 @@ struct WorkerCommand: AsyncParsableCommand {
         guard topology.mode != .local else {
             throw ValidationError("taskmesh worker joins a direct or reliable mesh; in local mode everything runs in one process (try taskmesh demo)")
         }
-        if let sink {
-            guard topology.sink != nil else { throw ValidationError("--sink applies to a direct mesh; this topology is reliable (use --broker)") }
-            topology.sink?.resultsEndpoint = sink
-        }
-        if let broker {
-            guard topology.broker != nil else { throw ValidationError("--broker applies to a reliable mesh; this topology is direct (use --sink)") }
-            topology.broker?.workersEndpoint = broker
-        }
+        try topology.point(sink: sink, broker: broker, sinkEndpoint: \.resultsEndpoint, brokerEndpoint: \.workersEndpoint)
         if let bind { topology.worker.bind = bind }
         if let advertiseHost { topology.worker.advertiseHost = advertiseHost }
         topology.worker.labels.formUnion(labels)

@@ -50,14 +50,8 @@ final class BrokerLoop {
         let workersIndex = poller.add(workers)
         poller.add(thread.signal)
         while !thread.isStopRequested {
-            do {
-                let wake = state.nextRetry.map { min($0, nextTick) } ?? nextTick
-                try poller.poll(timeout: backlog.pollTimeout(max(.zero, Instant.current.duration(to: wake))))
-            } catch {
-                logger.error("poll failed: \(error)")
-                break
-            }
-            thread.signal.drain()
+            let wake = state.nextRetry.map { min($0, nextTick) } ?? nextTick
+            guard thread.wait(&poller, upTo: backlog.pollTimeout(max(.zero, Instant.current.duration(to: wake))), logger: logger) else { break }
             if !backlog.isEmpty { deliverBacklog() }
             // Everything read in one wake-up is one batch: jobs are handed out once, at its end,
             // in runs per worker, instead of one dispatch per result and per submission.

@@ -50,13 +50,7 @@ final class ClientLoop<Transport: ClientTransport> {
             if let retry = pending.nextRetry { wake = min(wake, retry) }
             let jobsWaiting = transport.canSend && pending.nextToSend() != nil
             transport.setInterest(in: &poller, inboundIndex: inboundIndex, jobsWaiting: jobsWaiting)
-            do {
-                try poller.poll(timeout: max(.zero, now.duration(to: wake)))
-            } catch {
-                logger.error("poll failed: \(error)")
-                break
-            }
-            core.thread.signal.drain()
+            guard core.thread.wait(&poller, upTo: max(.zero, now.duration(to: wake)), logger: logger) else { break }
             if poller.events(at: inboundIndex).contains(.readable) { readInbound() }
             expireJobs()
             let afterPoll = Instant.current

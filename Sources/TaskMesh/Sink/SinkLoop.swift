@@ -50,13 +50,7 @@ final class SinkLoop {
         poller.add(thread.signal)
         while !thread.isStopRequested {
             let wait = backlog.pollTimeout(max(.zero, Instant.current.duration(to: nextTick)))
-            do {
-                try poller.poll(timeout: wait)
-            } catch {
-                logger.error("poll failed: \(error)")
-                break
-            }
-            thread.signal.drain()
+            guard thread.wait(&poller, upTo: wait, logger: logger) else { break }
             if !backlog.isEmpty { deliverBacklog() }
             if poller.events(at: resultsIndex).contains(.readable) { drainResults() }
             if poller.events(at: clientsIndex).contains(.readable) { drainClients() }

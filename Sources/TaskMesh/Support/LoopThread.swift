@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 import Synchronization
 import ZMQ
 
@@ -18,6 +19,20 @@ final class LoopThread: Sendable {
 
     /// Whether `requestStop()` was called; the loop checks it after every wake-up.
     var isStopRequested: Bool { stopRequested.load(ordering: .acquiring) }
+
+    /// Waits on `poller` (which holds this thread's `signal`) for at most `timeout`, then clears
+    /// the signal, since the loop looks at everything after a wake-up. Returns false, after
+    /// logging why, when polling failed: the loop then ends.
+    func wait(_ poller: inout Poller, upTo timeout: Duration, logger: Logger) -> Bool {
+        do {
+            try poller.poll(timeout: timeout)
+        } catch {
+            logger.error("poll failed: \(error)")
+            return false
+        }
+        signal.drain()
+        return true
+    }
 
     /// Asks the loop to finish; returns at once.
     func requestStop() {

@@ -5,7 +5,7 @@ import Foundation
 /// host's clock), flushed to disk before the handler runs so it survives SIGKILL. Tests read it
 /// to count executions per job and to time their starts; it is off unless a worker is given a
 /// path (`taskmesh worker --execution-log`).
-final class ExecutionLog: Sendable {
+final class ExecutionLog: JobStartObserver {
     private let file: FileHandle
 
     /// Throws `ExecutionLogError` when the file cannot be created or opened for appending.
@@ -23,7 +23,7 @@ final class ExecutionLog: Sendable {
         }
     }
 
-    func record(_ job: JobMessage) {
+    func jobStarting(_ job: JobMessage) {
         let line = "\(Self.hex(job.clientID)) \(Self.hex(job.jobID)) \(job.attempt) \(wallClockMilliseconds())\n"
         try? file.write(contentsOf: Data(line.utf8))
         try? file.synchronize()

@@ -23,17 +23,18 @@ final class JobRunner {
         let completions = Shared<[Completion]>([])
         let signal: Signal
         let limit: Int
-        let executionLog: ExecutionLog?
+        /// Told of each job before its handler runs (the execution log, when one is kept).
+        let startObserver: (any JobStartObserver)?
         let services: JobServices
         let running: RunningJobs
         /// How long jobs may run inline on the loop thread per wake-up (`JobRunner.inlineBudget`).
         let inlineBudget: Duration
 
-        init(count: Int, signal: Signal, limit: Int, executionLog: ExecutionLog?, services: JobServices, inlineBudget: Duration) {
+        init(count: Int, signal: Signal, limit: Int, startObserver: (any JobStartObserver)?, services: JobServices, inlineBudget: Duration) {
             self.inlineBudget = inlineBudget
             self.signal = signal
             self.limit = limit
-            self.executionLog = executionLog
+            self.startObserver = startObserver
             self.services = services
             self.running = RunningJobs(runners: count)
         }
@@ -81,7 +82,7 @@ final class JobRunner {
     static let deadlineSweep: Duration = .milliseconds(50)
 
     init(handlers: Handlers, labels: Set<String> = [], handlerUpdates: Shared<Handlers?> = Shared(nil), concurrency: Int, limit: Int,
-         signal: Signal, executionLog: ExecutionLog?, checksSender: Bool = false, published: Shared<WorkerStats>, logger: Logger,
+         signal: Signal, startObserver: (any JobStartObserver)? = nil, checksSender: Bool = false, published: Shared<WorkerStats>, logger: Logger,
          inlineBudget: Duration = JobRunner.inlineBudget) {
         self.published = published
         self.checksSender = checksSender
@@ -91,7 +92,7 @@ final class JobRunner {
         self.logger = logger
         let count = max(1, concurrency)
         let services = JobServices(logger: logger, progress: ProgressBoard(wake: { [signal] in signal.notify() }))
-        runners = Runners(count: count, signal: signal, limit: limit, executionLog: executionLog, services: services,
+        runners = Runners(count: count, signal: signal, limit: limit, startObserver: startObserver, services: services,
                           inlineBudget: inlineBudget)
         progressBoard = services.progress
         for slot in 0..<count { Self.startRunner(runners, slot: slot) }
@@ -151,7 +152,7 @@ final class JobRunner {
         if accepted.hasDeadline && start > accepted.deadline {
             return (Completion(accepted, .expired, Self.skippedBody, kind: .skipped), start)
         }
-        runners.executionLog?.record(accepted.job)
+        runners.startObserver?.jobStarting(accepted.job)
         var outcome = await accepted.run(Job(JobContext(accepted, services: runners.services)))
         let end = Instant.current
         if outcome.body.count > runners.limit {

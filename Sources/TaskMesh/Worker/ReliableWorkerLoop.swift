@@ -72,13 +72,7 @@ final class ReliableWorkerLoop {
 
             let interest: Poller.Events = runner.hasResultsToSend ? [.readable, .writable] : .readable
             poller.setInterest(interest, at: brokerIndex)
-            do {
-                try poller.poll(timeout: max(.zero, now.duration(to: runner.nextHousekeeping.map { min($0, nextHeartbeat) } ?? nextHeartbeat)))
-            } catch {
-                logger.error("poll failed: \(error)")
-                break
-            }
-            thread.signal.drain()
+            guard thread.wait(&poller, upTo: max(.zero, now.duration(to: runner.nextHousekeeping.map { min($0, nextHeartbeat) } ?? nextHeartbeat)), logger: logger) else { break }
             if runner.applyHandlerUpdate() && draining == nil { sendReady(credit: announcedCredit) }
             runner.collectCompletions()
             if runner.jobsTimed >= creditCheckedAt + Self.creditCheckInterval || runner.slowJobs != slowJobsCheckedAt { reconsiderCredit() }

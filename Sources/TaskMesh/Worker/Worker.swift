@@ -60,7 +60,7 @@ public final class Worker: Service, Sendable {
         try await service.start(checking: endpoints, serves: !reliable) { sockets in
             let executionLog = try executionLogPath.map { try ExecutionLog(path: $0) }
             let runner = JobRunner(handlers: handlers, labels: topology.worker.labels, handlerUpdates: handlerUpdates, concurrency: concurrency, limit: topology.limits.maxPayload, signal: thread.signal,
-                                   executionLog: executionLog, checksSender: sockets.security != nil && !reliable,
+                                   startObserver: executionLog, checksSender: sockets.security != nil && !reliable,
                                    published: published, logger: logger)
             let endpoint: String
             let run: () -> Void

@@ -91,13 +91,7 @@ final class WorkerLoop {
             var wait = max(.zero, now.duration(to: nextAnnounce))
             if let draining { wait = min(wait, max(.zero, now.duration(to: draining.declineUntil))) }
             if let next = runner.nextHousekeeping { wait = min(wait, max(.zero, now.duration(to: next))) }
-            do {
-                try poller.poll(timeout: wait)
-            } catch {
-                logger.error("poll failed: \(error)")
-                break
-            }
-            thread.signal.drain()
+            guard thread.wait(&poller, upTo: wait, logger: logger) else { break }
             if runner.applyHandlerUpdate() && draining == nil { announce() }
             runner.collectCompletions()
             if poller.events(at: jobsIndex).contains(.readable) { readJobs() }

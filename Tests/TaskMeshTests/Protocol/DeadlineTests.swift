@@ -82,7 +82,7 @@ private func u64Bytes(_ value: UInt64) -> [UInt8] {
     // MARK: Worker
 
     private func makeRunner(_ handlers: Handlers) throws -> JobRunner {
-        JobRunner(handlers: handlers, concurrency: 2, limit: 1 << 20, signal: try Signal(), executionLog: nil,
+        JobRunner(handlers: handlers, concurrency: 2, limit: 1 << 20, signal: try Signal(),
                   published: Shared(WorkerStats()), logger: Logger(label: "deadline-test"))
     }
 

@@ -16,7 +16,7 @@ struct JobRunnerInlineTests {
     /// `inlineBudget`: the tests that expect every job to run inline give a budget no
     /// preemption of a loaded machine can use up; the one about the budget keeps the real one.
     private func makeRunner(_ handlers: Handlers, concurrency: Int, inlineBudget: Duration = .seconds(10)) throws -> JobRunner {
-        JobRunner(handlers: handlers, concurrency: concurrency, limit: 1 << 20, signal: try Signal(), executionLog: nil,
+        JobRunner(handlers: handlers, concurrency: concurrency, limit: 1 << 20, signal: try Signal(),
                   published: Shared(WorkerStats()), logger: Logger(label: "inline-test"), inlineBudget: inlineBudget)
     }
 

@@ -14,7 +14,7 @@ struct SecureCancelTests {
             try await Task.sleep(for: .seconds(30))
             return job.payload
         }
-        let runner = JobRunner(handlers: handlers, concurrency: 1, limit: 1 << 20, signal: try Signal(), executionLog: nil,
+        let runner = JobRunner(handlers: handlers, concurrency: 1, limit: 1 << 20, signal: try Signal(),
                                checksSender: true, published: Shared(WorkerStats()), logger: Logger(label: "secure-cancel"))
         let job = JobMessage(clientID: clientID, jobID: [7], handler: "wait", deadline: 0, attempt: 1, payload: [])
         runner.accept(job.encode(), declining: false, sender: owner.publicKey)
