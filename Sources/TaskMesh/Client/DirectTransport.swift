@@ -6,7 +6,6 @@ import ZMQ
 /// to the sink (results and membership in, HELLO heartbeats out; docs/PROTOCOL.md, sections
 /// 5.6 and 5.8).
 final class DirectTransport: ClientTransport {
-    let core: ClientCore
     let topology: Topology
     let sockets: SocketFactory
     let logger: Logger
@@ -23,7 +22,6 @@ final class DirectTransport: ClientTransport {
     private var firstLinkIndex = 0
 
     init(core: ClientCore, topology: Topology, hub: Topology.Sink, sockets: SocketFactory, logger: Logger) throws {
-        self.core = core
         self.topology = topology
         self.sockets = sockets
         self.logger = logger
@@ -189,7 +187,7 @@ final class DirectTransport: ClientTransport {
         }
         defer {
             loop.pending.unparkAll()  // what no worker could run may have a worker now
-            core.workerCapabilities.publish(links.links.map(\.capabilities))
+            loop.core.workerCapabilities.publish(links.links.map(\.capabilities))
         }
         for (endpoint, member) in wanted where links.contains(endpoint: endpoint) {
             links.update(endpoint: endpoint, capabilities: member.capabilities)
