@@ -5,8 +5,7 @@ struct TopologyDecoder {
     let source: String
 
     func decode(_ root: ConfigValue) throws(TopologyError) -> Topology {
-        let bare = TopologyContext(source: source, mode: .local)
-        let topSection = try TopologySchema.top.section(root, bare)
+        let topSection = try TopologySchema.top.section(root, source: source)
         let context = TopologyContext(source: source, mode: try TopologySchema.readMode(topSection))
         var top = TopologySchema.TopLevel()
         try TopologySchema.top.apply(topSection, to: &top, context)
@@ -42,8 +41,7 @@ struct TopologyDecoder {
     }
 
     private func sink(_ value: ConfigValue?, _ context: TopologyContext) throws(TopologyError) -> Topology.Sink {
-        var none = HubSocketDraft()
-        let section = try TopologySchema.sink.read(value, into: &none, context)
+        let section = try TopologySchema.sink.section(value, source: source)
         let local = Topology.Sink.inProcess
         let results = try socket(TopologySchema.sinkResults, section.value("results"), context,
                                  localBind: local.resultsBind, example: "tcp://*:5701")
@@ -55,12 +53,11 @@ struct TopologyDecoder {
     }
 
     private func broker(_ value: ConfigValue?, _ context: TopologyContext) throws(TopologyError) -> Topology.Broker {
-        let section = try TopologySchema.broker.section(value, context)
-        let local = Topology.Sink.inProcess
+        let section = try TopologySchema.broker.section(value, source: source)
         let clients = try socket(TopologySchema.brokerClients, section.value("clients"), context,
-                                 localBind: local.clientsBind, example: "tcp://*:5801")
+                                 localBind: nil, example: "tcp://*:5801")
         let workers = try socket(TopologySchema.brokerWorkers, section.value("workers"), context,
-                                 localBind: local.resultsBind, example: "tcp://*:5802")
+                                 localBind: nil, example: "tcp://*:5802")
         try checkApart(clients.bind, workers.bind, field: "broker.workers.bind", from: "broker.clients.bind")
         var broker = Topology.Broker(clientsBind: clients.bind.text, clientsEndpoint: clients.endpoint.text,
                                      workersBind: workers.bind.text, workersEndpoint: workers.endpoint.text)
@@ -68,9 +65,10 @@ struct TopologyDecoder {
         return broker
     }
 
-    /// One hub socket: where it binds (local mode: `localBind` unless given) and how others reach it.
+    /// One hub socket: where it binds (in local mode `localBind` unless given; the broker, never
+    /// local, has none) and how others reach it.
     private func socket(_ spec: TopologySectionSpec<HubSocketDraft>, _ value: ConfigValue?, _ context: TopologyContext,
-                        localBind: String, example: String) throws(TopologyError) -> (bind: TopologyEndpoint, endpoint: TopologyEndpoint) {
+                        localBind: String?, example: String) throws(TopologyError) -> (bind: TopologyEndpoint, endpoint: TopologyEndpoint) {
         var draft = HubSocketDraft()
         let section = try spec.read(value, into: &draft, context)
         let bind: TopologyEndpoint
@@ -78,7 +76,7 @@ struct TopologyDecoder {
             // Port 0 is allowed: the hub then reports the port it got on its `ready` line, and
             // workers and clients are pointed at it explicitly (scripts and tests do this).
             bind = given
-        } else if context.mode == .local {
+        } else if context.mode == .local, let localBind {
             do { bind = try TopologyEndpoint.parse(localBind) } catch { throw section.error("bind", error.message) }
         } else {
             throw section.error("bind", "missing required field in \(context.mode.rawValue) mode (such as \"\(example)\")")
@@ -127,7 +125,7 @@ struct TopologyDecoder {
     private func security(_ value: ConfigValue?, _ context: TopologyContext) throws(TopologyError) -> Topology.Security? {
         guard let value else { return nil }
         var security = Topology.Security()
-        let section = try TopologySchema.security.read(value, into: &security, context)
+        let section = try TopologySchema.security.section(value, source: source)
         try TopologySchema.securityKeys.read(section.value("keys"), into: &security, context)
         try TopologySchema.securityServers.read(section.value("servers"), into: &security, context)
         try TopologySchema.securityAllow.read(section.value("allow"), into: &security, context)

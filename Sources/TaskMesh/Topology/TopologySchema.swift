@@ -9,16 +9,16 @@ enum TopologySchema {
     /// The shortest `heartbeat.interval`.
     static let minimumHeartbeatInterval = Duration.milliseconds(10)
 
-    /// The top level, read before anything else: its `mode` decides what the sections allow.
+    /// The top level's own fields besides `mode`, which `TopologyDecoder` reads (with
+    /// `readMode`) before anything else, since it decides what the sections allow.
     struct TopLevel: Sendable {
-        var mode: Topology.Mode?
         var insecure = false
     }
 
     static let top = TopologySectionSpec<TopLevel>("", [
         TopologyField("mode", type: "`local`, `direct` or `reliable`", default: "required",
-                      meaning: "how jobs travel") { section, _, top throws(TopologyError) in
-            top.mode = try readMode(section)
+                      meaning: "how jobs travel") { _, _, _ throws(TopologyError) in
+            // Read first, by TopologyDecoder through `readMode`.
         },
         .section("sink"), .section("broker"), .section("worker"), .section("client"), .section("heartbeat"),
         .section("limits"), .section("security"),

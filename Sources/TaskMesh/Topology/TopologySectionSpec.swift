@@ -20,8 +20,8 @@ struct TopologySectionSpec<Target>: Sendable {
     }
 
     /// Reads `value` as this section: a mapping of known entries (nil or null is empty).
-    func section(_ value: ConfigValue?, _ context: TopologyContext) throws(TopologyError) -> TopologySection {
-        try TopologySection(value, path: path, fields: names, schema: TopologySchema.names, source: context.source)
+    func section(_ value: ConfigValue?, source: String) throws(TopologyError) -> TopologySection {
+        try TopologySection(value, path: path, fields: names, schema: TopologySchema.names, source: source)
     }
 
     /// Reads every field present in `section` into `target`, in declaration order, so a field's
@@ -35,7 +35,7 @@ struct TopologySectionSpec<Target>: Sendable {
     /// `section(value)` then `apply` to `target`; returns the section for its nested ones.
     @discardableResult
     func read(_ value: ConfigValue?, into target: inout Target, _ context: TopologyContext) throws(TopologyError) -> TopologySection {
-        let section = try section(value, context)
+        let section = try section(value, source: context.source)
         try apply(section, to: &target, context)
         return section
     }
