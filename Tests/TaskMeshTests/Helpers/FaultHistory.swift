@@ -95,3 +95,10 @@ struct FaultHistory {
 func temporaryPath(_ name: String) -> String {
     FileManager.default.temporaryDirectory.appendingPathComponent("\(name)-\(UUID().uuidString)").path
 }
+
+/// Writes `yaml` to a fresh temporary `.yaml` file named after `name`; returns its path.
+func temporaryTopologyFile(_ name: String, _ yaml: String) throws -> String {
+    let path = temporaryPath(name) + ".yaml"
+    try yaml.write(toFile: path, atomically: true, encoding: .utf8)
+    return path
+}

@@ -108,9 +108,7 @@ struct TestTopology {
           liveness: \(liveness)
         \(extra)
         """
-        let url = FileManager.default.temporaryDirectory.appendingPathComponent("topology-\(UUID().uuidString).yaml")
-        try yaml.write(to: url, atomically: true, encoding: .utf8)
-        path = url.path
+        path = try temporaryTopologyFile("topology", yaml)
     }
 
     var topology: Topology { get throws { try Topology.load(path: path) } }
@@ -143,9 +141,7 @@ func fixedPortTopology(workers: Int = 2) throws -> String {
       interval: 200ms
       liveness: 3
     """
-    let url = FileManager.default.temporaryDirectory.appendingPathComponent("fixed-\(UUID().uuidString).yaml")
-    try yaml.write(to: url, atomically: true, encoding: .utf8)
-    return url.path
+    return try temporaryTopologyFile("fixed", yaml)
 }
 
 /// Submits `jobs` echo jobs at once (each payload `size` bytes, starting with the job's number)

@@ -28,8 +28,7 @@ struct ReliableTopology {
           liveness: \(liveness)
         \(extra)
         """
-        path = temporaryPath("reliable") + ".yaml"
-        try yaml.write(toFile: path, atomically: true, encoding: .utf8)
+        path = try temporaryTopologyFile("reliable", yaml)
     }
 }
 

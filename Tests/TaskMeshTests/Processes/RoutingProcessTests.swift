@@ -33,9 +33,7 @@ extension RunningHub {
             heartbeat: { interval: 200ms, liveness: 3 }
             """
         }
-        let path = temporaryPath("routing") + ".yaml"
-        try yaml.write(toFile: path, atomically: true, encoding: .utf8)
-        return try await start(kind, topologyPath: path)
+        return try await start(kind, topologyPath: try temporaryTopologyFile("routing", yaml))
     }
 }
 

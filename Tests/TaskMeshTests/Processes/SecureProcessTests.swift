@@ -27,9 +27,7 @@ import Testing
 
             """
         }
-        let path = temporaryPath("topology") + ".yaml"
-        try yaml.write(toFile: path, atomically: true, encoding: .utf8)
-        return path
+        return try temporaryTopologyFile("topology", yaml)
     }
 
     /// Starts a sink and two workers, captures their ports while `clients` run, and returns the
