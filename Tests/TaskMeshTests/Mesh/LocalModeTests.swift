@@ -214,12 +214,13 @@ final class RunningGauge: Sendable {
     }
 
     /// Each job goes to the worker with the fewest unanswered jobs: a slow worker gets few of a
-    /// steady stream, a fast one most of it.
+    /// steady stream, a fast one most of it. (The slow one takes 100 ms, well beyond what the
+    /// fast one's handlers may wait for a cooperative thread while the whole suite runs.)
     @Test func aSlowWorkerGetsFewerJobsThanAFastOne() async throws {
         let mesh = try await localMesh()
         var slow = Handlers()
         try slow.register("work") { _ in
-            try await Task.sleep(for: .milliseconds(20))
+            try await Task.sleep(for: .milliseconds(100))
             return Array("slow".utf8)
         }
         var fast = Handlers()
