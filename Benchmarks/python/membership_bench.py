@@ -25,11 +25,16 @@ def short(data: bytes) -> bytes:
     return bytes([len(data)]) + data
 
 
+def tmp_message(command: int, fields: bytes) -> bytes:
+    """A TMP/2 message without a body: the preamble (signature, version 2, command, header length), then the fields."""
+    return b"TM\x02" + bytes([command]) + (8 + len(fields)).to_bytes(4, "big") + fields
+
+
 def announce(worker_id: bytes, endpoint: str, handlers: list[str]) -> bytes:
     names = sorted(h.encode() for h in handlers)
-    body = b"TM\x01\x03" + (4).to_bytes(2, "big") + short(worker_id) + short(endpoint.encode()) + short(b"")
-    body += len(names).to_bytes(2, "big") + b"".join(short(n) for n in names) + b"\x00"
-    return body
+    fields = (4).to_bytes(2, "big") + short(worker_id) + short(endpoint.encode()) + short(b"")
+    fields += len(names).to_bytes(2, "big") + b"".join(short(n) for n in names) + b"\x00"
+    return tmp_message(0x03, fields)
 
 
 def cpu_seconds(pid: int) -> float:
@@ -83,7 +88,7 @@ def main() -> int:
             for push, message in workers:
                 push.send(message)
             for dealer in clients:
-                dealer.send(b"TM\x01\x05")
+                dealer.send(tmp_message(0x05, b""))
 
         def drain(tally):
             for dealer in clients:

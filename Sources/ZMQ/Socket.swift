@@ -166,6 +166,17 @@ public final class Socket {
         }
     }
 
+    /// Sends a one-frame message without blocking. Returns false when the socket cannot accept
+    /// it now (no peer, or every peer at its high-water mark); other failures throw.
+    public func trySend(_ frame: [UInt8]) throws(ZMQError) -> Bool {
+        do {
+            try send(frame, wait: false)
+            return true
+        } catch where error.code == .wouldBlock {
+            return false
+        }
+    }
+
     // MARK: Receiving bytes
 
     /// Receives a whole multipart message, copying each frame once out of libzmq.

@@ -16,7 +16,7 @@ final class BrokerLoop {
     private var state: BrokerState
     private var clientsSeen: [[UInt8]: Instant] = [:]
     /// Results for clients whose queue was full, sent as they catch up.
-    private var backlog = ResultBacklog<[[UInt8]]>()
+    private var backlog = ResultBacklog<[UInt8]>()
     /// The state's outbox as taken by the last `flushOutputs()`, kept for its capacity. The
     /// outbox is sent once per wake-up, so jobs for one worker and results for one client leave
     /// together as JOBS and RESULTS.
@@ -70,13 +70,14 @@ final class BrokerLoop {
 
 
     private func readWorkers() {
-        SocketDrain.messages(receive: { () throws(ZMQError) in try workers.tryReceive(maxFrames: 3) },
+        SocketDrain.messages(receive: { () throws(ZMQError) in try workers.tryReceive(maxFrames: 2) },
                              malformed: { state.stats.malformed += 1 }) { frames in
-            guard frames.count >= 2 else { state.stats.malformed += 1; return }
+            // A ROUTER hands over the sender's routing id, then its message: one frame.
+            guard frames.count == 2 else { state.stats.malformed += 1; return }
             let routingID = frames[0]
             let message: WorkerToBroker
             do {
-                message = try WorkerToBroker.decode(Array(frames.dropFirst()))
+                message = try WorkerToBroker.decode(frames[1])
             } catch {
                 state.stats.malformed += 1
                 logger.debug("dropped malformed worker message: \(error)")
@@ -101,7 +102,7 @@ final class BrokerLoop {
             }
             guard state.heard(from: routingID, now: now) else {
                 // A worker this broker does not know (it restarted): ask it to say READY again.
-                try? workers.send(multipart: [routingID] + bareCommand(.disconnect), wait: false)
+                try? workers.send(multipart: [routingID, bareCommand(.disconnect)], wait: false)
                 return
             }
             switch message {
@@ -131,10 +132,10 @@ final class BrokerLoop {
 
     private func readClients() {
         let began = Instant.current
-        SocketDrain.messages(receive: { () throws(ZMQError) in try clients.tryReceive(maxFrames: 3, property: MessageProperty.userID) },
+        SocketDrain.messages(receive: { () throws(ZMQError) in try clients.tryReceive(maxFrames: 2, property: MessageProperty.userID) },
                              malformed: { state.stats.malformed += 1 },
                              while: { n in n & 63 != 63 || Instant.current - began <= Self.clientReadBudget }) { (frames, userID) in
-            guard frames.count >= 2, let command = try? ByteReader.command(of: frames[1]) else {
+            guard frames.count == 2, let command = try? ByteReader.command(of: frames[1]) else {
                 state.stats.malformed += 1
                 return
             }
@@ -149,18 +150,18 @@ final class BrokerLoop {
             switch command {
             case .job:
                 do {
-                    state.submit(try JobMessage.decode(Array(frames.dropFirst())), from: routingID, now: now)
+                    state.submit(try JobMessage.decode(frames[1]), from: routingID, now: now)
                 } catch {
                     state.stats.malformed += 1
                 }
             case .jobs:
-                submitBatch(Array(frames.dropFirst()), from: routingID, now: now)
+                submitBatch(frames[1], from: routingID, now: now)
             case .cancel:
                 do {
-                    let cancel = try CancelMessage.decode(Array(frames.dropFirst()))
+                    let cancel = try CancelMessage.decode(frames[1])
                     if let worker = state.cancel(cancel, from: routingID, now: now) {
                         flushOutputs()  // the job's JOB, if still in the outbox, leaves first
-                        try? workers.send(multipart: [worker] + cancel.encode(), wait: false)
+                        try? workers.send(multipart: [worker, cancel.encode()], wait: false)
                     }
                 } catch {
                     state.stats.malformed += 1
@@ -177,10 +178,10 @@ final class BrokerLoop {
     /// be read is answered `badRequest` unless the broker already holds or finished a job of that
     /// id (a resend: its real outcome is on the way), and the entries after it are lost (counted
     /// malformed).
-    private func submitBatch(_ frames: [[UInt8]], from client: [UInt8], now: Instant) {
+    private func submitBatch(_ frame: [UInt8], from client: [UInt8], now: Instant) {
         let batch: JobBatch
         do {
-            batch = try JobBatch.decode(frames)
+            batch = try JobBatch.decode(frame)
         } catch {
             state.stats.malformed += 1
             return
@@ -208,17 +209,17 @@ final class BrokerLoop {
         for id in Array(clientsSeen.keys) { sendHeartbeat(toClient: id) }
     }
 
-    private func heartbeat() -> [[UInt8]] {
+    private func heartbeat() -> [UInt8] {
         HeartbeatMessage(instance: instance, workers: UInt16(clamping: state.readyWorkers)).encode()
     }
 
     private func sendHeartbeat(toWorker id: [UInt8]) {
-        try? workers.send(multipart: [id] + heartbeat(), wait: false)
+        try? workers.send(multipart: [id, heartbeat()], wait: false)
     }
 
     private func sendHeartbeat(toClient id: [UInt8]) {
         do {
-            try clients.send(multipart: [id] + heartbeat(), wait: false)
+            try clients.send(multipart: [id, heartbeat()], wait: false)
         } catch where error.code == .hostUnreachable {
             clientsSeen.removeValue(forKey: id)
         } catch {}
@@ -263,9 +264,9 @@ final class BrokerLoop {
 
     private func send(_ jobs: [JobMessage], toWorker id: [UInt8]) {
         var start = 0
-        while let (frames, count) = JobBatchWriter.firstMessage(of: jobs[start...]) {
+        while let (frame, count) = JobBatchWriter.firstMessage(of: jobs[start...]) {
             do {
-                try workers.send(multipart: [id] + frames, wait: false)
+                try workers.send(multipart: [id, frame], wait: false)
             } catch {
                 // Gone or not reading: treat it as lost; its jobs go elsewhere.
                 logger.warning("cannot reach worker: \(error)")
@@ -278,9 +279,8 @@ final class BrokerLoop {
 
     private func send(_ results: [ResultMessage], toClient id: [UInt8]) {
         var start = 0
-        while let (frames, count) = ResultBatchWriter.firstMessage(of: results[start...]) {
-            let size = frames.reduce(0) { $0 + $1.count }
-            switch backlog.offer(frames, size: size, results: count, to: id, via: { deliver($0, to: id) }) {
+        while let (frame, count) = ResultBatchWriter.firstMessage(of: results[start...]) {
+            switch backlog.offer(frame, size: frame.count, results: count, to: id, via: { deliver($0, to: id) }) {
             case .sent, .held: break
             case .gone, .refused: state.stats.undeliverable += UInt64(count)  // the outcomes stay cached for a resubmission
             }
@@ -288,9 +288,9 @@ final class BrokerLoop {
         }
     }
 
-    private func deliver(_ frames: [[UInt8]], to client: [UInt8]) -> ResultBacklog<[[UInt8]]>.Delivery {
+    private func deliver(_ frame: [UInt8], to client: [UInt8]) -> ResultBacklog<[UInt8]>.Delivery {
         do {
-            try clients.send(multipart: [client] + frames, wait: false)
+            try clients.send(multipart: [client, frame], wait: false)
             return .sent
         } catch where error.code == .wouldBlock {
             return .busy
@@ -307,7 +307,7 @@ final class BrokerLoop {
     }
 
     private func deliverBacklog() {
-        let (_, dropped) = backlog.deliver { client, frames in deliver(frames, to: client) }
+        let (_, dropped) = backlog.deliver { client, frame in deliver(frame, to: client) }
         state.stats.undeliverable += UInt64(dropped)
     }
 }

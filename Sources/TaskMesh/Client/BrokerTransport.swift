@@ -34,9 +34,9 @@ final class BrokerTransport: ClientTransport {
     /// those with their own priority or labels in batches that carry them.
     func sendJobs(_ loop: ClientLoop<BrokerTransport>) {
         while let job = loop.pending.nextToSend() {
-            let (frames, span, _) = loop.nextJobMessage(startingWith: job, destinations: 1, sameRoute: nil, carryingOptions: true)
+            let (message, span, _) = loop.nextJobMessage(startingWith: job, destinations: 1, sameRoute: nil, carryingOptions: true)
             do {
-                guard try inbound.trySend(multipart: frames) else { return }
+                guard try inbound.trySend(message) else { return }
             } catch {
                 logger.error("sending jobs failed: \(error)")
                 return
@@ -45,8 +45,8 @@ final class BrokerTransport: ClientTransport {
         }
     }
 
-    func receive(_ frames: [[UInt8]], _ loop: ClientLoop<BrokerTransport>) throws(ProtocolViolation) {
-        switch try FromBroker.decode(frames) {
+    func receive(_ message: [UInt8], _ loop: ClientLoop<BrokerTransport>) throws(ProtocolViolation) {
+        switch try FromBroker.decode(message) {
         case .result(let result): loop.handle(result)
         case .results(let batch): loop.handle(batch)
         case .heartbeat(let heartbeat): brokerSpoke(heartbeat, loop)
@@ -71,15 +71,15 @@ final class BrokerTransport: ClientTransport {
         }
     }
 
-    func sendCancel(_ frames: [[UInt8]], worker: UInt32) -> Bool {
-        (try? inbound.trySend(multipart: frames)) == true
+    func sendCancel(_ message: [UInt8], worker: UInt32) -> Bool {
+        (try? inbound.trySend(message)) == true
     }
 
     func beat(now: Instant) {
         if let heard = brokerHeardAt, now - heard > topology.heartbeat.expiry {
             brokerWorkers = 0  // a lost broker reports no workers until it speaks again
         }
-        _ = try? inbound.trySend(multipart: bareCommand(.heartbeat))
+        _ = try? inbound.trySend(bareCommand(.heartbeat))
     }
 
     func close(linger: Duration) {

@@ -8,7 +8,7 @@ extension ClientLoop {
     /// batches without it. Returns the outbox places it spans (for `markSent(span:)`) and how
     /// many jobs it carries.
     func nextJobMessage(startingWith job: Submission, destinations: Int, sameRoute route: WorkerLinks.RouteKey?,
-                        carryingOptions: Bool) -> (frames: [[UInt8]], span: Int, count: Int) {
+                        carryingOptions: Bool) -> (message: [UInt8], span: Int, count: Int) {
         let share = (pending.waitingCount + destinations - 1) / destinations
         let withOptions = carryingOptions && !job.options.isStandard
         var batch = JobBatchWriter(clientID: core.clientID, maxEntries: max(1, share), withOptions: withOptions)
@@ -23,11 +23,12 @@ extension ClientLoop {
             return batch.appendIfItFits(jobID: next.jobID, handler: next.handler, deadline: WireDeadline.relative(until: next.deadline, now: now),
                                         attempt: 1, payload: next.payload, options: next.options)
         }
-        if batch.count > 1 { return (batch.encode(), span, batch.count) }
+        let count = batch.count
+        if count > 1 { return (batch.encode(), span, count) }
         // One job waiting, or the next one too large to batch: a plain JOB.
-        let frames = JobMessage(clientID: core.clientID, jobID: job.jobID, handler: job.handler,
+        let message = JobMessage(clientID: core.clientID, jobID: job.jobID, handler: job.handler,
                                 deadline: WireDeadline.relative(until: job.deadline, now: now), attempt: job.attempt, payload: job.payload,
                                 options: carryingOptions ? job.options : .standard, retry: job.retry).encode()
-        return (frames, 1, 1)
+        return (message, 1, 1)
     }
 }

@@ -93,17 +93,18 @@ final class ClientLoop<Transport: ClientTransport> {
     /// that no socket takes now is dropped, and the job runs to its end there (its result is
     /// dropped here).
     func sendCancel(_ jobID: [UInt8], worker: UInt32) {
-        let frames = CancelMessage(clientID: core.clientID, jobID: jobID).encode()
-        guard transport.sendCancel(frames, worker: worker) else { return }
+        let message = CancelMessage(clientID: core.clientID, jobID: jobID).encode()
+        guard transport.sendCancel(message, worker: worker) else { return }
         stats.cancelsSent += 1
         lastCancelSent = .current
     }
 
     func readInbound() {
-        SocketDrain.messages(receive: { () throws(ZMQError) in try transport.inbound.tryReceive(maxFrames: 2) },
+        // A receive error is a message of more than one frame: no hub sends one.
+        SocketDrain.messages(receive: { () throws(ZMQError) in try transport.inbound.tryReceive(maxFrames: 1) },
                              malformed: { stats.malformed += 1 }) { frames in
             do throws(ProtocolViolation) {
-                try transport.receive(frames, self)
+                try transport.receive(frames[0], self)
             } catch {
                 stats.malformed += 1
                 logger.debug("dropped malformed message: \(error)")

@@ -37,7 +37,7 @@ protocol ClientTransport: AnyObject, SendableMetatype {
     func sendJobs(_ loop: ClientLoop<Self>)
     /// Decodes one message read from `inbound` and hands it to `loop` (results, progress) or
     /// applies it (the hub's own messages).
-    func receive(_ frames: [[UInt8]], _ loop: ClientLoop<Self>) throws(ProtocolViolation)
+    func receive(_ message: [UInt8], _ loop: ClientLoop<Self>) throws(ProtocolViolation)
     /// Handles an answer whose meaning depends on the transport (a retry or a withdrawn handler
     /// in direct mode); returns whether it did, so the loop does not end the job.
     func intercept(_ result: ResultMessage, _ loop: ClientLoop<Self>) -> Bool
@@ -45,7 +45,7 @@ protocol ClientTransport: AnyObject, SendableMetatype {
     /// A job sent to `worker` (a link id; 0 when it went to a hub) was answered or given up.
     func answered(by worker: UInt32)
     /// Sends a CANCEL for a job sent to `worker`; returns whether a socket took it.
-    func sendCancel(_ frames: [[UInt8]], worker: UInt32) -> Bool
+    func sendCancel(_ message: [UInt8], worker: UInt32) -> Bool
     /// Why no worker could take `job`, when this transport can tell (nil: it cannot, or one can).
     func missingWorkers(for job: Submission) -> String?
     /// Sends this client's heartbeat to its hub.

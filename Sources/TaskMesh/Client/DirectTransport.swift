@@ -74,9 +74,9 @@ final class DirectTransport: ClientTransport {
                 loop.pending.holdNext()
                 continue
             }
-            let (frames, span, count) = loop.nextJobMessage(startingWith: job, destinations: eligible.count,
-                                                            sameRoute: route, carryingOptions: false)
-            guard let link = send(frames, among: eligible) else {
+            let (message, span, count) = loop.nextJobMessage(startingWith: job, destinations: eligible.count,
+                                                             sameRoute: route, carryingOptions: false)
+            guard let link = send(message, among: eligible) else {
                 if fullLinks.count >= links.count { return }
                 loop.pending.holdNext()
                 continue
@@ -101,12 +101,12 @@ final class DirectTransport: ClientTransport {
             handler: job.handler, requires: job.options.requires, handlers: links.handlersOffered, labels: links.labelsOffered))))
     }
 
-    /// Sends `frames` to the first worker of `eligible` in send order that takes them; returns
+    /// Sends `message` to the first worker of `eligible` in send order that takes it; returns
     /// its link id, or nil when none can take a message now.
-    private func send(_ frames: [[UInt8]], among eligible: [WorkerLinks.Link]) -> UInt32? {
+    private func send(_ message: [UInt8], among eligible: [WorkerLinks.Link]) -> UInt32? {
         for link in links.sendOrder(after: lastLink, among: eligible) where fullLinks.isEmpty || !fullLinks.contains(link.id) {
             do {
-                if try link.socket.trySend(multipart: frames) { return link.id }
+                if try link.socket.trySend(message) { return link.id }
             } catch {
                 logger.error("sending jobs failed", metadata: ["endpoint": "\(link.endpoint)", "error": "\(error)"])
             }
@@ -115,8 +115,8 @@ final class DirectTransport: ClientTransport {
         return nil
     }
 
-    func receive(_ frames: [[UInt8]], _ loop: ClientLoop<DirectTransport>) throws(ProtocolViolation) {
-        switch try SinkToClient.decode(frames) {
+    func receive(_ message: [UInt8], _ loop: ClientLoop<DirectTransport>) throws(ProtocolViolation) {
+        switch try SinkToClient.decode(message) {
         case .result(let result): loop.handle(result)
         case .results(let batch): loop.handle(batch)
         case .members(let members): apply(members, loop)
@@ -160,10 +160,10 @@ final class DirectTransport: ClientTransport {
 
     func answered(by worker: UInt32) { links.answered(by: worker) }
 
-    func sendCancel(_ frames: [[UInt8]], worker: UInt32) -> Bool {
+    func sendCancel(_ message: [UInt8], worker: UInt32) -> Bool {
         // A job waiting to go again (a retry) is at no worker now.
         guard let socket = links.link(worker)?.socket else { return false }
-        return (try? socket.trySend(multipart: frames)) == true
+        return (try? socket.trySend(message)) == true
     }
 
     func missingWorkers(for job: Submission) -> String? {
@@ -173,7 +173,7 @@ final class DirectTransport: ClientTransport {
     }
 
     func beat(now: Instant) {
-        _ = try? inbound.trySend(multipart: HelloMessage().encode())
+        _ = try? inbound.trySend(HelloMessage().encode())
     }
 
     /// Follows the sink's membership list: links to workers that joined, closes those of

@@ -3,29 +3,36 @@
 /// batch instead of one per job; a lone job or result still travels as JOB or RESULT, so batching
 /// adds no latency.
 ///
-/// Both headers put the entry count at offset 4 and the client id at offset 7, where RESULT has
+/// Both headers put the entry count at offset 8 and the client id at offset 11, where RESULT has
 /// it: the sink routes a RESULTS exactly like a RESULT, without reading the body.
 enum Batch {
-    /// Bytes of the header before the client id: signature, version, command, count, reserved.
-    static let headerFixedSize = 7
+    /// Bytes of the header before the client id: preamble, count, flags.
+    static let headerFixedSize = Wire.preambleSize + 3
 
-    /// JOBS flag (offset 6): every entry carries dispatch options after its handler name.
+    /// JOBS flag (offset 10): every entry carries dispatch options after its handler name.
     static let optionsFlag: UInt8 = 0x01
 
-    fileprivate static func header(_ command: Wire.Command, count: Int, clientID: [UInt8], flags: UInt8 = 0) -> [UInt8] {
-        var w = ByteWriter(capacity: headerFixedSize + 1 + clientID.count)
+    /// Starts a batch: its header, ended, with an entry count of 0 that `finish` replaces.
+    fileprivate static func start(_ command: Wire.Command, clientID: [UInt8], flags: UInt8 = 0) -> ByteWriter {
+        var w = ByteWriter(capacity: headerFixedSize + 1 + clientID.count + 4096)
         w.header(command)
-        w.u16(UInt16(count))
+        w.u16(0)
         w.u8(flags)
         w.short(clientID)
-        return w.bytes
+        w.endHeader()
+        return w
+    }
+
+    /// The batch message with its entry count filled in.
+    fileprivate static func finish(_ message: consuming ByteWriter, count: Int) -> [UInt8] {
+        message.patchU16(UInt16(count), at: Wire.preambleSize)
+        return message.bytes
     }
 
     /// Reads a batch header: the client id and the entry count (1 to `Wire.maxBatchEntries`).
-    fileprivate static func decodeHeader(_ frames: [[UInt8]], _ command: Wire.Command) throws(ProtocolViolation) -> (clientID: [UInt8], count: Int, flags: UInt8) {
-        guard frames.count == 2 else { throw ProtocolViolation(.frameCount, "\(command) has 2 frames, got \(frames.count)") }
-        guard try ByteReader.command(of: frames[0]) == command else { throw ProtocolViolation(.command, "expected \(command)") }
-        var r = ByteReader(frames[0], offset: 4)
+    fileprivate static func decodeHeader(_ message: ReceivedMessage) throws(ProtocolViolation) -> (clientID: [UInt8], count: Int, flags: UInt8) {
+        let command = message.command
+        var r = message.header
         let count = Int(try r.u16())
         guard count >= 1 else { throw ProtocolViolation(.tooMany, "\(command) with no entries") }
         guard count <= Wire.maxBatchEntries else { throw ProtocolViolation(.tooMany, "\(count) entries") }
@@ -37,10 +44,10 @@ enum Batch {
     /// one. Throws at the first damaged entry (with its job id when `readEntry` had read it), or
     /// when the body holds more than `count` entries, after the intact ones were delivered.
     fileprivate static func readEntries<Entry>(
-        _ body: [UInt8], count: Int, _ readEntry: (inout ByteReader, inout EntryIdentity) throws(ProtocolViolation) -> Entry,
+        _ body: ByteReader, count: Int, _ readEntry: (inout ByteReader, inout EntryIdentity) throws(ProtocolViolation) -> Entry,
         _ each: (Entry) -> Void
     ) throws(DamagedEntry) {
-        var r = ByteReader(body)
+        var r = body
         for _ in 0..<count {
             var identity = EntryIdentity()
             do throws(ProtocolViolation) {
@@ -55,8 +62,9 @@ enum Batch {
     /// The entry count of a RESULT or RESULTS header the caller has already classified; 1 for
     /// a RESULT. The sink counts results with it without decoding the body.
     static func resultCount(inHeader header: [UInt8]) -> Int {
-        guard header.count >= 6, header[3] == Wire.Command.results.rawValue else { return 1 }
-        return Int(header[4]) << 8 | Int(header[5])
+        let at = Wire.preambleSize
+        guard header.count >= at + 2, header[3] == Wire.Command.results.rawValue else { return 1 }
+        return Int(header[at]) << 8 | Int(header[at + 1])
     }
 }
 
@@ -93,14 +101,21 @@ struct JobBatchWriter {
     let maxEntries: Int
     /// Whether every entry carries its dispatch options (a client's JOBS to a broker).
     let withOptions: Bool
-    private var body = ByteWriter(capacity: 4096)
+    /// The message so far: the header, then the entries.
+    private var message: ByteWriter
+    private let headerSize: Int
     private(set) var count = 0
 
     init(clientID: [UInt8], maxEntries: Int = Wire.batchEntries, withOptions: Bool = false) {
         self.clientID = clientID
         self.maxEntries = min(maxEntries, Wire.batchEntries)
         self.withOptions = withOptions
+        message = Batch.start(.jobs, clientID: clientID, flags: withOptions ? Batch.optionsFlag : 0)
+        headerSize = message.count
     }
+
+    /// The bytes of the entries so far.
+    private var bodySize: Int { message.count - headerSize }
 
     /// The bytes a job adds to a batch's body, without options.
     static func entrySize(jobID: [UInt8], handler: String, payload: [UInt8]) -> Int {
@@ -109,7 +124,7 @@ struct JobBatchWriter {
 
     /// Whether a job of `entrySize` bytes and a payload of `payloadSize` fits this batch.
     func fits(entrySize: Int, payloadSize: Int) -> Bool {
-        count < maxEntries && payloadSize <= Wire.batchablePayload && body.count + entrySize <= Wire.batchBytes
+        count < maxEntries && payloadSize <= Wire.batchablePayload && bodySize + entrySize <= Wire.batchBytes
     }
 
     /// Appends the job when it fits this batch; false (and nothing appended) when it does not.
@@ -123,7 +138,7 @@ struct JobBatchWriter {
 
     /// The first jobs of `jobs` as one message: as many as fit one JOBS while they share the
     /// first one's client, or the first alone as a JOB when no second one fits. Nil when empty.
-    static func firstMessage(of jobs: some Collection<JobMessage>) -> (frames: [[UInt8]], count: Int)? {
+    static func firstMessage(of jobs: some Collection<JobMessage>) -> (frame: [UInt8], count: Int)? {
         guard let first = jobs.first else { return nil }
         var batch = JobBatchWriter(clientID: first.clientID)
         // By index rather than by element: each job is read in place, not copied out (its ids,
@@ -137,7 +152,8 @@ struct JobBatchWriter {
             jobs.formIndex(after: &index)
         }
         // Several: a JOBS. One, or none (the first is too large to batch): the first alone.
-        guard batch.count <= 1 else { return (batch.encode(), batch.count) }
+        let count = batch.count
+        guard count <= 1 else { return (batch.encode(), count) }
         var lone = first
         lone.options = .standard  // a worker is sent no dispatch options (docs/PROTOCOL.md 5.1); a retry policy stays
         return (lone.encode(), 1)
@@ -145,18 +161,18 @@ struct JobBatchWriter {
 
     mutating func append(jobID: [UInt8], handler: String, deadline: UInt64, attempt: UInt16, payload: [UInt8],
                          options: DispatchOptions = .standard) {
-        body.u64(deadline)
-        body.u16(attempt)
-        body.short(jobID)
-        body.short(handler)
-        if withOptions { options.encode(into: &body) }
-        body.long(payload)
+        message.u64(deadline)
+        message.u16(attempt)
+        message.short(jobID)
+        message.short(handler)
+        if withOptions { options.encode(into: &message) }
+        message.long(payload)
         count += 1
     }
 
-    /// The message: [header, body].
-    func encode() -> [[UInt8]] {
-        [Batch.header(.jobs, count: count, clientID: clientID, flags: withOptions ? Batch.optionsFlag : 0), body.bytes]
+    /// The JOBS message.
+    consuming func encode() -> [UInt8] {
+        Batch.finish(message, count: count)
     }
 }
 
@@ -166,11 +182,12 @@ struct JobBatch: Equatable, Sendable {
     let count: Int
     /// Whether each entry carries dispatch options (`Batch.optionsFlag`).
     let withOptions: Bool
-    private let body: [UInt8]
+    private let message: ReceivedMessage
 
-    static func decode(_ frames: [[UInt8]]) throws(ProtocolViolation) -> JobBatch {
-        let (clientID, count, flags) = try Batch.decodeHeader(frames, .jobs)
-        return JobBatch(clientID: clientID, count: count, withOptions: flags & Batch.optionsFlag != 0, body: frames[1])
+    static func decode(_ frame: [UInt8]) throws(ProtocolViolation) -> JobBatch {
+        let message = try ReceivedMessage(frame, expecting: .jobs)
+        let (clientID, count, flags) = try Batch.decodeHeader(message)
+        return JobBatch(clientID: clientID, count: count, withOptions: flags & Batch.optionsFlag != 0, message: message)
     }
 
     /// Calls `each` with every job in order. Throws at the first damaged entry, or when the body
@@ -178,7 +195,7 @@ struct JobBatch: Equatable, Sendable {
     func forEach(_ each: (JobMessage) -> Void) throws(DamagedEntry) {
         let clientID = self.clientID, withOptions = self.withOptions
         var lastHandler: String?
-        try Batch.readEntries(body, count: count, { (r, identity) throws(ProtocolViolation) in
+        try Batch.readEntries(message.bodyReader, count: count, { (r, identity) throws(ProtocolViolation) in
             let deadline = try r.u64()
             let (attempt, id) = try identity.readAttemptAndID(&r)
             let handler = try r.text("handler name", sameAs: lastHandler)
@@ -194,10 +211,16 @@ struct JobBatch: Equatable, Sendable {
 /// Builds a RESULTS message from results for one client.
 struct ResultBatchWriter {
     let clientID: [UInt8]
-    private var body = ByteWriter(capacity: 4096)
+    /// The message so far: the header, then the entries.
+    private var message: ByteWriter
+    private let headerSize: Int
     private(set) var count = 0
 
-    init(clientID: [UInt8]) { self.clientID = clientID }
+    init(clientID: [UInt8]) {
+        self.clientID = clientID
+        message = Batch.start(.results, clientID: clientID)
+        headerSize = message.count
+    }
 
     /// The bytes a result adds to a batch's body.
     static func entrySize(_ result: ResultMessage) -> Int {
@@ -207,12 +230,12 @@ struct ResultBatchWriter {
     /// Whether `result` may join this batch: same client, small body, room left.
     func fits(_ result: ResultMessage) -> Bool {
         count < Wire.batchEntries && result.body.count <= Wire.batchablePayload && result.clientID == clientID
-            && body.count + Self.entrySize(result) <= Wire.batchBytes
+            && message.count - headerSize + Self.entrySize(result) <= Wire.batchBytes
     }
 
     /// The first results of `results` as one message: as many as fit one RESULTS for the first
     /// one's client, or the first alone as a RESULT when no second one fits. Nil when empty.
-    static func firstMessage(of results: some Collection<ResultMessage>) -> (frames: [[UInt8]], count: Int)? {
+    static func firstMessage(of results: some Collection<ResultMessage>) -> (frame: [UInt8], count: Int)? {
         guard let first = results.first else { return nil }
         var batch = ResultBatchWriter(clientID: first.clientID)
         // By index rather than by element, as for jobs: each result is read in place.
@@ -221,20 +244,21 @@ struct ResultBatchWriter {
             batch.append(results[index])
             results.formIndex(after: &index)
         }
-        return batch.count > 1 ? (batch.encode(), batch.count) : (first.encode(), 1)
+        let count = batch.count
+        return count > 1 ? (batch.encode(), count) : (first.encode(), 1)
     }
 
     mutating func append(_ result: ResultMessage) {
-        body.u8(result.status.rawValue)
-        body.u16(result.attempt)
-        body.short(result.jobID)
-        body.long(result.body)
+        message.u8(result.status.rawValue)
+        message.u16(result.attempt)
+        message.short(result.jobID)
+        message.long(result.body)
         count += 1
     }
 
-    /// The message: [header, body].
-    func encode() -> [[UInt8]] {
-        [Batch.header(.results, count: count, clientID: clientID), body.bytes]
+    /// The RESULTS message.
+    consuming func encode() -> [UInt8] {
+        Batch.finish(message, count: count)
     }
 }
 
@@ -242,11 +266,12 @@ struct ResultBatchWriter {
 struct ResultBatch: Equatable, Sendable {
     let clientID: [UInt8]
     let count: Int
-    private let body: [UInt8]
+    private let message: ReceivedMessage
 
-    static func decode(_ frames: [[UInt8]]) throws(ProtocolViolation) -> ResultBatch {
-        let (clientID, count, _) = try Batch.decodeHeader(frames, .results)
-        return ResultBatch(clientID: clientID, count: count, body: frames[1])
+    static func decode(_ frame: [UInt8]) throws(ProtocolViolation) -> ResultBatch {
+        let message = try ReceivedMessage(frame, expecting: .results)
+        let (clientID, count, _) = try Batch.decodeHeader(message)
+        return ResultBatch(clientID: clientID, count: count, message: message)
     }
 
     /// Calls `each` with every result in order. Throws at the first damaged entry, or when the
@@ -254,7 +279,7 @@ struct ResultBatch: Equatable, Sendable {
     /// delivered.
     func forEach(_ each: (ResultMessage) -> Void) throws(DamagedEntry) {
         let clientID = self.clientID
-        try Batch.readEntries(body, count: count, { (r, identity) throws(ProtocolViolation) in
+        try Batch.readEntries(message.bodyReader, count: count, { (r, identity) throws(ProtocolViolation) in
             let rawStatus = try r.u8()
             let (attempt, id) = try identity.readAttemptAndID(&r)
             let resultBody = try r.long()

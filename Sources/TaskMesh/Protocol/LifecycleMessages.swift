@@ -1,29 +1,30 @@
 /// CANCEL: the submitter of a job no longer wants it (docs/PROTOCOL.md, "CANCEL"). Sent by a
 /// client to the worker it sent the job to (direct mode) or to the broker (reliable mode), and
-/// by the broker to the worker running the job. Frames: [header].
+/// by the broker to the worker running the job. A header alone.
 struct CancelMessage: Equatable, Sendable {
     var clientID: [UInt8]
     var jobID: [UInt8]
 
-    func encode() -> [[UInt8]] {
-        var w = ByteWriter(capacity: 6 + clientID.count + jobID.count)
+    func encode() -> [UInt8] {
+        var w = ByteWriter(capacity: 10 + clientID.count + jobID.count)
         w.header(.cancel)
         w.short(clientID)
         w.short(jobID)
-        return [w.bytes]
+        return w.frame()
     }
 
-    static func decode(_ frames: [[UInt8]]) throws(ProtocolViolation) -> CancelMessage {
-        guard frames.count == 1 else { throw ProtocolViolation(.frameCount, "CANCEL has 1 frame, got \(frames.count)") }
-        guard try ByteReader.command(of: frames[0]) == .cancel else { throw ProtocolViolation(.command, "expected CANCEL") }
-        var r = ByteReader(frames[0], offset: 4)
+    static func decode(_ frame: [UInt8]) throws(ProtocolViolation) -> CancelMessage {
+        let message = try ReceivedMessage(frame, expecting: .cancel)
+        try message.requireNoBody()
+        var r = message.header
         return CancelMessage(clientID: try r.id("client id"), jobID: try r.id("job id"))
     }
 }
 
 /// PROGRESS: how far a running job has got, from its handler (docs/PROTOCOL.md, "PROGRESS").
 /// Travels the way of a RESULT (worker → sink → client, or worker → broker → client) with the
-/// client id at the same offset, so the sink routes it without decoding. Frames: [header, detail].
+/// client id at the same offset, so the sink routes it without decoding. Header, then the detail
+/// as body.
 struct ProgressMessage: Equatable, Sendable {
     /// Longest detail a sender may attach, in bytes.
     static let maxDetail = 4096
@@ -35,8 +36,8 @@ struct ProgressMessage: Equatable, Sendable {
     var total: UInt64
     var detail: [UInt8]
 
-    func encode() -> [[UInt8]] {
-        var w = ByteWriter(capacity: 25 + clientID.count + jobID.count)
+    func encode() -> [UInt8] {
+        var w = ByteWriter(capacity: 29 + clientID.count + jobID.count + detail.count)
         w.header(.progress)
         w.u8(0)
         w.u16(attempt)
@@ -44,21 +45,20 @@ struct ProgressMessage: Equatable, Sendable {
         w.short(jobID)
         w.u64(completed)
         w.u64(total)
-        return [w.bytes, detail]
+        return w.frame(body: detail)
     }
 
-    static func decode(_ frames: [[UInt8]]) throws(ProtocolViolation) -> ProgressMessage {
-        guard frames.count == 2 else { throw ProtocolViolation(.frameCount, "PROGRESS has 2 frames, got \(frames.count)") }
-        guard try ByteReader.command(of: frames[0]) == .progress else { throw ProtocolViolation(.command, "expected PROGRESS") }
-        var r = ByteReader(frames[0], offset: 4)
+    static func decode(_ frame: [UInt8]) throws(ProtocolViolation) -> ProgressMessage {
+        let message = try ReceivedMessage(frame, expecting: .progress)
+        var r = message.header
         _ = try r.u8()  // flags
         let attempt = try r.u16()
         let clientID = try r.id("client id")
         let jobID = try r.id("job id")
         let completed = try r.u64()
         let total = try r.u64()
-        guard frames[1].count <= maxDetail else { throw ProtocolViolation(.range, "a detail of \(frames[1].count) bytes") }
-        return ProgressMessage(attempt: attempt, clientID: clientID, jobID: jobID, completed: completed, total: total, detail: frames[1])
+        guard message.bodyCount <= maxDetail else { throw ProtocolViolation(.range, "a detail of \(message.bodyCount) bytes") }
+        return ProgressMessage(attempt: attempt, clientID: clientID, jobID: jobID, completed: completed, total: total, detail: message.body)
     }
 }
 

@@ -32,7 +32,7 @@ enum ResultStatus: UInt8, Sendable, CaseIterable {
     case retry = 11
 }
 
-/// JOB: a client asks a worker to run `handler` on `payload`. Frames: [header, payload].
+/// JOB: a client asks a worker to run `handler` on `payload`. Header, then the payload as body.
 struct JobMessage: Equatable, Sendable {
     var clientID: [UInt8]
     var jobID: [UInt8]
@@ -52,8 +52,9 @@ struct JobMessage: Equatable, Sendable {
     /// inside a JOBS.
     var retry: RetryOverride? = nil
 
-    func encode() -> [[UInt8]] {
-        var w = ByteWriter(capacity: 16 + clientID.count + jobID.count + handler.utf8.count)
+    func encode() -> [UInt8] {
+        var w = ByteWriter(capacity: 24 + clientID.count + jobID.count + handler.utf8.count + payload.count
+                                     + (retry == nil ? 0 : 2 + WireRetry.size + options.encodedSize))
         w.header(.job)
         w.u64(deadline)
         w.u16(attempt)
@@ -66,13 +67,12 @@ struct JobMessage: Equatable, Sendable {
             w.u8(UInt8(WireRetry.size))
             WireRetry.encode(retry.policy, into: &w)
         }
-        return [w.bytes, payload]
+        return w.frame(body: payload)
     }
 
-    static func decode(_ frames: [[UInt8]]) throws(ProtocolViolation) -> JobMessage {
-        guard frames.count == 2 else { throw ProtocolViolation(.frameCount, "JOB has 2 frames, got \(frames.count)") }
-        guard try ByteReader.command(of: frames[0]) == .job else { throw ProtocolViolation(.command, "expected JOB") }
-        var r = ByteReader(frames[0], offset: 4)
+    static func decode(_ frame: [UInt8]) throws(ProtocolViolation) -> JobMessage {
+        let message = try ReceivedMessage(frame, expecting: .job)
+        var r = message.header
         let deadline = try r.u64()
         let attempt = try r.u16()
         let clientID = try r.id("client id")
@@ -80,22 +80,23 @@ struct JobMessage: Equatable, Sendable {
         let handler = try r.text("handler name")
         let options = r.isAtEnd ? DispatchOptions.standard : try DispatchOptions.decode(&r)
         let retry = try WireRetry.find(in: &r).map(RetryOverride.init)
-        return JobMessage(clientID: clientID, jobID: jobID, handler: handler, deadline: deadline, attempt: attempt, payload: frames[1],
+        return JobMessage(clientID: clientID, jobID: jobID, handler: handler, deadline: deadline, attempt: attempt, payload: message.body,
                           options: options, retry: retry)
     }
 
     /// Reads the sender and job id of a JOB whose later fields are damaged, so a worker can still
     /// answer `badRequest` to the right client. Nil when even those cannot be read.
-    static func salvageIDs(_ frames: [[UInt8]]) -> (clientID: [UInt8], jobID: [UInt8])? {
-        guard let header = frames.first, (try? ByteReader.command(of: header)) == .job else { return nil }
-        var r = ByteReader(header, offset: 14)
+    static func salvageIDs(_ frame: [UInt8]) -> (clientID: [UInt8], jobID: [UInt8])? {
+        guard let message = try? ReceivedMessage(frame, expecting: .job) else { return nil }
+        var r = message.header
+        guard (try? r.skip(10)) != nil else { return nil }  // deadline, attempt
         guard let clientID = try? r.id("client id"), let jobID = try? r.id("job id") else { return nil }
         return (clientID, jobID)
     }
 }
 
 /// RESULT: a worker reports a job's outcome; the sink forwards it unchanged to the client.
-/// Frames: [header, body].
+/// Header, then the outcome's body.
 struct ResultMessage: Equatable, Sendable {
     var status: ResultStatus
     var attempt: UInt16
@@ -103,37 +104,41 @@ struct ResultMessage: Equatable, Sendable {
     var jobID: [UInt8]
     var body: [UInt8]
 
-    func encode() -> [[UInt8]] {
-        var w = ByteWriter(capacity: 10 + clientID.count + jobID.count)
+    func encode() -> [UInt8] {
+        var w = ByteWriter(capacity: 14 + clientID.count + jobID.count + body.count)
         w.header(.result)
         w.u8(status.rawValue)
         w.u16(attempt)
         w.short(clientID)
         w.short(jobID)
-        return [w.bytes, body]
+        return w.frame(body: body)
     }
 
-    static func decode(_ frames: [[UInt8]]) throws(ProtocolViolation) -> ResultMessage {
-        guard frames.count == 2 else { throw ProtocolViolation(.frameCount, "RESULT has 2 frames, got \(frames.count)") }
-        guard try ByteReader.command(of: frames[0]) == .result else { throw ProtocolViolation(.command, "expected RESULT") }
-        var r = ByteReader(frames[0], offset: 4)
+    static func decode(_ frame: [UInt8]) throws(ProtocolViolation) -> ResultMessage {
+        let message = try ReceivedMessage(frame, expecting: .result)
+        var r = message.header
         let rawStatus = try r.u8()
         guard let status = ResultStatus(rawValue: rawStatus) else { throw ProtocolViolation(.status, "status \(rawStatus)") }
         let attempt = try r.u16()
         let clientID = try r.id("client id")
         let jobID = try r.id("job id")
-        return ResultMessage(status: status, attempt: attempt, clientID: clientID, jobID: jobID, body: frames[1])
+        return ResultMessage(status: status, attempt: attempt, clientID: clientID, jobID: jobID, body: message.body)
     }
 
-    /// The client id of a RESULT header, read without decoding the rest: the sink's fast path.
-    static func clientID(inHeader header: [UInt8]) throws(ProtocolViolation) -> [UInt8] {
-        var r = ByteReader(header, offset: 7)
+    /// Where RESULT, RESULTS and PROGRESS headers hold the client id.
+    static let clientIDOffset = Wire.preambleSize + 3
+
+    /// The client id of a RESULT, RESULTS or PROGRESS, read from the first bytes of the message
+    /// (`header`, whose preamble the caller checked) without decoding the rest: the sink's fast
+    /// path.
+    static func clientID(inHeader header: [UInt8], headerLength: Int) throws(ProtocolViolation) -> [UInt8] {
+        var r = ByteReader(header, offset: clientIDOffset, end: min(header.count, headerLength))
         return try r.id("client id")
     }
 }
 
 /// ANNOUNCE: a worker tells the sink it is alive and where clients reach it. Sent at start and
-/// every heartbeat interval. Frames: [header].
+/// every heartbeat interval. A header alone.
 struct AnnounceMessage: Equatable, Sendable {
     var workerID: [UInt8]
     var endpoint: String
@@ -144,19 +149,21 @@ struct AnnounceMessage: Equatable, Sendable {
     /// The handlers and labels it serves; `.unknown` from a worker that sent none.
     var capabilities: Capabilities = .unknown
 
-    func encode() -> [[UInt8]] {
-        var w = ByteWriter(capacity: 9 + workerID.count + endpoint.utf8.count + publicKey.count + capabilities.encodedSize)
+    func encode() -> [UInt8] {
+        var w = ByteWriter(capacity: 13 + workerID.count + endpoint.utf8.count + publicKey.count + capabilities.encodedSize)
         w.header(.announce)
         w.u16(concurrency)
         w.short(workerID)
         w.short(endpoint)
         w.short(publicKey)
         if capabilities != .unknown { capabilities.encode(into: &w) }
-        return [w.bytes]
+        return w.frame()
     }
 
-    static func decode(header: [UInt8]) throws(ProtocolViolation) -> AnnounceMessage {
-        var r = ByteReader(header, offset: 4)
+    static func decode(_ frame: [UInt8]) throws(ProtocolViolation) -> AnnounceMessage {
+        let message = try ReceivedMessage(frame, expecting: .announce)
+        try message.requireNoBody()
+        var r = message.header
         let concurrency = try r.u16()
         let workerID = try r.id("worker id")
         let endpoint = try r.text("endpoint")
@@ -167,35 +174,33 @@ struct AnnounceMessage: Equatable, Sendable {
     }
 }
 
-/// BYE: a stopping worker leaves the mesh at once. Frames: [header].
+/// BYE: a stopping worker leaves the mesh at once. A header alone.
 struct ByeMessage: Equatable, Sendable {
     var workerID: [UInt8]
 
-    func encode() -> [[UInt8]] {
-        var w = ByteWriter(capacity: 5 + workerID.count)
+    func encode() -> [UInt8] {
+        var w = ByteWriter(capacity: 9 + workerID.count)
         w.header(.bye)
         w.short(workerID)
-        return [w.bytes]
+        return w.frame()
     }
 
-    static func decode(header: [UInt8]) throws(ProtocolViolation) -> ByeMessage {
-        var r = ByteReader(header, offset: 4)
+    static func decode(_ frame: [UInt8]) throws(ProtocolViolation) -> ByeMessage {
+        let message = try ReceivedMessage(frame, expecting: .bye)
+        try message.requireNoBody()
+        var r = message.header
         return ByeMessage(workerID: try r.id("worker id"))
     }
 }
 
 /// HELLO: a client tells the sink it is alive (and so wants membership updates). Sent at start
-/// and every heartbeat interval. Frames: [header].
+/// and every heartbeat interval. A header alone.
 struct HelloMessage: Equatable, Sendable {
-    func encode() -> [[UInt8]] {
-        var w = ByteWriter(capacity: 4)
-        w.header(.hello)
-        return [w.bytes]
-    }
+    func encode() -> [UInt8] { bareCommand(.hello) }
 }
 
 /// MEMBERS: the sink's full list of live workers, sent to each client on change and every
-/// heartbeat interval. Frames: [header, body].
+/// heartbeat interval. Header (with the capability table), then the list as body.
 struct MembersMessage: Equatable, Sendable {
     struct Member: Equatable, Sendable {
         var workerID: [UInt8]
@@ -220,16 +225,16 @@ struct MembersMessage: Equatable, Sendable {
     /// ignore it and wait for a full list.
     var unchanged = false
 
-    func encode() -> [[UInt8]] {
+    func encode() -> [UInt8] {
         let table = !unchanged && members.contains { $0.capabilities != .unknown }
-        var header = ByteWriter(capacity: 13 + (table ? members.reduce(0) { $0 + $1.capabilities.encodedSize } : 0))
+        var header = ByteWriter(capacity: 19 + members.count * 48 + (table ? members.reduce(0) { $0 + $1.capabilities.encodedSize } : 0))
         header.header(.members)
         header.u64(epoch)
         header.u8((unchanged ? Self.unchangedFlag : 0) | (table ? Self.capabilitiesFlag : 0))
         if table {
             for member in members { member.capabilities.encode(into: &header) }
         }
-        if unchanged { return [header.bytes, [0, 0]] }
+        if unchanged { return header.frame(body: [0, 0]) }
         var body = ByteWriter(capacity: 2 + members.count * 48)
         body.u16(UInt16(members.count))
         for member in members {
@@ -238,16 +243,15 @@ struct MembersMessage: Equatable, Sendable {
             body.u16(member.concurrency)
             body.short(member.publicKey)
         }
-        return [header.bytes, body.bytes]
+        return header.frame(body: body.bytes)
     }
 
-    static func decode(_ frames: [[UInt8]]) throws(ProtocolViolation) -> MembersMessage {
-        guard frames.count == 2 else { throw ProtocolViolation(.frameCount, "MEMBERS has 2 frames, got \(frames.count)") }
-        guard try ByteReader.command(of: frames[0]) == .members else { throw ProtocolViolation(.command, "expected MEMBERS") }
-        var h = ByteReader(frames[0], offset: 4)
+    static func decode(_ frame: [UInt8]) throws(ProtocolViolation) -> MembersMessage {
+        let message = try ReceivedMessage(frame, expecting: .members)
+        var h = message.header
         let epoch = try h.u64()
         let flags = h.isAtEnd ? 0 : try h.u8()
-        var r = ByteReader(frames[1])
+        var r = message.bodyReader
         let count = Int(try r.u16())
         guard count <= Wire.maxMembers else { throw ProtocolViolation(.tooMany, "\(count) members") }
         var members: [Member] = []
@@ -272,11 +276,11 @@ struct MembersMessage: Equatable, Sendable {
     }
 }
 
-/// Header-only commands (HEARTBEAT from clients and workers, BYE, DISCONNECT).
-func bareCommand(_ command: Wire.Command) -> [[UInt8]] {
-    var w = ByteWriter(capacity: 4)
+/// Commands without fields (HELLO, HEARTBEAT from clients and workers, DISCONNECT).
+func bareCommand(_ command: Wire.Command) -> [UInt8] {
+    var w = ByteWriter(capacity: Wire.preambleSize)
     w.header(command)
-    return [w.bytes]
+    return w.frame()
 }
 
 /// What a sink can receive on its results socket from workers.
@@ -288,29 +292,37 @@ enum WorkerToSink: Equatable, Sendable {
     case announce(AnnounceMessage)
     case bye(ByeMessage)
 
-    /// Classifies a worker message. RESULT and RESULTS are only checked as far as routing needs:
-    /// the sink forwards the frames as they are and the client decodes them fully.
-    static func decode(_ frames: [[UInt8]]) throws(ProtocolViolation) -> WorkerToSink {
-        guard let header = frames.first else { throw ProtocolViolation(.frameCount, "empty message") }
-        let command = try ByteReader.command(of: header)
+    /// How many leading bytes of a message `decode(prefix:count:whole:)` needs to route a RESULT,
+    /// RESULTS or PROGRESS: up to the end of the longest client id.
+    static let routingPrefix = ResultMessage.clientIDOffset + 1 + Wire.maxIDLength
+
+    /// Classifies a worker message of `count` bytes from its first bytes (`prefix`, at least
+    /// `routingPrefix` of them or the whole message). RESULT, RESULTS and PROGRESS are only
+    /// checked as far as routing needs: the sink forwards them as they are and the client decodes
+    /// them fully. ANNOUNCE and BYE are decoded from the whole message, which `whole` supplies.
+    static func decode(prefix: [UInt8], count: Int, whole: () -> [UInt8]) throws(ProtocolViolation) -> WorkerToSink {
+        let command = try ByteReader.command(of: prefix, count: count)
         switch command {
         case .result, .results:
-            guard frames.count == 2 else { throw ProtocolViolation(.frameCount, "\(command) has 2 frames, got \(frames.count)") }
-            let count = Batch.resultCount(inHeader: header)
-            guard count >= 1 && count <= Wire.maxBatchEntries else { throw ProtocolViolation(.tooMany, "\(count) results") }
-            return .result(clientID: try ResultMessage.clientID(inHeader: header), count: count)
+            let results = Batch.resultCount(inHeader: prefix)
+            guard results >= 1 && results <= Wire.maxBatchEntries else { throw ProtocolViolation(.tooMany, "\(results) results") }
+            let headerLength = try ByteReader.headerLength(of: prefix, count: count)
+            return .result(clientID: try ResultMessage.clientID(inHeader: prefix, headerLength: headerLength), count: results)
         case .progress:
-            guard frames.count == 2 else { throw ProtocolViolation(.frameCount, "PROGRESS has 2 frames, got \(frames.count)") }
-            return .progress(clientID: try ResultMessage.clientID(inHeader: header))
+            let headerLength = try ByteReader.headerLength(of: prefix, count: count)
+            return .progress(clientID: try ResultMessage.clientID(inHeader: prefix, headerLength: headerLength))
         case .announce:
-            guard frames.count == 1 else { throw ProtocolViolation(.frameCount, "ANNOUNCE has 1 frame, got \(frames.count)") }
-            return .announce(try AnnounceMessage.decode(header: header))
+            return .announce(try AnnounceMessage.decode(whole()))
         case .bye:
-            guard frames.count == 1 else { throw ProtocolViolation(.frameCount, "BYE has 1 frame, got \(frames.count)") }
-            return .bye(try ByeMessage.decode(header: header))
+            return .bye(try ByeMessage.decode(whole()))
         default:
             throw ProtocolViolation(.command, "a worker may send RESULT, RESULTS, PROGRESS, ANNOUNCE or BYE")
         }
+    }
+
+    /// Classifies a whole worker message.
+    static func decode(_ frame: [UInt8]) throws(ProtocolViolation) -> WorkerToSink {
+        try decode(prefix: frame, count: frame.count, whole: { frame })
     }
 }
 
@@ -321,13 +333,12 @@ enum SinkToClient: Equatable, Sendable {
     case members(MembersMessage)
     case progress(ProgressMessage)
 
-    static func decode(_ frames: [[UInt8]]) throws(ProtocolViolation) -> SinkToClient {
-        guard let header = frames.first else { throw ProtocolViolation(.frameCount, "empty message") }
-        switch try ByteReader.command(of: header) {
-        case .result: return .result(try ResultMessage.decode(frames))
-        case .results: return .results(try ResultBatch.decode(frames))
-        case .members: return .members(try MembersMessage.decode(frames))
-        case .progress: return .progress(try ProgressMessage.decode(frames))
+    static func decode(_ frame: [UInt8]) throws(ProtocolViolation) -> SinkToClient {
+        switch try ByteReader.command(of: frame) {
+        case .result: return .result(try ResultMessage.decode(frame))
+        case .results: return .results(try ResultBatch.decode(frame))
+        case .members: return .members(try MembersMessage.decode(frame))
+        case .progress: return .progress(try ProgressMessage.decode(frame))
         default: throw ProtocolViolation(.command, "a sink sends RESULT, RESULTS, PROGRESS or MEMBERS")
         }
     }

@@ -2,24 +2,25 @@
 // can receive.
 
 /// READY (reliable mode): a worker tells the broker it takes up to `concurrency` jobs at once.
-/// Sent on connecting and again whenever the broker it talks to changed. Frames: [header].
+/// Sent on connecting and again whenever the broker it talks to changed. A header alone.
 struct ReadyMessage: Equatable, Sendable {
     var workerID: [UInt8]
     var concurrency: UInt16
     /// The handlers and labels it serves; `.unknown` from a worker that sent none.
     var capabilities: Capabilities = .unknown
 
-    func encode() -> [[UInt8]] {
-        var w = ByteWriter(capacity: 7 + workerID.count + capabilities.encodedSize)
+    func encode() -> [UInt8] {
+        var w = ByteWriter(capacity: 11 + workerID.count + capabilities.encodedSize)
         w.header(.ready)
         w.u16(concurrency)
         w.short(workerID)
         if capabilities != .unknown { capabilities.encode(into: &w) }
-        return [w.bytes]
+        return w.frame()
     }
 
-    static func decode(header: [UInt8]) throws(ProtocolViolation) -> ReadyMessage {
-        var r = ByteReader(header, offset: 4)
+    static func decode(_ message: ReceivedMessage) throws(ProtocolViolation) -> ReadyMessage {
+        try message.requireNoBody()
+        var r = message.header
         let concurrency = try r.u16()
         let workerID = try r.id("worker id")
         return ReadyMessage(workerID: workerID, concurrency: concurrency, capabilities: try Capabilities.decode(&r))
@@ -28,21 +29,22 @@ struct ReadyMessage: Equatable, Sendable {
 
 /// HEARTBEAT (reliable mode). From the broker it carries the broker's instance id (new on every
 /// start, so peers notice a restart) and how many workers are ready; from clients and workers it
-/// carries nothing (both fields zero). Frames: [header].
+/// carries nothing (both fields zero). A header alone.
 struct HeartbeatMessage: Equatable, Sendable {
     var instance: UInt64 = 0
     var workers: UInt16 = 0
 
-    func encode() -> [[UInt8]] {
-        var w = ByteWriter(capacity: 14)
+    func encode() -> [UInt8] {
+        var w = ByteWriter(capacity: 18)
         w.header(.heartbeat)
         w.u64(instance)
         w.u16(workers)
-        return [w.bytes]
+        return w.frame()
     }
 
-    static func decode(header: [UInt8]) throws(ProtocolViolation) -> HeartbeatMessage {
-        var r = ByteReader(header, offset: 4)
+    static func decode(_ message: ReceivedMessage) throws(ProtocolViolation) -> HeartbeatMessage {
+        try message.requireNoBody()
+        var r = message.header
         if r.isAtEnd { return HeartbeatMessage() }  // a peer's heartbeat may omit the fields
         let instance = try r.u64()
         return HeartbeatMessage(instance: instance, workers: try r.u16())
@@ -59,18 +61,22 @@ enum WorkerToBroker: Equatable, Sendable {
     case bye
     case disconnect
 
-    static func decode(_ frames: [[UInt8]]) throws(ProtocolViolation) -> WorkerToBroker {
-        guard let header = frames.first else { throw ProtocolViolation(.frameCount, "empty message") }
-        let command = try ByteReader.command(of: header)
-        if command == .result { return .result(try ResultMessage.decode(frames)) }
-        if command == .results { return .results(try ResultBatch.decode(frames)) }
-        if command == .progress { return .progress(try ProgressMessage.decode(frames)) }
-        guard frames.count == 1 else { throw ProtocolViolation(.frameCount, "\(command) has 1 frame, got \(frames.count)") }
-        switch command {
-        case .ready: return .ready(try ReadyMessage.decode(header: header))
-        case .heartbeat: return .heartbeat
-        case .bye: return .bye
-        case .disconnect: return .disconnect
+    static func decode(_ frame: [UInt8]) throws(ProtocolViolation) -> WorkerToBroker {
+        let message = try ReceivedMessage(frame)
+        switch message.command {
+        case .result: return .result(try ResultMessage.decode(frame))
+        case .results: return .results(try ResultBatch.decode(frame))
+        case .progress: return .progress(try ProgressMessage.decode(frame))
+        case .ready: return .ready(try ReadyMessage.decode(message))
+        case .heartbeat:
+            try message.requireNoBody()
+            return .heartbeat
+        case .bye:
+            try message.requireNoBody()
+            return .bye
+        case .disconnect:
+            try message.requireNoBody()
+            return .disconnect
         default: throw ProtocolViolation(.command, "a worker may send READY, RESULT, RESULTS, PROGRESS, HEARTBEAT, BYE or DISCONNECT")
         }
     }
@@ -89,21 +95,19 @@ enum FromBroker: Equatable, Sendable {
     /// To a client: how far its job has got.
     case progress(ProgressMessage)
 
-    static func decode(_ frames: [[UInt8]]) throws(ProtocolViolation) -> FromBroker {
-        guard let header = frames.first else { throw ProtocolViolation(.frameCount, "empty message") }
-        switch try ByteReader.command(of: header) {
-        case .job: return .job(try JobMessage.decode(frames))
-        case .jobs: return .jobs(try JobBatch.decode(frames))
-        case .result: return .result(try ResultMessage.decode(frames))
-        case .results: return .results(try ResultBatch.decode(frames))
-        case .heartbeat:
-            guard frames.count == 1 else { throw ProtocolViolation(.frameCount, "HEARTBEAT has 1 frame, got \(frames.count)") }
-            return .heartbeat(try HeartbeatMessage.decode(header: header))
+    static func decode(_ frame: [UInt8]) throws(ProtocolViolation) -> FromBroker {
+        let message = try ReceivedMessage(frame)
+        switch message.command {
+        case .job: return .job(try JobMessage.decode(frame))
+        case .jobs: return .jobs(try JobBatch.decode(frame))
+        case .result: return .result(try ResultMessage.decode(frame))
+        case .results: return .results(try ResultBatch.decode(frame))
+        case .heartbeat: return .heartbeat(try HeartbeatMessage.decode(message))
         case .disconnect:
-            guard frames.count == 1 else { throw ProtocolViolation(.frameCount, "DISCONNECT has 1 frame, got \(frames.count)") }
+            try message.requireNoBody()
             return .disconnect
-        case .cancel: return .cancel(try CancelMessage.decode(frames))
-        case .progress: return .progress(try ProgressMessage.decode(frames))
+        case .cancel: return .cancel(try CancelMessage.decode(frame))
+        case .progress: return .progress(try ProgressMessage.decode(frame))
         default: throw ProtocolViolation(.command, "a broker sends JOB, JOBS, RESULT, RESULTS, PROGRESS, CANCEL, HEARTBEAT or DISCONNECT")
         }
     }

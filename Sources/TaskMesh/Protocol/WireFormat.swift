@@ -1,9 +1,12 @@
-/// Constants of the TaskMesh wire protocol, version 1 (docs/PROTOCOL.md).
+/// Constants of the TaskMesh wire protocol, version 2 (docs/PROTOCOL.md).
 enum Wire {
-    /// The first two bytes of every header frame: "TM".
+    /// The first two bytes of every message: "TM".
     static let signature: (UInt8, UInt8) = (0x54, 0x4D)
     /// The protocol version this build speaks.
-    static let version: UInt8 = 1
+    static let version: UInt8 = 2
+    /// The bytes every message starts with: signature, version, command and the `u32` length of
+    /// its header (these bytes included). The header's fields follow; the body follows the header.
+    static let preambleSize = 8
     /// Longest id (client, job, worker) in bytes.
     static let maxIDLength = 255
     /// Longest handler name, in UTF-8 bytes.
@@ -24,7 +27,7 @@ enum Wire {
     /// cost a copy and save nothing.
     static let batchablePayload = 8 * 1024
 
-    /// The command byte, the fourth byte of the header frame.
+    /// The command byte, the fourth byte of every message.
     enum Command: UInt8, Sendable, CaseIterable {
         case job = 0x01
         case result = 0x02
@@ -49,11 +52,11 @@ enum Wire {
     }
 }
 
-/// Why a frame sequence is not a valid TaskMesh message. Decoders throw it; every role counts it
+/// Why a received frame is not a valid TaskMesh message. Decoders throw it; every role counts it
 /// and drops the message (or answers `badRequest` when it can tell who sent it).
 struct ProtocolViolation: Error, Equatable, Sendable, CustomStringConvertible {
     enum Reason: String, Sendable {
-        case frameCount = "wrong frame count"
+        case frameCount = "more than one frame"
         case signature = "bad signature"
         case version = "unsupported version"
         case command = "unknown or unexpected command"

@@ -4,7 +4,7 @@ import ZMQ
 /// The sink's socket loop, run on its own thread by `Sink`.
 ///
 /// Results are forwarded without copying their payload: the loop reads the header's client id
-/// and sends the same frames through the ROUTER, prefixed by that id. A result whose client is
+/// and sends the same message through the ROUTER, prefixed by that id. A result whose client is
 /// unknown is dropped and counted; one whose client's queue is full waits in a bounded backlog
 /// and is retried every millisecond or so, so a busy client loses nothing and never blocks the
 /// loop or other clients (ROUTER_MANDATORY with non-blocking sends).
@@ -17,7 +17,7 @@ final class SinkLoop {
     private let logger: Logger
 
     private var membership = Membership()
-    private var backlog = ResultBacklog<[Message]>()
+    private var backlog = ResultBacklog<Message>()
     private var clientsSeen: [[UInt8]: MemberListener] = [:]
     private var stats = SinkStats()
     private var nextTick: Instant
@@ -64,21 +64,18 @@ final class SinkLoop {
 
     /// Reads at most a batch per wake-up so client traffic is never starved.
     private func drainResults() {
-        // A receive error is a message of more frames than any worker message has.
-        SocketDrain.messages(receive: { () throws(ZMQError) in try results.tryReceiveMessages(maxFrames: 2) },
+        // A receive error is a message of more than one frame: no worker sends one.
+        SocketDrain.messages(receive: { () throws(ZMQError) in try results.tryReceiveMessages(maxFrames: 1) },
                              malformed: { stats.malformed += 1 }) { frames in
-            handleWorkerMessage(frames)
+            handleWorkerMessage(frames[0])
         }
     }
 
-    private func handleWorkerMessage(_ frames: [Message]) {
-        // Enough for the longest worker header (ANNOUNCE: concurrency, worker id, endpoint); a
-        // RESULT's payload is never copied.
-        let header = frames[0].prefix(4 + 2 + (1 + Wire.maxIDLength) + (1 + Wire.maxEndpointLength))
-        let shape = frames.count == 2 ? [header, []] : [header]
+    private func handleWorkerMessage(_ frame: Message) {
+        // Results are routed from their first bytes: a RESULT's payload is never copied.
         let message: WorkerToSink
         do {
-            message = try WorkerToSink.decode(shape)
+            message = try WorkerToSink.decode(prefix: frame.prefix(WorkerToSink.routingPrefix), count: frame.count, whole: { frame.bytes })
         } catch {
             stats.malformed += 1
             logger.debug("dropped malformed worker message: \(error)")
@@ -90,11 +87,11 @@ final class SinkLoop {
                 stats.resultsDroppedNoClient += UInt64(count)  // no client has proven this id
                 return
             }
-            forward(frames, results: count, to: clientID)
+            forward(frame, results: count, to: clientID)
         case .progress(let clientID):
-            forwardProgress(frames, to: clientID)
+            forwardProgress(frame, to: clientID)
         case .announce(let announce):
-            if secure && !RoleSecurity.identity(frames[0].property(MessageProperty.userID), is: announce.publicKey) {
+            if secure && !RoleSecurity.identity(frame.property(MessageProperty.userID), is: announce.publicKey) {
                 stats.malformed += 1  // a worker may only announce its own key
                 logger.warning("dropped an ANNOUNCE whose key is not its sender's")
                 return
@@ -112,9 +109,8 @@ final class SinkLoop {
     }
 
     /// Sends a RESULT or RESULTS (`results` results) on to its client, or holds it.
-    private func forward(_ frames: [Message], results: Int, to clientID: [UInt8]) {
-        let size = frames.reduce(0) { $0 + $1.count }
-        switch backlog.offer(frames, size: size, results: results, to: clientID, via: { send($0, to: clientID) }) {
+    private func forward(_ frame: Message, results: Int, to clientID: [UInt8]) {
+        switch backlog.offer(frame, size: frame.count, results: results, to: clientID, via: { send($0, to: clientID) }) {
         case .sent: stats.resultsForwarded += UInt64(results)
         case .held: break
         case .gone: stats.resultsDroppedNoClient += UInt64(results)
@@ -126,8 +122,8 @@ final class SinkLoop {
 
     /// Sends a PROGRESS on to its client now, or drops it: it never waits in the backlog, and
     /// never goes ahead of results held there for the same client.
-    private func forwardProgress(_ frames: [Message], to clientID: [UInt8]) {
-        guard clientsSeen[clientID] != nil, !backlog.isHolding(clientID), send(frames, to: clientID) == .sent else {
+    private func forwardProgress(_ frame: Message, to clientID: [UInt8]) {
+        guard clientsSeen[clientID] != nil, !backlog.isHolding(clientID), send(frame, to: clientID) == .sent else {
             stats.progressDropped += 1
             return
         }
@@ -135,14 +131,14 @@ final class SinkLoop {
     }
 
     private func deliverBacklog() {
-        let (sent, dropped) = backlog.deliver { clientID, frames in send(frames, to: clientID) }
+        let (sent, dropped) = backlog.deliver { clientID, frame in send(frame, to: clientID) }
         stats.resultsForwarded += UInt64(sent)
         stats.resultsDroppedNoClient += UInt64(dropped)
     }
 
-    private func send(_ frames: [Message], to clientID: [UInt8]) -> ResultBacklog<[Message]>.Delivery {
+    private func send(_ frame: Message, to clientID: [UInt8]) -> ResultBacklog<Message>.Delivery {
         do {
-            try clients.send(messages: [Message(clientID)] + frames, wait: false)
+            try clients.send(messages: [Message(clientID), frame], wait: false)
             return .sent
         } catch where error.code == .hostUnreachable {
             // A client that said HELLO within the heartbeat expiry is reconnecting or stalled,
@@ -199,8 +195,8 @@ final class SinkLoop {
     private func broadcastMembers() {
         let list = membership.message
         let epoch = list.epoch
-        var full: [[UInt8]]?
-        var unchanged: [[UInt8]]?
+        var full: [UInt8]?
+        var unchanged: [UInt8]?
         for routingID in Array(clientsSeen.keys) {
             guard let listener = clientsSeen[routingID] else { continue }
             if listener.needsFullList(epoch: epoch) {
@@ -213,16 +209,16 @@ final class SinkLoop {
         }
     }
 
-    /// Sends the full list `frames` of the current epoch and records it when it left.
-    private func sendMembers(to routingID: [UInt8], full frames: [[UInt8]]) {
-        if send(frames, to: routingID) { clientsSeen[routingID]?.sentFull(epoch: membership.epoch) }
+    /// Sends the full list `message` of the current epoch and records it when it left.
+    private func sendMembers(to routingID: [UInt8], full message: [UInt8]) {
+        if send(message, to: routingID) { clientsSeen[routingID]?.sentFull(epoch: membership.epoch) }
     }
 
     /// Whether the message left; a client that is gone is forgotten.
     @discardableResult
-    private func send(_ frames: [[UInt8]], to routingID: [UInt8]) -> Bool {
+    private func send(_ message: [UInt8], to routingID: [UInt8]) -> Bool {
         do {
-            try clients.send(multipart: [routingID] + frames, wait: false)
+            try clients.send(multipart: [routingID, message], wait: false)
             return true
         } catch where error.code == .hostUnreachable {
             clientsSeen.removeValue(forKey: routingID)

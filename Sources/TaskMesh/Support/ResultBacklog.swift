@@ -5,9 +5,9 @@ import DequeModule
 ///
 /// Bounded per client by count and bytes, so a client that stopped reading (frozen, or gone
 /// without a word) cannot make the sink hold results without limit: past the bound a result is
-/// refused, and the caller drops and counts it. Owned by one loop's thread (it may hold frames
-/// that belong to that thread).
-struct ResultBacklog<Frames> {
+/// refused, and the caller drops and counts it. Owned by one loop's thread (it may hold messages
+/// that belong to that thread). `Outgoing` is one message as the owner sends it.
+struct ResultBacklog<Outgoing> {
     let maxResultsPerClient: Int
     let maxBytesPerClient: Int
 
@@ -17,7 +17,7 @@ struct ResultBacklog<Frames> {
     }
 
     private struct Waiting {
-        var messages = Deque<(frames: Frames, size: Int, results: Int)>()
+        var messages = Deque<(message: Outgoing, size: Int, results: Int)>()
         var results = 0
         var bytes = 0
     }
@@ -35,13 +35,13 @@ struct ResultBacklog<Frames> {
     /// Whether results for `client` are already waiting (a new one must queue behind them).
     func isHolding(_ client: [UInt8]) -> Bool { !clients.isEmpty && clients[client] != nil }
 
-    /// Keeps `frames` (`size` bytes, `results` results) for `client`; false when that client's
+    /// Keeps `message` (`size` bytes, `results` results) for `client`; false when that client's
     /// backlog is full.
-    mutating func hold(_ frames: Frames, size: Int, results: Int = 1, for client: [UInt8]) -> Bool {
+    mutating func hold(_ message: Outgoing, size: Int, results: Int = 1, for client: [UInt8]) -> Bool {
         let (count, bytes) = clients[client].map { ($0.results, $0.bytes) } ?? (0, 0)
         guard count + results <= maxResultsPerClient, bytes + size <= maxBytesPerClient else { return false }
         // Appended in place: a copy taken out and put back would copy the whole queue each time.
-        clients[client, default: Waiting()].messages.append((frames, size, results))
+        clients[client, default: Waiting()].messages.append((message, size, results))
         clients[client, default: Waiting()].results += results
         clients[client, default: Waiting()].bytes += size
         return true
@@ -58,17 +58,17 @@ struct ResultBacklog<Frames> {
         case gone
     }
 
-    /// Sends `frames` (`results` results) to `client` at once unless results already wait for
+    /// Sends `message` (`results` results) to `client` at once unless results already wait for
     /// it; holds them (in order) when they must wait or the client's queue is full.
-    mutating func offer(_ frames: Frames, size: Int, results: Int = 1, to client: [UInt8], via send: (Frames) -> Delivery) -> Offer {
+    mutating func offer(_ message: Outgoing, size: Int, results: Int = 1, to client: [UInt8], via send: (Outgoing) -> Delivery) -> Offer {
         if !isHolding(client) {
-            switch send(frames) {
+            switch send(message) {
             case .sent: return .sent
             case .gone: return .gone
             case .busy: break
             }
         }
-        return hold(frames, size: size, results: results, for: client) ? .held : .refused
+        return hold(message, size: size, results: results, for: client) ? .held : .refused
     }
 
     /// What happened to one attempt to send a held result.
@@ -82,13 +82,13 @@ struct ResultBacklog<Frames> {
 
     /// Sends what each client can take now, oldest first. Returns how many results were sent and
     /// how many were dropped because their client is gone.
-    mutating func deliver(_ send: ([UInt8], Frames) -> Delivery) -> (sent: Int, dropped: Int) {
+    mutating func deliver(_ send: ([UInt8], Outgoing) -> Delivery) -> (sent: Int, dropped: Int) {
         var sent = 0, dropped = 0
         for client in Array(clients.keys) {
             // Taken out while it drains, so the queue is mutated in place, not copied.
             guard var waiting = clients.removeValue(forKey: client) else { continue }
             delivering: while let first = waiting.messages.first {
-                switch send(client, first.frames) {
+                switch send(client, first.message) {
                 case .sent:
                     waiting.messages.removeFirst()
                     waiting.bytes -= first.size

@@ -5,25 +5,25 @@ extension JobRunner {
     /// unstarted. `sender` is the ZAP user id of the connection it came on (secure direct mode).
     /// Deadlines are fixed by this host's monotonic clock as the message is read (`receivedAt`,
     /// default now; docs/PROTOCOL.md, section 4).
-    func accept(_ frames: [[UInt8]], declining: Bool, sender: String? = nil, receivedAt now: Instant = .current) {
+    func accept(_ message: [UInt8], declining: Bool, sender: String? = nil, receivedAt now: Instant = .current) {
         messagesRead &+= 1
-        if let header = frames.first, header.count > 3, header[3] != Wire.Command.job.rawValue {
-            if header[3] == Wire.Command.jobs.rawValue {
-                acceptBatch(frames, declining: declining, sender: sender, receivedAt: now)
+        if message.count > 3, message[3] != Wire.Command.job.rawValue {
+            if message[3] == Wire.Command.jobs.rawValue {
+                acceptBatch(message, declining: declining, sender: sender, receivedAt: now)
                 return
             }
-            if header[3] == Wire.Command.cancel.rawValue {
-                cancel(frames, sender: sender)
+            if message[3] == Wire.Command.cancel.rawValue {
+                cancel(message, sender: sender)
                 return
             }
         }
         stats.received += 1
         let job: JobMessage
         do {
-            job = try JobMessage.decode(frames)
+            job = try JobMessage.decode(message)
         } catch {
             stats.malformed += 1
-            if let ids = JobMessage.salvageIDs(frames) {
+            if let ids = JobMessage.salvageIDs(message) {
                 reply(.badRequest, attempt: 1, clientID: ids.clientID, jobID: ids.jobID, body: Array("\(error)".utf8))
             }
             return
@@ -39,10 +39,10 @@ extension JobRunner {
     /// Handles a JOBS message: each intact entry as if it came alone. A damaged entry is answered
     /// `badRequest` when its job id can be read; the entries after it cannot be located and are
     /// dropped with the message counted as malformed.
-    func acceptBatch(_ frames: [[UInt8]], declining: Bool, sender: String?, receivedAt now: Instant) {
+    func acceptBatch(_ message: [UInt8], declining: Bool, sender: String?, receivedAt now: Instant) {
         let batch: JobBatch
         do {
-            batch = try JobBatch.decode(frames)
+            batch = try JobBatch.decode(message)
         } catch {
             stats.received += 1
             stats.malformed += 1

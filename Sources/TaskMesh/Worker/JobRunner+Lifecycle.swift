@@ -11,10 +11,10 @@ extension JobRunner {
     /// Handles CANCEL: a job not started yet is answered `cancelled` and never runs; a running
     /// one has its handler's task cancelled (answered once it returns); anything else (already
     /// answered, or never seen) is ignored. `sender` is checked as for jobs.
-    func cancel(_ frames: [[UInt8]], sender: String? = nil) {
+    func cancel(_ frame: [UInt8], sender: String? = nil) {
         let message: CancelMessage
         do {
-            message = try CancelMessage.decode(frames)
+            message = try CancelMessage.decode(frame)
         } catch {
             stats.malformed += 1
             return

@@ -294,13 +294,13 @@ final class JobRunner {
 
     /// Sends what the outbox holds without blocking; what `socket` cannot take now stays queued.
     func flush(to socket: Socket) {
-        outbox.drain({ try socket.trySend(multipart: $0) }, failed: { [logger] in logger.warning("sending results failed: \($0)") })
+        outbox.drain({ try socket.trySend($0) }, failed: { [logger] in logger.warning("sending results failed: \($0)") })
     }
 
     /// Last chance for queued results before the socket closes (LINGER bounds it).
     func flushBeforeClose(to socket: Socket) {
-        outbox.drain { frames in
-            try? socket.send(multipart: frames, wait: false)
+        outbox.drain { message in
+            try? socket.send(message, wait: false)
             return true
         }
     }

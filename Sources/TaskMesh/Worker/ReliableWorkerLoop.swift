@@ -87,21 +87,23 @@ final class ReliableWorkerLoop {
     }
 
     private func readBroker() {
-        SocketDrain.messages(receive: { () throws(ZMQError) in try broker.tryReceive(maxFrames: 2) },
+        // A receive error is a message of more than one frame: no broker sends one.
+        SocketDrain.messages(receive: { () throws(ZMQError) in try broker.tryReceive(maxFrames: 1) },
                              malformed: { runner.stats.malformed += 1 }) { frames in
             heardAt = .current
             backoff = Self.initialBackoff
-            guard let header = frames.first, let command = try? ByteReader.command(of: header) else {
+            let frame = frames[0]
+            guard let message = try? ReceivedMessage(frame) else {
                 runner.stats.malformed += 1
                 return
             }
-            switch command {
+            switch message.command {
             case .job, .jobs:
-                runner.accept(frames, declining: draining != nil, receivedAt: heardAt)
+                runner.accept(frame, declining: draining != nil, receivedAt: heardAt)
             case .cancel:
-                runner.cancel(frames)
+                runner.cancel(frame)
             case .heartbeat:
-                let instance = (try? HeartbeatMessage.decode(header: header))?.instance
+                let instance = (try? HeartbeatMessage.decode(message))?.instance
                 if let instance, let known = brokerInstance, known != instance {
                     logger.info("broker restarted; announcing again")
                     sendReady()
@@ -123,7 +125,7 @@ final class ReliableWorkerLoop {
             reconnect()
             return
         }
-        _ = try? broker.trySend(multipart: bareCommand(.heartbeat))
+        _ = try? broker.trySend(bareCommand(.heartbeat))
     }
 
     /// Paranoid Pirate: a new socket, READY again, and a longer wait before the next try.
@@ -153,7 +155,7 @@ final class ReliableWorkerLoop {
         announcedCredit = next ?? creditNow
         let ready = ReadyMessage(workerID: workerID, concurrency: draining == nil ? UInt16(clamping: announcedCredit) : 0,
                                  capabilities: runner.capabilities)
-        _ = try? broker.trySend(multipart: ready.encode())
+        _ = try? broker.trySend(ready.encode())
     }
 
     /// Announces READY again when the jobs' mean time moved the credit by a quarter or more
@@ -175,7 +177,7 @@ final class ReliableWorkerLoop {
     private func beginDraining(at now: Instant) {
         draining = now + topology.worker.drainTimeout
         runner.declineQueued()
-        _ = try? broker.trySend(multipart: ByeMessage(workerID: workerID).encode())
+        _ = try? broker.trySend(ByeMessage(workerID: workerID).encode())
         logger.info("worker stopping", metadata: ["inFlight": "\(runner.inFlight)"])
     }
 
@@ -187,7 +189,7 @@ final class ReliableWorkerLoop {
         }
         try? broker.set(.linger, .seconds(2))
         runner.flushBeforeClose(to: broker)
-        try? broker.send(multipart: bareCommand(.disconnect), wait: false)
+        try? broker.send(bareCommand(.disconnect), wait: false)
         broker.close()
     }
 }

@@ -19,7 +19,7 @@ struct ResultOutbox {
     /// Hands message after message to `send`, oldest first, until it returns false (the socket
     /// takes no more now: the rest stay queued) or none is left. A message `send` throws for is
     /// dropped and reported to `failed`.
-    mutating func drain(_ send: ([[UInt8]]) throws -> Bool, failed: (any Error) -> Void = { _ in }) {
+    mutating func drain(_ send: ([UInt8]) throws -> Bool, failed: (any Error) -> Void = { _ in }) {
         while let update = progress.first {
             do {
                 guard try send(update.encode()) else { return }
@@ -28,9 +28,9 @@ struct ResultOutbox {
             }
             progress.removeFirst()
         }
-        while let (frames, count) = ResultBatchWriter.firstMessage(of: results) {
+        while let (message, count) = ResultBatchWriter.firstMessage(of: results) {
             do {
-                guard try send(frames) else { return }
+                guard try send(message) else { return }
             } catch {
                 failed(error)
             }

@@ -125,10 +125,11 @@ final class WorkerLoop {
 
 
     private func readJobs() {
-        SocketDrain.messages(upTo: .max, receive: { () throws(ZMQError) in try jobs.tryReceive(maxFrames: 2, property: MessageProperty.userID) },
+        // A receive error is a message of more than one frame: no client sends one.
+        SocketDrain.messages(upTo: .max, receive: { () throws(ZMQError) in try jobs.tryReceive(maxFrames: 1, property: MessageProperty.userID) },
                              malformed: { runner.stats.malformed += 1 },
                              while: { _ in draining != nil || runner.unanswered < readLimit }) { (frames, sender) in
-            runner.accept(frames, declining: draining != nil, sender: sender)
+            runner.accept(frames[0], declining: draining != nil, sender: sender)
         }
     }
 
@@ -137,13 +138,13 @@ final class WorkerLoop {
         let message = AnnounceMessage(workerID: identity.workerID, endpoint: identity.endpoint,
                                       concurrency: UInt16(clamping: concurrency), publicKey: publicKey,
                                       capabilities: runner.capabilities)
-        _ = try? results.trySend(multipart: message.encode())
+        _ = try? results.trySend(message.encode())
     }
 
     /// Leaves the membership at once, then declines jobs still arriving while clients learn that
     /// this worker is gone, and lets running jobs finish within the drain timeout.
     private func beginDraining(at now: Instant) {
-        _ = try? results.trySend(multipart: ByeMessage(workerID: identity.workerID).encode())
+        _ = try? results.trySend(ByeMessage(workerID: identity.workerID).encode())
         let giveUpAt = now + topology.worker.drainTimeout
         // In-process clients hear of the BYE within microseconds; remote ones within a heartbeat.
         let window = isInproc ? Duration.milliseconds(50) : topology.heartbeat.interval * 2
@@ -160,8 +161,8 @@ final class WorkerLoop {
             logger.warning("worker stopped with jobs still running", metadata: ["inFlight": "\(runner.inFlight)"])
         }
         // Jobs that reached this worker after its last read are handed back, not dropped.
-        while let (frames, sender) = (try? jobs.tryReceive(maxFrames: 2, property: MessageProperty.userID)) ?? nil {
-            runner.accept(frames, declining: true, sender: sender)
+        while let (frames, sender) = (try? jobs.tryReceive(maxFrames: 1, property: MessageProperty.userID)) ?? nil {
+            runner.accept(frames[0], declining: true, sender: sender)
         }
         jobs.close()
         // Give the last results a moment to leave; LINGER bounds it.

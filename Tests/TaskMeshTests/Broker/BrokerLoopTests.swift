@@ -30,13 +30,13 @@ import ZMQ
         try worker.connect(endpoints.workers)
         try worker.set(.sendTimeout, .seconds(5))
         try worker.set(.receiveTimeout, .milliseconds(50))
-        try worker.send(multipart: ReadyMessage(workerID: Array("raw-worker".utf8), concurrency: 50).encode())
+        try worker.send(ReadyMessage(workerID: Array("raw-worker".utf8), concurrency: 50).encode())
         nonisolated(unsafe) let workerSocket = worker
         Thread.detachNewThread {
             while !stop.value {
-                guard let frames = try? workerSocket.receive() else { continue }
+                guard let frames = try? workerSocket.receive(maxFrames: 1) else { continue }
                 var jobs: [JobMessage] = []
-                switch try? FromBroker.decode(frames) {
+                switch try? FromBroker.decode(frames[0]) {
                 case .job(let job)?: jobs = [job]
                 case .jobs(let batch)?: try? batch.forEach { jobs.append($0) }
                 default: continue
@@ -44,7 +44,7 @@ import ZMQ
                 for job in jobs {
                     let result = ResultMessage(status: .ok, attempt: job.attempt, clientID: job.clientID, jobID: job.jobID,
                                                body: [UInt8](repeating: 1, count: 8192))
-                    try? workerSocket.send(multipart: result.encode())
+                    try? workerSocket.send(result.encode())
                 }
             }
             workerDone.publish(true)
@@ -62,7 +62,7 @@ import ZMQ
         for i in 0..<count {
             let job = JobMessage(clientID: clientID, jobID: withUnsafeBytes(of: UInt32(i).bigEndian) { Array($0) },
                                  handler: "echo", deadline: 0, attempt: 1, payload: [1])
-            try client.send(multipart: job.encode())
+            try client.send(job.encode())
         }
         // Every job completes at the broker while the client reads nothing.
         try await eventually("the broker completed every job (\(broker.stats))", timeout: .seconds(30)) { broker.stats.completed == UInt64(count) }
@@ -93,19 +93,19 @@ import ZMQ
         let clientID = Array("batch-client".utf8)
         let client = try rawClientDealer(context, id: clientID, connectingTo: endpoints.clients, receiveTimeout: .seconds(10))
         /// A JOBS of `intact` and then `damaged`, whose handler name is made invalid UTF-8.
-        func damagedBatch(intact: UInt8, damaged: UInt8, attempt: UInt16) -> [[UInt8]] {
+        func damagedBatch(intact: UInt8, damaged: UInt8, attempt: UInt16) -> [UInt8] {
             var batch = JobBatchWriter(clientID: clientID)
             batch.append(jobID: [intact], handler: "echo", deadline: 0, attempt: 1, payload: [intact])
             batch.append(jobID: [damaged], handler: "echo", deadline: 0, attempt: attempt, payload: [damaged])
-            var frames = batch.encode()
+            var message = batch.encode()
             let second = JobBatchWriter.entrySize(jobID: [intact], handler: "echo", payload: [intact])
-            frames[1][second + 8 + 2 + 2 + 1] = 0xFF
-            return frames
+            message[wireParts(message)[0].count + second + 8 + 2 + 2 + 1] = 0xFF
+            return message
         }
         // Job 7 is queued (no worker): a damaged resend of it gets no answer of its own.
-        try client.send(multipart: JobMessage(clientID: clientID, jobID: [7], handler: "echo", deadline: 0, attempt: 1, payload: []).encode())
-        try client.send(multipart: damagedBatch(intact: 1, damaged: 7, attempt: 1))
-        try client.send(multipart: damagedBatch(intact: 3, damaged: 2, attempt: 3))
+        try client.send(JobMessage(clientID: clientID, jobID: [7], handler: "echo", deadline: 0, attempt: 1, payload: []).encode())
+        try client.send(damagedBatch(intact: 1, damaged: 7, attempt: 1))
+        try client.send(damagedBatch(intact: 3, damaged: 2, attempt: 3))
         var answers: [ResultMessage] = []
         while answers.isEmpty {
             switch try FromBroker.decode(try await receiveOffPool(client)) {

@@ -1,16 +1,17 @@
 import Foundation
 import ZMQ
 
-/// Receives a message from `socket` (waiting up to its receive timeout) on a thread of its own.
-/// A blocking receive in an async test would hold one of the cooperative pool's threads, which
-/// on a 2-core machine are two: two such waits at once starve every other test's tasks, such as
-/// the handlers of an in-process worker, for as long as they last.
-func receiveOffPool(_ socket: Socket) async throws -> [[UInt8]] {
+/// Receives a one-frame message from `socket` (waiting up to its receive timeout) on a thread of
+/// its own; a message of more frames throws. A blocking receive in an async test would hold one
+/// of the cooperative pool's threads, which on a 2-core machine are two: two such waits at once
+/// starve every other test's tasks, such as the handlers of an in-process worker, for as long as
+/// they last.
+func receiveOffPool(_ socket: Socket) async throws -> [UInt8] {
     nonisolated(unsafe) let socket = socket
     return try await withCheckedThrowingContinuation { continuation in
         Thread.detachNewThread {
             do {
-                continuation.resume(returning: try socket.receive())
+                continuation.resume(returning: try socket.receive(maxFrames: 1)[0])
             } catch {
                 continuation.resume(throwing: error)
             }

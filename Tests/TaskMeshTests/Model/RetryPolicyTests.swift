@@ -43,19 +43,19 @@ struct RetryPolicyTests {
         let decoded = try JobMessage.decode(job.encode())
         #expect(decoded.retry?.policy == policy)
         // Max attempts 0 in the field.
-        var frames = job.encode()
-        let at = frames[0].count - WireRetry.size
-        frames[0][at] = 0
-        #expect(throws: ProtocolViolation.self) { try JobMessage.decode(frames) }
+        var message = job.encode()
+        let at = wireParts(message)[0].count - WireRetry.size
+        message[at] = 0
+        #expect(throws: ProtocolViolation.self) { try JobMessage.decode(message) }
         // An unknown tagged field after the options is skipped.
         var tagged = JobMessage(clientID: [1], jobID: [2], handler: "h", deadline: 0, attempt: 1, payload: [],
                                 options: DispatchOptions(priority: 6, requires: [])).encode()
-        tagged[0] += [0x7E, 0x02, 0xAA, 0xBB]
+        tagged = restated(tagged + [0x7E, 0x02, 0xAA, 0xBB])
         #expect(try JobMessage.decode(tagged).retry == nil)
         // A job with a policy never rides in a JOBS.
         let plain = JobMessage(clientID: [1], jobID: [3], handler: "h", deadline: 0, attempt: 1, payload: [])
         let first = try #require(JobBatchWriter.firstMessage(of: [job, plain]))
-        #expect(first.count == 1 && first.frames == job.encode())
+        #expect(first.count == 1 && first.frame == job.encode())
     }
 
 }

@@ -178,19 +178,21 @@ import ZMQ
         let garbage: [[[UInt8]]] = [
             [[]],
             [[0xFF, 0xFF, 0xFF]],
-            [[0x54, 0x4D, 0x09, 0x01], []],                  // unknown version
-            [[0x54, 0x4D, 0x01, 0x7F], []],                  // unknown command
-            [[0x54, 0x4D, 0x01, 0x01, 0, 0], []],            // truncated JOB header
-            [[0x54, 0x4D, 0x01, 0x02, 0, 0, 1, 0, 1, 65]],   // RESULT with one frame
-            [[0x54, 0x4D, 0x01, 0x03, 0, 1, 0]],             // ANNOUNCE with an empty worker id
-            JobMessage(clientID: [1], jobID: [2], handler: "echo", deadline: 0, attempt: 1, payload: []).encode() + [[1]],
+            [[0x54, 0x4D, 0x09, 0x01, 0, 0, 0, 8]],                      // unknown version
+            [[0x54, 0x4D, 0x02, 0x7F, 0, 0, 0, 8]],                      // unknown command
+            [[0x54, 0x4D, 0x02, 0x01, 0, 0, 0, 10, 0, 0]],               // truncated JOB header
+            [[0x54, 0x4D, 0x02, 0x02, 0, 0, 0, 0xFF, 0, 0, 1, 1, 65]],   // RESULT whose header runs past its end
+            [[0x54, 0x4D, 0x02, 0x03, 0, 0, 0, 11, 0, 1, 0]],            // ANNOUNCE with an empty worker id
+            // A valid JOB with a frame after it, and a JOB of version 1 (header and payload frames).
+            [JobMessage(clientID: [1], jobID: [2], handler: "echo", deadline: 0, attempt: 1, payload: []).encode(), [1]],
+            [[0x54, 0x4D, 0x01, 0x01, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 2, 4, 0x65, 0x63, 0x68, 0x6F], [0x68, 0x69]],
             // Deadlines at the very end of time: valid, and no arithmetic on them may trap.
-            JobMessage(clientID: [1], jobID: [3], handler: "echo", deadline: .max, attempt: 1, payload: []).encode(),
+            [JobMessage(clientID: [1], jobID: [3], handler: "echo", deadline: .max, attempt: 1, payload: []).encode()],
             {
                 var batch = JobBatchWriter(clientID: [1])
                 batch.append(jobID: [4], handler: "echo", deadline: .max - 1, attempt: 1, payload: [])
                 batch.append(jobID: [5], handler: "echo", deadline: .max, attempt: 1, payload: [])
-                return batch.encode()
+                return [batch.encode()]
             }(),
             Array(repeating: [1, 2, 3], count: 100),
             [(0..<300).map { UInt8($0 & 0xFF) }],
@@ -226,7 +228,7 @@ import ZMQ
         let context = try Context()
         let clientID = Array("raw-client".utf8)
         let results = try rawClientDealer(context, id: clientID, connectingTo: sink.clients, receiveTimeout: .seconds(10))
-        try results.send(multipart: HelloMessage().encode())
+        try results.send(HelloMessage().encode())
         let members = try? await receiveOffPool(results)
         _ = try #require(members, "no MEMBERS within 10 s of HELLO")
         let jobs = try Socket(context, .push)
@@ -238,11 +240,11 @@ import ZMQ
         batch.append(jobID: [41], handler: "no-such-handler", deadline: 0, attempt: 1, payload: [])
         batch.append(jobID: [42], handler: "echo", deadline: 0, attempt: 2, payload: [42])
         batch.append(jobID: [43], handler: "echo", deadline: 0, attempt: 1, payload: [43])
-        var frames = batch.encode()
+        var message = batch.encode()
         // Entry 42's payload length now runs past the body: it is damaged, and 43 behind it is lost.
-        let entry42 = frames[1].count - 2 * JobBatchWriter.entrySize(jobID: [42], handler: "echo", payload: [42])
-        frames[1][entry42 + 8 + 2 + 2 + 5] = 0x7F
-        try jobs.send(multipart: frames)
+        let entry42 = message.count - 2 * JobBatchWriter.entrySize(jobID: [42], handler: "echo", payload: [42])
+        message[entry42 + 8 + 2 + 2 + 5] = 0x7F
+        try jobs.send(message)
 
         var outcomes: [UInt8: ResultMessage] = [:]
         while outcomes.count < 42 {

@@ -229,8 +229,8 @@ struct ReliableTopology {
         let clientID = Array("raw-client".utf8)
         let dealer = try rawClientDealer(context, id: clientID, connectingTo: broker.clients, receiveTimeout: .milliseconds(200))
         let job = JobMessage(clientID: clientID, jobID: Array("job-1".utf8), handler: "sleep", deadline: 0, attempt: 1, payload: Array("300".utf8))
-        try dealer.send(multipart: job.encode())
-        try dealer.send(multipart: job.encode())  // while the first runs
+        try dealer.send(job.encode())
+        try dealer.send(job.encode())  // while the first runs
 
         var results: [ResultMessage] = []
         let clock = ContinuousClock()
@@ -241,7 +241,7 @@ struct ReliableTopology {
             deadline = min(deadline, clock.now + .milliseconds(700))  // room for a second, which must not come
         }
         #expect(results.count == 1, "one outcome while the job ran twice-submitted")
-        try dealer.send(multipart: job.encode())  // after completion: the cached outcome
+        try dealer.send(job.encode())  // after completion: the cached outcome
         var cached: ResultMessage?
         let cacheDeadline = clock.now + .seconds(5)
         while clock.now < cacheDeadline && cached == nil {

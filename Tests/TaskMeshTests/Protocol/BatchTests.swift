@@ -26,7 +26,7 @@ private func results(_ batch: ResultBatch) throws(DamagedEntry) -> [ResultMessag
         JobMessage(clientID: client, jobID: [0], handler: "sha256", deadline: 1_700_000_000_000, attempt: 2, payload: [UInt8](repeating: 0xAB, count: Wire.batchablePayload)),
     ]
 
-    static func encode(_ jobs: [JobMessage]) -> [[UInt8]] {
+    static func encode(_ jobs: [JobMessage]) -> [UInt8] {
         var writer = JobBatchWriter(clientID: client)
         for job in jobs { writer.append(jobID: job.jobID, handler: job.handler, deadline: job.deadline, attempt: job.attempt, payload: job.payload) }
         return writer.encode()
@@ -47,13 +47,13 @@ private func results(_ batch: ResultBatch) throws(DamagedEntry) -> [ResultMessag
         ]
         var writer = ResultBatchWriter(clientID: Self.client)
         for result in sent { writer.append(result) }
-        let frames = writer.encode()
-        let batch = try ResultBatch.decode(frames)
+        let message = writer.encode()
+        let batch = try ResultBatch.decode(message)
         #expect(try results(batch) == sent)
-        // The sink routes it like a RESULT: client id at offset 7, the count from the header.
-        #expect(try WorkerToSink.decode(frames) == .result(clientID: Self.client, count: 2))
-        #expect(try ResultMessage.clientID(inHeader: frames[0]) == Self.client)
-        #expect(try SinkToClient.decode(frames) == .results(batch))
+        // The sink routes it like a RESULT: client id at offset 11, the count from the header.
+        #expect(try WorkerToSink.decode(message) == .result(clientID: Self.client, count: 2))
+        #expect(try ResultMessage.clientID(inHeader: message, headerLength: wireParts(message)[0].count) == Self.client)
+        #expect(try SinkToClient.decode(message) == .results(batch))
     }
 
     /// The bytes of docs/PROTOCOL.md's batch example.
@@ -62,17 +62,17 @@ private func results(_ batch: ResultBatch) throws(DamagedEntry) -> [ResultMessag
         jobs.append(jobID: [1], handler: "echo", deadline: 0, attempt: 1, payload: Array("hi".utf8))
         jobs.append(jobID: [2], handler: "echo", deadline: 0, attempt: 1, payload: [])
         #expect(jobs.encode() == [
-            [0x54, 0x4D, 0x01, 0x0A, 0x00, 0x02, 0x00, 0x01, 0x63],
-            [0, 0, 0, 0, 0, 0, 0, 0, 0x00, 0x01, 0x01, 0x01, 0x04, 0x65, 0x63, 0x68, 0x6F, 0x00, 0x00, 0x00, 0x02, 0x68, 0x69,
-             0, 0, 0, 0, 0, 0, 0, 0, 0x00, 0x01, 0x01, 0x02, 0x04, 0x65, 0x63, 0x68, 0x6F, 0x00, 0x00, 0x00, 0x00],
+            0x54, 0x4D, 0x02, 0x0A, 0x00, 0x00, 0x00, 0x0D, 0x00, 0x02, 0x00, 0x01, 0x63,
+            0, 0, 0, 0, 0, 0, 0, 0, 0x00, 0x01, 0x01, 0x01, 0x04, 0x65, 0x63, 0x68, 0x6F, 0x00, 0x00, 0x00, 0x02, 0x68, 0x69,
+            0, 0, 0, 0, 0, 0, 0, 0, 0x00, 0x01, 0x01, 0x02, 0x04, 0x65, 0x63, 0x68, 0x6F, 0x00, 0x00, 0x00, 0x00,
         ])
         var results = ResultBatchWriter(clientID: [0x63])
         results.append(ResultMessage(status: .ok, attempt: 1, clientID: [0x63], jobID: [1], body: Array("hi".utf8)))
         results.append(ResultMessage(status: .failed, attempt: 1, clientID: [0x63], jobID: [2], body: Array("no".utf8)))
         #expect(results.encode() == [
-            [0x54, 0x4D, 0x01, 0x0B, 0x00, 0x02, 0x00, 0x01, 0x63],
-            [0x00, 0x00, 0x01, 0x01, 0x01, 0x00, 0x00, 0x00, 0x02, 0x68, 0x69,
-             0x03, 0x00, 0x01, 0x01, 0x02, 0x00, 0x00, 0x00, 0x02, 0x6E, 0x6F],
+            0x54, 0x4D, 0x02, 0x0B, 0x00, 0x00, 0x00, 0x0D, 0x00, 0x02, 0x00, 0x01, 0x63,
+            0x00, 0x00, 0x01, 0x01, 0x01, 0x00, 0x00, 0x00, 0x02, 0x68, 0x69,
+            0x03, 0x00, 0x01, 0x01, 0x02, 0x00, 0x00, 0x00, 0x02, 0x6E, 0x6F,
         ])
     }
 
@@ -91,15 +91,15 @@ private func results(_ batch: ResultBatch) throws(DamagedEntry) -> [ResultMessag
     }
 
     @Test func aDamagedEntryEndsTheBatchAfterTheIntactOnes() throws {
-        var frames = Self.encode(Array(Self.sampleJobs.prefix(1)) + [
+        var message = Self.encode(Array(Self.sampleJobs.prefix(1)) + [
             JobMessage(clientID: Self.client, jobID: [7, 7], handler: "echo", deadline: 0, attempt: 1, payload: [1]),
             JobMessage(clientID: Self.client, jobID: [8], handler: "echo", deadline: 0, attempt: 1, payload: [2]),
         ])
         // The second entry's handler name becomes invalid UTF-8: its first byte follows the
         // first entry, a deadline, an attempt, a 2-byte job id and the name's length.
         let secondEntry = JobBatchWriter.entrySize(jobID: Self.sampleJobs[0].jobID, handler: "echo", payload: Self.sampleJobs[0].payload)
-        frames[1][secondEntry + 8 + 2 + (1 + 2) + 1] = 0xFF
-        let batch = try JobBatch.decode(frames)
+        message[wireParts(message)[0].count + secondEntry + 8 + 2 + (1 + 2) + 1] = 0xFF
+        let batch = try JobBatch.decode(message)
         var delivered: [JobMessage] = []
         #expect {
             try batch.forEach { delivered.append($0) }
@@ -111,10 +111,10 @@ private func results(_ batch: ResultBatch) throws(DamagedEntry) -> [ResultMessag
     }
 
     @Test func aBodyShorterOrLongerThanItsCountIsDamaged() throws {
-        let frames = Self.encode(Self.sampleJobs)
-        let short = try JobBatch.decode([frames[0], Array(frames[1].dropLast())])
+        let frames = wireParts(Self.encode(Self.sampleJobs))
+        let short = try JobBatch.decode([frames[0], Array(frames[1].dropLast())].joinedMessage)
         #expect(throws: DamagedEntry.self) { try jobs(short) }
-        let long = try JobBatch.decode([frames[0], frames[1] + [0]])
+        let long = try JobBatch.decode([frames[0], frames[1] + [0]].joinedMessage)
         var delivered = 0
         #expect {
             try long.forEach { _ in delivered += 1 }
@@ -122,19 +122,19 @@ private func results(_ batch: ResultBatch) throws(DamagedEntry) -> [ResultMessag
         #expect(delivered == 3)
         // A header that counts fewer entries than the body holds.
         var header = frames[0]
-        header[5] = 2
-        #expect(throws: DamagedEntry.self) { try jobs(try JobBatch.decode([header, frames[1]])) }
+        header[9] = 2
+        #expect(throws: DamagedEntry.self) { try jobs(try JobBatch.decode([header, frames[1]].joinedMessage)) }
     }
 
     @Test func aResultWithAnUnknownStatusIsDamaged() throws {
         var writer = ResultBatchWriter(clientID: Self.client)
         writer.append(ResultMessage(status: .ok, attempt: 1, clientID: Self.client, jobID: [1], body: []))
         writer.append(ResultMessage(status: .ok, attempt: 1, clientID: Self.client, jobID: [2], body: []))
-        var frames = writer.encode()
-        frames[1][1 + 2 + (1 + 1) + 4] = 0x7F  // the second entry's status, after the first entry
+        var message = writer.encode()
+        message[wireParts(message)[0].count + 1 + 2 + (1 + 1) + 4] = 0x7F  // the second entry's status, after the first entry
         var delivered: [ResultMessage] = []
         #expect {
-            try ResultBatch.decode(frames).forEach { delivered.append($0) }
+            try ResultBatch.decode(message).forEach { delivered.append($0) }
         } throws: { error in
             let damage = error as? DamagedEntry
             return damage?.violation.reason == .status && damage?.jobID == [2]
@@ -159,9 +159,9 @@ private func results(_ batch: ResultBatch) throws(DamagedEntry) -> [ResultMessag
             big.append(jobID: [1], handler: "echo", deadline: 0, attempt: 1, payload: payload)
         }
         #expect(big.count == Wire.batchBytes / bigSize)
-        #expect(big.encode()[1].count <= Wire.batchBytes)
+        #expect(wireParts(big.encode())[1].count <= Wire.batchBytes)
         // Within the frame limit of the smallest allowed max_payload.
-        #expect(big.encode()[1].count < SocketFactory.headerAllowance)
+        #expect(big.encode().count < SocketFactory.headerAllowance)
 
         #expect(!JobBatchWriter(clientID: Self.client).fits(entrySize: 20 + Wire.batchablePayload + 1, payloadSize: Wire.batchablePayload + 1))
     }

@@ -62,14 +62,14 @@ import Testing
         let firstFits = writer.appendIfItFits(jobID: [1], handler: "a", deadline: 0, attempt: 1, payload: [1], options: gpu)
         let secondFits = writer.appendIfItFits(jobID: [2], handler: "a", deadline: 0, attempt: 1, payload: [2])
         #expect(firstFits && secondFits)
-        let frames = writer.encode()
-        #expect(frames[0][6] == Batch.optionsFlag)
+        let message = writer.encode()
+        #expect(message[10] == Batch.optionsFlag)
         var seen: [JobMessage] = []
-        try JobBatch.decode(frames).forEach { seen.append($0) }
+        try JobBatch.decode(message).forEach { seen.append($0) }
         #expect(seen.map(\.options) == [gpu, .standard])
         var plain = JobBatchWriter(clientID: [7])
         plain.append(jobID: [1], handler: "a", deadline: 0, attempt: 1, payload: [], options: gpu)
-        #expect(plain.encode()[0][6] == 0)
+        #expect(plain.encode()[10] == 0)
         var unflagged: [JobMessage] = []
         try JobBatch.decode(plain.encode()).forEach { unflagged.append($0) }
         #expect(unflagged.map(\.options) == [.standard], "without the flag no options are written")
@@ -79,12 +79,12 @@ import Testing
         let unchanged = MembersMessage(epoch: 4, members: [], unchanged: true)
         #expect(try MembersMessage.decode(unchanged.encode()) == unchanged)
         let listed = MembersMessage.Member(workerID: [1], endpoint: "tcp://a:1", concurrency: 1)
-        let body = MembersMessage(epoch: 4, members: [listed]).encode()[1]
-        let header = Array(unchanged.encode()[0])
-        #expect(throws: ProtocolViolation.self) { try MembersMessage.decode([header, body]) }
+        let body = wireParts(MembersMessage(epoch: 4, members: [listed]).encode())[1]
+        let header = wireParts(unchanged.encode())[0]
+        #expect(throws: ProtocolViolation.self) { try MembersMessage.decode(header + body) }
         // A table flag with no table for the listed member is truncated.
-        let tableless = Array(header.prefix(12)) + [MembersMessage.capabilitiesFlag]
-        #expect(throws: ProtocolViolation(.truncated, "capability table of 0 of 1 members")) { try MembersMessage.decode([tableless, body]) }
+        let tableless = restated(Array(header.prefix(16)) + [MembersMessage.capabilitiesFlag])
+        #expect(throws: ProtocolViolation(.truncated, "capability table of 0 of 1 members")) { try MembersMessage.decode(tableless + body) }
         // A legacy member beside an advertising one keeps "every handler".
         let mixed = MembersMessage(epoch: 5, members: [listed, .init(workerID: [2], endpoint: "tcp://b:1", concurrency: 1,
                                                                      capabilities: Capabilities(handlers: ["echo"], labels: []))])

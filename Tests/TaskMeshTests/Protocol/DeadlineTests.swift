@@ -36,9 +36,9 @@ private func u64Bytes(_ value: UInt64) -> [UInt8] {
     @Test(arguments: forms)
     func aJobRoundTripsEitherFormUnchanged(_ deadline: UInt64) throws {
         let job = JobMessage(clientID: [0x63], jobID: [1], handler: "echo", deadline: deadline, attempt: 1, payload: [0xAA])
-        let frames = job.encode()
-        #expect(Array(frames[0][4..<12]) == u64Bytes(deadline), "the field sits at offset 4, big-endian")
-        #expect(try JobMessage.decode(frames) == job)
+        let message = job.encode()
+        #expect(Array(message[8..<16]) == u64Bytes(deadline), "the field sits at offset 8, big-endian")
+        #expect(try JobMessage.decode(message) == job)
     }
 
     @Test(arguments: forms)
@@ -46,10 +46,10 @@ private func u64Bytes(_ value: UInt64) -> [UInt8] {
         var writer = JobBatchWriter(clientID: [0x63])
         writer.append(jobID: [1], handler: "echo", deadline: deadline, attempt: 1, payload: [])
         writer.append(jobID: [2], handler: "echo", deadline: WireDeadline.relative(.seconds(1)), attempt: 1, payload: [])
-        let frames = writer.encode()
-        #expect(Array(frames[1][0..<8]) == u64Bytes(deadline), "each entry starts with its deadline")
+        let message = writer.encode()
+        #expect(Array(wireParts(message)[1][0..<8]) == u64Bytes(deadline), "each entry starts with its deadline")
         var read: [UInt64] = []
-        try JobBatch.decode(frames).forEach { read.append($0.deadline) }
+        try JobBatch.decode(message).forEach { read.append($0.deadline) }
         #expect(read == [deadline, WireDeadline.relativeFlag | 1000])
     }
 

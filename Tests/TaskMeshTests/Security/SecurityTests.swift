@@ -100,7 +100,7 @@ func curveSocket(_ context: Context, _ type: SocketType, key: CurveKeyPair, serv
             if let verdict = try monitor.waitFor([.handshakeFailedAuth, .handshakeSucceeded], timeout: .seconds(3)) {
                 verdicts.append(verdict.kind)
             }
-            #expect(try stranger.trySend(multipart: HelloMessage().encode()) == false, "nothing can be delivered")
+            #expect(try stranger.trySend(HelloMessage().encode()) == false, "nothing can be delivered")
             stranger.close()
         }
         #expect(verdicts.contains(.handshakeFailedAuth) && !verdicts.contains(.handshakeSucceeded), "\(verdicts)")
@@ -218,10 +218,10 @@ func curveSocket(_ context: Context, _ type: SocketType, key: CurveKeyPair, serv
         let thief = try curveSocket(context, .dealer, key: try keys.pair("client-b"), serverKey: try keys.publicKey("sink"))
         try thief.set(.routingID, victimID)
         try thief.connect(endpoints.clients)
-        try thief.send(multipart: HelloMessage().encode())
+        try thief.send(HelloMessage().encode())
         let forgedJob = try curveSocket(context, .push, key: try keys.pair("client-b"), serverKey: try keys.publicKey("worker"))
         try forgedJob.connect(try #require(worker.endpoint))
-        try forgedJob.send(multipart: JobMessage(clientID: victimID, jobID: [0, 0, 0, 0, 0, 0, 0, 1], handler: "echo",
+        try forgedJob.send(JobMessage(clientID: victimID, jobID: [0, 0, 0, 0, 0, 0, 0, 1], handler: "echo",
                                                  deadline: 0, attempt: 1, payload: Array("forged".utf8)).encode())
 
         for i in 0..<50 {

@@ -23,17 +23,17 @@ import ZMQ
         try worker.set(.sendTimeout, .seconds(5))
         for i in 0..<1000 {
             let result = ResultMessage(status: .ok, attempt: 1, clientID: Array("nobody".utf8), jobID: [UInt8(i & 0xFF)], body: [1])
-            try worker.send(multipart: result.encode())
+            try worker.send(result.encode())
         }
         try await eventually("the sink dropped every result for the unknown client") { sink.stats.resultsDroppedNoClient == 1000 }
         #expect(sink.stats.resultsForwarded == 0)
 
         // A connected client still gets its own results at once.
         let client = try rawClientDealer(context, id: Array("present".utf8), connectingTo: endpoints.clients)
-        try client.send(multipart: HelloMessage().encode())
+        try client.send(HelloMessage().encode())
         let mine = ResultMessage(status: .ok, attempt: 1, clientID: Array("present".utf8), jobID: [7], body: [42])
         try await eventually("the result reaches its client") {
-            try worker.send(multipart: mine.encode())
+            try worker.send(mine.encode())
             try client.set(.receiveTimeout, .milliseconds(100))
             while let frames = try? await receiveOffPool(client) {
                 if case .result(let result)? = try? SinkToClient.decode(frames) { return result == mine }
@@ -55,7 +55,7 @@ import ZMQ
         try client.connect(endpoints.clients)
         try client.set(.sendTimeout, .seconds(5))
         // The sink answers a new client's HELLO with MEMBERS: then its ROUTER knows the client.
-        try client.send(multipart: HelloMessage().encode())
+        try client.send(HelloMessage().encode())
         try client.set(.receiveTimeout, .seconds(10))
         let hello = try? await receiveOffPool(client)
         let greeting = try #require(hello, "no MEMBERS within 10 s of HELLO")
@@ -70,14 +70,14 @@ import ZMQ
         let count = 5000
         for i in 0..<count {
             let result = ResultMessage(status: .ok, attempt: 1, clientID: Array("slow".utf8), jobID: withUnsafeBytes(of: UInt32(i).bigEndian) { Array($0) }, body: [UInt8](repeating: 1, count: 4096))
-            try worker.send(multipart: result.encode())
+            try worker.send(result.encode())
         }
         // Everything left the worker and reached the sink, far more than the client's queues hold.
         try await eventually("the sink took every result") { sink.stats.resultsForwarded > 0 }
         var received: [Int] = []
         try client.set(.receiveTimeout, .seconds(10))
         while received.count < count {
-            let frames: [[UInt8]]
+            let frames: [UInt8]
             do {
                 frames = try await receiveOffPool(client)
             } catch {
@@ -137,7 +137,7 @@ import ZMQ
         let (sink, endpoints) = try await startSink()
         let context = try Context()
         let client = try rawClientDealer(context, id: Array("batched".utf8), connectingTo: endpoints.clients, receiveTimeout: .seconds(10))
-        try client.send(multipart: HelloMessage().encode())
+        try client.send(HelloMessage().encode())
         let hello = try? await receiveOffPool(client)
         _ = try #require(hello, "no MEMBERS within 10 s of HELLO")
         let worker = try Socket(context, .push)
@@ -151,11 +151,11 @@ import ZMQ
         for round in 0..<20 {
             var batch = ResultBatchWriter(clientID: Array("batched".utf8))
             for _ in 0..<3 { batch.append(result("batched")) }
-            try worker.send(multipart: batch.encode())
-            try worker.send(multipart: result("batched").encode())
+            try worker.send(batch.encode())
+            try worker.send(result("batched").encode())
             var elsewhere = ResultBatchWriter(clientID: Array("nobody".utf8))
             for _ in 0..<(1 + round % 4) { elsewhere.append(result("nobody")) }
-            try worker.send(multipart: elsewhere.encode())
+            try worker.send(elsewhere.encode())
         }
         var received: [UInt8] = []
         while received.count < 80 {
@@ -201,7 +201,7 @@ import ZMQ
         for socket in [worker, client] {
             try socket.set(.sendTimeout, .seconds(5))
             try socket.send(multipart: [[0xDE, 0xAD]])
-            try socket.send(multipart: [[0x54, 0x4D, 0x01, 0x05], [1], [2]])
+            try socket.send(multipart: [[0x54, 0x4D, 0x02, 0x05, 0, 0, 0, 8], [1], [2]])  // a HELLO of three frames
         }
         try await eventually("four malformed messages counted") { sink.stats.malformed == 4 }
         await sink.stop()

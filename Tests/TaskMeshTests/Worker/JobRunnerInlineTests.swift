@@ -23,7 +23,7 @@ struct JobRunnerInlineTests {
     private func jobID(_ n: Int) -> [UInt8] { withUnsafeBytes(of: UInt64(n).bigEndian) { Array($0) } }
 
     /// One JOBS message of jobs `ids`, each with payload `[mark(id)]`.
-    private func batch(_ ids: Range<Int>, handler: String, mark: (Int) -> UInt8 = { _ in 0 }) -> [[UInt8]] {
+    private func batch(_ ids: Range<Int>, handler: String, mark: (Int) -> UInt8 = { _ in 0 }) -> [UInt8] {
         var writer = JobBatchWriter(clientID: clientID)
         for n in ids {
             let fits = writer.appendIfItFits(jobID: jobID(n), handler: handler, deadline: 0, attempt: 1, payload: [mark(n)])

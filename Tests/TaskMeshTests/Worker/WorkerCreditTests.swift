@@ -168,14 +168,14 @@ private final class StandInBroker {
             let job = JobMessage(clientID: Array("client".utf8), jobID: withUnsafeBytes(of: UInt64(n).bigEndian) { Array($0) },
                                  handler: handler, deadline: 0, attempt: 1,
                                  payload: [UInt8](repeating: UInt8(truncatingIfNeeded: n), count: payloadSize))
-            try socket.send(multipart: [routing] + job.encode())
+            try socket.send(multipart: [routing, job.encode()])
         }
     }
 
     /// Reads the worker's messages until `done`; throws after 10 s without one.
     func read(until done: (StandInBroker) -> Bool) throws {
         while !done(self) {
-            guard let frames = try? socket.receive(), frames.count >= 2 else {
+            guard let frames = try? socket.receive(), frames.count == 2 else {
                 throw Stalled(description: "no message for 10 s: \(answered.count) answered, \(declined.count) declined, credits \(credits)")
             }
             if routing.isEmpty { routing = frames[0] }
@@ -186,7 +186,7 @@ private final class StandInBroker {
             func record(_ result: ResultMessage) {
                 if result.status == .declined { declined.insert(result.jobID) } else { answered.insert(result.jobID) }
             }
-            switch try WorkerToBroker.decode(Array(frames.dropFirst())) {
+            switch try WorkerToBroker.decode(frames[1]) {
             case .ready(let ready): credits.append(ready.concurrency)
             case .result(let result): record(result)
             case .results(let batch): try batch.forEach(record)
