@@ -120,7 +120,13 @@ final class BrokerLoop {
                 if state.progressIsCurrent(progress, from: routingID) { forwardProgress(progress) }
             case .bye: state.bye(from: routingID, now: now)
             case .disconnect: state.disconnect(from: routingID, now: now)
-            case .heartbeat, .ready: break
+            case .heartbeat(let held?):
+                let freed = state.workerHolds(Int(held), from: routingID, now: now)
+                if freed > 0 {
+                    logger.info("freed the slots of attempts past their lease that the worker no longer holds",
+                                metadata: ["freed": "\(freed)", "held": "\(held)"])
+                }
+            case .heartbeat(nil), .ready: break
             }
         }
     }

@@ -152,6 +152,21 @@ struct BrokerState {
         return true
     }
 
+    /// A worker's heartbeat says it holds `held` jobs. Every result it sent before has been read
+    /// (one connection keeps order), so attempts the broker gave up on at their lease and still
+    /// counts against the worker (`stuck`) are at most `held`: the rest were lost on the way, or
+    /// their result was (a worker that reconnected), and their slots are free again. Returns how
+    /// many it freed.
+    @discardableResult
+    mutating func workerHolds(_ held: Int, from worker: [UInt8], now: Instant) -> Int {
+        guard let connection = workers.index(forKey: worker), workers.values[connection].stuck > held else { return 0 }
+        let freed = workers.values[connection].stuck - held
+        workers.values[connection].stuck = held
+        stats.slotsFreed += UInt64(freed)
+        dispatchUnlessHeld(now: now)
+        return freed
+    }
+
     @discardableResult
     mutating func result(_ message: ResultMessage, from worker: [UInt8], now: Instant) -> ArraySlice<BrokerOutput> {
         let start = outbox.count

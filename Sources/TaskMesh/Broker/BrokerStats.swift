@@ -26,6 +26,10 @@ public struct BrokerStats: Sendable, Equatable {
     /// handler: queued again (same attempt) for a worker that has it.
     public var rerouted: UInt64 = 0
     public var leasesExpired: UInt64 = 0
+    /// Slots of attempts past their lease freed because the worker's heartbeat showed it no
+    /// longer held them (lost on the way, or their result was); the others stay taken until
+    /// their stale result arrives.
+    public var slotsFreed: UInt64 = 0
     public var workersLost: UInt64 = 0
     /// Results from a superseded attempt (fenced off and dropped).
     public var staleResults: UInt64 = 0

@@ -28,8 +28,8 @@ struct ReadyMessage: Equatable, Sendable {
 }
 
 /// HEARTBEAT (reliable mode). From the broker it carries the broker's instance id (new on every
-/// start, so peers notice a restart) and how many workers are ready; from clients and workers it
-/// carries nothing (both fields zero). A header alone.
+/// start, so peers notice a restart) and how many workers are ready; from clients it carries
+/// nothing (both fields zero; a worker's is a `WorkerHeartbeat`). A header alone.
 struct HeartbeatMessage: Equatable, Sendable {
     var instance: UInt64 = 0
     var workers: UInt16 = 0
@@ -51,13 +51,39 @@ struct HeartbeatMessage: Equatable, Sendable {
     }
 }
 
+/// A worker's HEARTBEAT (reliable mode): it also says how many jobs the worker holds, accepted
+/// and not yet answered on the wire (queued for a runner, running, or with a result waiting to
+/// leave), so that the broker can free the slots of attempts it gave up on that the worker does
+/// not hold (lost on the way, or with their result). A header alone.
+struct WorkerHeartbeat: Equatable, Sendable {
+    var held: UInt32
+
+    func encode() -> [UInt8] {
+        var w = ByteWriter(capacity: Wire.preambleSize + 4)
+        w.header(.heartbeat)
+        w.u32(held)
+        return w.frame()
+    }
+
+    /// The heartbeat's count, or nil for the bare preamble (a worker that reports none).
+    static func decode(_ message: ReceivedMessage) throws(ProtocolViolation) -> UInt32? {
+        try message.requireNoBody()
+        var r = message.header
+        if r.isAtEnd { return nil }
+        let held = try r.u32()
+        try r.requireEnd()
+        return held
+    }
+}
+
 /// What a broker can receive from a worker (reliable mode).
 enum WorkerToBroker: Equatable, Sendable {
     case ready(ReadyMessage)
     case result(ResultMessage)
     case results(ResultBatch)
     case progress(ProgressMessage)
-    case heartbeat
+    /// HEARTBEAT, with the jobs the worker holds (nil: not reported).
+    case heartbeat(held: UInt32?)
     case bye
     case disconnect
 
@@ -68,9 +94,7 @@ enum WorkerToBroker: Equatable, Sendable {
         case .results: return .results(try ResultBatch.decode(frame))
         case .progress: return .progress(try ProgressMessage.decode(frame))
         case .ready: return .ready(try ReadyMessage.decode(message))
-        case .heartbeat:
-            try message.requireNoBody()
-            return .heartbeat
+        case .heartbeat: return .heartbeat(held: try WorkerHeartbeat.decode(message))
         case .bye:
             try message.requireNoBody()
             return .bye

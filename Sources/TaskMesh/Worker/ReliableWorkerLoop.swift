@@ -125,7 +125,7 @@ final class ReliableWorkerLoop {
             reconnect()
             return
         }
-        _ = try? broker.trySend(bareCommand(.heartbeat))
+        _ = try? broker.trySend(WorkerHeartbeat(held: UInt32(clamping: runner.unanswered)).encode())
     }
 
     /// Paranoid Pirate: a new socket, READY again, and a longer wait before the next try.

@@ -122,4 +122,56 @@ import ZMQ
         client.close()
         await broker.stop()
     }
+
+    /// A worker that never got a job's first attempt (lost on the way: a connection it replaced)
+    /// reports in its heartbeats that it holds nothing: once the attempt's lease runs out its
+    /// slot is free again, and the next attempt goes to it. Without the report the slot stayed
+    /// taken for good and the worker, alive and idle, got no job again.
+    @Test func aWorkerThatHoldsNothingGetsItsSlotBackAfterALeaseRunsOut() async throws {
+        var topology = Topology.reliableLoopback(port: 0)
+        topology.broker?.clientsBind = "tcp://127.0.0.1:0"
+        topology.broker?.workersBind = "tcp://127.0.0.1:0"
+        topology.broker?.lease = .milliseconds(500)
+        let broker = try Broker(topology: topology)
+        try await broker.start()
+        let endpoints = try #require(broker.endpoints)
+        let context = try Context()
+
+        let stop = Shared(false)
+        let workerDone = Shared(false)
+        let worker = try Socket(context, .dealer)
+        try worker.connect(endpoints.workers)
+        try worker.set(.sendTimeout, .seconds(5))
+        try worker.set(.receiveTimeout, .milliseconds(100))
+        try worker.send(ReadyMessage(workerID: Array("forgetful".utf8), concurrency: 1).encode())
+        nonisolated(unsafe) let workerSocket = worker
+        Thread.detachNewThread {
+            while !stop.value {
+                try? workerSocket.send(WorkerHeartbeat(held: 0).encode())
+                guard let frames = try? workerSocket.receive(maxFrames: 1),
+                      case .job(let job)? = try? FromBroker.decode(frames[0]), job.attempt > 1 else { continue }  // attempt 1: lost
+                let result = ResultMessage(status: .ok, attempt: job.attempt, clientID: job.clientID, jobID: job.jobID, body: job.payload)
+                try? workerSocket.send(result.encode())
+            }
+            workerDone.publish(true)
+        }
+
+        let clientID = Array("patient-client".utf8)
+        let client = try rawClientDealer(context, id: clientID, connectingTo: endpoints.clients, receiveTimeout: .seconds(10))
+        try client.send(JobMessage(clientID: clientID, jobID: [1], handler: "echo", deadline: 0, attempt: 1, payload: [42]).encode())
+        var answer: ResultMessage?
+        while answer == nil {
+            switch try FromBroker.decode(try await receiveOffPool(client)) {
+            case .result(let result): answer = result
+            case .results(let results): try results.forEach { answer = $0 }
+            default: continue
+            }
+        }
+        #expect(answer?.status == .ok && answer?.attempt == 2 && answer?.body == [42], "\(String(describing: answer))")
+        #expect(broker.stats.leasesExpired == 1 && broker.stats.slotsFreed == 1, "\(broker.stats)")
+        stop.publish(true)
+        try await eventually("the raw worker stopped") { workerDone.value }
+        client.close()
+        await broker.stop()
+    }
 }

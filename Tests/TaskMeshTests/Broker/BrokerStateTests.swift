@@ -441,6 +441,52 @@ private struct Sent {
         #expect(state.stats.staleResults == 1)
     }
 
+    /// Two attempts the worker never got (lost with a connection it replaced): past their lease
+    /// they still count against it until a heartbeat says it holds none, and the worker, its
+    /// slots free again, gets their next attempts.
+    @Test func aHeartbeatHoldingFewerJobsThanTheStuckSlotsFreesTheRest() throws {
+        var state = BrokerState(config: brokerConfig(lease: .seconds(10)), expiry: .seconds(600))
+        _ = state.ready(readyMessage("reconnected", 2), from: w1, now: t0)
+        _ = state.submit(job(1), from: clientA, now: t0)
+        _ = state.submit(job(2), from: clientA, now: t0)
+        _ = state.submit(job(3), from: clientA, now: t0)
+        #expect(Set(state.snapshot.workers[w1]?.running ?? []) == [key(1), key(2)])
+
+        let expired = try Sent(state.tick(now: t0 + .seconds(10)))
+        #expect(expired.isEmpty)  // no slot is free: both count as stuck
+        #expect(state.snapshot.workers[w1]?.stuck == 2)
+
+        // A heartbeat that holds more than is stuck (say, the hung handlers themselves) frees nothing.
+        #expect(state.workerHolds(2, from: w1, now: t0 + .seconds(11)) == 0)
+        #expect(state.snapshot.workers[w1]?.free == 0)
+
+        let freed = state.workerHolds(0, from: w1, now: t0 + .seconds(12))
+        #expect(freed == 2)
+        #expect(state.stats.slotsFreed == 2)
+        #expect(state.snapshot.workers[w1]?.stuck == 0)
+        let sent = try Sent(state.outbox[...])
+        #expect(Set(sent.jobs.suffix(2).map(\.job.jobID)) == [[1], [2]])
+        #expect(sent.jobs.suffix(2).allSatisfy { $0.worker == w1 && $0.job.attempt == 2 })
+        #expect(Set(state.snapshot.workers[w1]?.running ?? []) == [key(1), key(2)])
+
+        // An unknown connection's report changes nothing.
+        #expect(state.workerHolds(0, from: w2, now: t0 + .seconds(12)) == 0)
+    }
+
+    /// A worker with one hung handler (it holds that job) keeps exactly that slot taken.
+    @Test func aHeartbeatKeepsTheSlotsOfJobsTheWorkerStillHolds() throws {
+        var state = BrokerState(config: brokerConfig(lease: .seconds(10)), expiry: .seconds(600))
+        _ = state.ready(readyMessage("hung", 2), from: w1, now: t0)
+        _ = state.submit(job(1), from: clientA, now: t0)
+        _ = state.submit(job(2), from: clientA, now: t0)
+        _ = state.tick(now: t0 + .seconds(10))
+        #expect(state.snapshot.workers[w1]?.stuck == 2)
+        #expect(state.workerHolds(1, from: w1, now: t0 + .seconds(11)) == 1)
+        #expect(state.snapshot.workers[w1]?.stuck == 1)
+        #expect(state.snapshot.workers[w1]?.free == 0)  // one stuck, one running the freed slot's job
+        #expect(state.snapshot.workers[w1]?.running.count == 1)
+    }
+
     @Test func afterMaxAttemptsTheClientGetsExhaustedWithTheCause() throws {
         var state = BrokerState(config: brokerConfig(maxAttempts: 2, lease: .seconds(10)), expiry: .seconds(600))
         _ = state.ready(readyMessage("first", 1), from: w1, now: t0)

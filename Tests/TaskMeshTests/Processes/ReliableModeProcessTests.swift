@@ -66,9 +66,14 @@ struct ReliableTopology {
 
     /// A flood through queues of four messages everywhere (the worker's credit shrinks to fit)
     /// ends every job with its own result, each run once.
+    ///
+    /// Liveness is long here: under the whole suite a process can wait more than the usual
+    /// 600 ms for a core, and a worker that takes its broker for silent reconnects, which loses
+    /// what its old connection still queued (results that then run again, jobs that wait for
+    /// their lease): at-least-once, not the exactly-once this test checks.
     @Test(arguments: [(5_000, 16), (300, 65_536)])
     func aFloodThroughTinyHighWaterMarksEndsEveryJobOnce(jobs: Int, size: Int) async throws {
-        let topology = try ReliableTopology(deadline: "60s", extra: "limits:\n  send_hwm: 4\n  receive_hwm: 4")
+        let topology = try ReliableTopology(interval: "1s", liveness: 5, deadline: "60s", extra: "limits:\n  send_hwm: 4\n  receive_hwm: 4")
         let broker = try await RunningHub.start(topology)
         let log = temporaryPath("exec-flood")
         let worker = try await broker.startWorker(topology, name: "worker", log: log)

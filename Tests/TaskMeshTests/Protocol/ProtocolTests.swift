@@ -218,6 +218,17 @@ extension ProtocolTests {
             #expect(try WorkerToSink.decode(message) == .bye(bye))
         }
 
+        /// A worker's HEARTBEAT says how many jobs it holds; the bare preamble (no count) is still
+        /// a heartbeat, half a count or a byte more is not.
+        @Test func workerHeartbeat() throws {
+            let message = WorkerHeartbeat(held: 3).encode()
+            #expect(message == [0x54, 0x4D, 0x02, 0x08, 0, 0, 0, 12, 0, 0, 0, 3])
+            #expect(try WorkerToBroker.decode(message) == .heartbeat(held: 3))
+            #expect(try WorkerToBroker.decode(bareCommand(.heartbeat)) == .heartbeat(held: nil))
+            expectViolation(.truncated) { try WorkerToBroker.decode([0x54, 0x4D, 0x02, 0x08, 0, 0, 0, 10, 0, 0]) }
+            expectViolation(.trailing) { try WorkerToBroker.decode([0x54, 0x4D, 0x02, 0x08, 0, 0, 0, 13, 0, 0, 0, 3, 0]) }
+        }
+
         @Test func hello() throws {
             let message = HelloMessage().encode()
             #expect(message == [0x54, 0x4D, 0x02, 0x05, 0, 0, 0, 8])
@@ -310,7 +321,7 @@ extension ProtocolTests {
                     inDump = false
                 }
             }
-            try #require(dumps.count == 14)
+            try #require(dumps.count == 15)
             let messages = dumps
             // Every dump's preamble states a header length that fits it.
             for message in messages { _ = try ReceivedMessage(message) }
@@ -366,6 +377,9 @@ extension ProtocolTests {
                                       body: RetryAnswer(delay: .milliseconds(100), message: Array("no".utf8)).encode())
             #expect(messages[13] == retry.encode())
             #expect(RetryAnswer.decode(wireParts(messages[13])[1]) == RetryAnswer(delay: .milliseconds(100), message: Array("no".utf8)))
+            // A worker's heartbeat (section 6.2).
+            #expect(messages[14] == WorkerHeartbeat(held: 1).encode())
+            #expect(try WorkerToBroker.decode(messages[14]) == .heartbeat(held: 1))
         }
     }
 }
