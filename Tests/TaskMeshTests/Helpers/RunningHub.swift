@@ -19,9 +19,14 @@ struct RunningHub {
     var results: String { workers }
 
     /// `taskmesh sink` or `taskmesh broker` on the file at `topologyPath`; returns once it is ready.
-    static func start(_ kind: Kind, topologyPath: String, name: String? = nil) async throws -> RunningHub {
+    /// Starts a `taskmesh sink` or `broker` on `topologyPath`, run under `launcher` (a program
+    /// and its arguments, such as `nice -n 19`) when given; returns once it is ready.
+    static func start(_ kind: Kind, topologyPath: String, name: String? = nil, launcher: [String] = []) async throws -> RunningHub {
         let command = kind == .direct ? "sink" : "broker"
-        let process = try ChildProcess(name ?? command, [command, "-t", topologyPath, "--log-level", "debug"])
+        let arguments = [command, "-t", topologyPath, "--log-level", "debug"]
+        let process = launcher.isEmpty
+            ? try ChildProcess(name ?? command, arguments)
+            : try ChildProcess(name ?? command, executable: launcher[0], Array(launcher.dropFirst()) + [BuiltProducts.taskmesh] + arguments)
         let ready = fields(try await process.waitForLine(startingWith: "ready "))
         return RunningHub(kind: kind, topologyPath: topologyPath, process: process,
                           workers: try #require(ready[kind == .direct ? "results" : "workers"]),

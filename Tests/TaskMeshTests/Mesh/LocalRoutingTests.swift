@@ -29,20 +29,24 @@ import Testing
 
     /// A worker drops a handler while many of its jobs are on their way to it: those it had not
     /// read yet come back `unknownHandler` and go to the other worker that has it; none fails.
+    ///
+    /// The mesh runs in the test process: while the suite's first wave of tests runs beside it,
+    /// its runners were seen to finish about 40 of these 2 ms jobs a second (against 2,000
+    /// alone), so the jobs are few and their deadline is long.
     @Test func jobsOnTheirWayToAWorkerThatDropsTheirHandlerGoElsewhere() async throws {
-        let mesh = try await localMesh(deadline: .seconds(30))
+        let mesh = try await localMesh(deadline: .seconds(60))
         var slow = Handlers()
         try slow.register("slow") { job in
             try await Task.sleep(for: .milliseconds(2))
             return job.payload
         }
         let dropping = try await mesh.worker(slow, concurrency: 1)
-        try await mesh.worker(slow, concurrency: 4)
+        let keeping = try await mesh.worker(slow, concurrency: 4)
         let client = try await mesh.client()
         try await client.waitForWorkers(2, handling: "slow", timeout: .seconds(10))
         // Batches of up to 256: the first worker reads one past its read-ahead, the rest wait in
         // its socket when it drops the handler.
-        let jobs = try (0..<1500).map { n in try client.enqueue("slow", withUnsafeBytes(of: UInt16(n)) { Array($0) }) }
+        let jobs = try (0..<600).map { n in try client.enqueue("slow", withUnsafeBytes(of: UInt16(n)) { Array($0) }) }
         try await Task.sleep(for: .milliseconds(20))
         try dropping.update(handlers: Handlers())
         var failures: [String] = []
@@ -54,7 +58,9 @@ import Testing
                 failures.append("\(n): \(error)")
             }
         }
-        #expect(failures.isEmpty, "\(failures.count) failed: \(failures.prefix(3))")
+        let detail = "\(failures.count) failed: \(failures.prefix(3))...\(failures.suffix(2)); client \(client.stats); "
+            + "dropping worker \(dropping.stats); the other \(keeping.stats); sink \(String(describing: mesh.sink?.stats))"
+        #expect(failures.isEmpty, Comment(rawValue: detail))
         #expect(client.stats.resent > 0, "some jobs came back from the worker that dropped the handler")
         await mesh.shutdown()
     }

@@ -125,7 +125,11 @@ private func sha256Hex(_ bytes: [UInt8]) -> [UInt8] {
         let shaOnA = ran[0].count, shaOnC = ran[2].filter { $0.hasPrefix("s") }.count
         #expect(shaOnA > 0 && shaOnC > 0, "A and C share the sha256 jobs: A ran \(shaOnA), C ran \(shaOnC)")
         #expect(Set(ran.joined()).count == 3000, "every job ran (once per id seen)")
-        #expect(first.stats.droppedLateOrDuplicate == 0 && second.stats.droppedLateOrDuplicate == 0)
+        // A duplicate outcome only ever answers a resend (a client that took its broker or a
+        // worker for gone under load sends again).
+        for client in [first, second] {
+            #expect(client.stats.droppedLateOrDuplicate <= client.stats.resent, "\(kind): \(client.stats)")
+        }
         for process in [a, b, c] { #expect(process.isRunning) }
         await meshOne.shutdown()
         await meshTwo.shutdown()
