@@ -23,6 +23,8 @@ struct BrokerCommand: AsyncParsableCommand {
         if let endpoints = broker.endpoints { announceReady("clients=\(endpoints.clients) workers=\(endpoints.workers)") }
         let hangup = onHangup(logger: logger) { try broker.reloadAllowlists() }
         defer { hangup.cancel() }
+        let supervisorWatch = stopWhenSupervisorIsGone(logger: logger)
+        defer { supervisorWatch?.cancel() }
         let group = ServiceGroup(configuration: .init(
             services: [.init(service: broker)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()

@@ -54,6 +54,8 @@ extension Logger.Level: @retroactive ExpressibleByArgument {}
 struct DurationArgument: ExpressibleByArgument, CustomStringConvertible {
     let duration: Duration
 
+    init(_ duration: Duration) { self.duration = duration }
+
     init?(argument: String) {
         guard let duration = try? DurationSyntax.parse(argument) else { return nil }
         self.duration = duration

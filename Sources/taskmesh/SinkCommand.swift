@@ -23,6 +23,8 @@ struct SinkCommand: AsyncParsableCommand {
         if let endpoints = sink.endpoints { announceReady("results=\(endpoints.results) clients=\(endpoints.clients)") }
         let hangup = onHangup(logger: logger) { try sink.reloadAllowlists() }
         defer { hangup.cancel() }
+        let supervisorWatch = stopWhenSupervisorIsGone(logger: logger)
+        defer { supervisorWatch?.cancel() }
         let group = ServiceGroup(configuration: .init(
             services: [.init(service: sink)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()

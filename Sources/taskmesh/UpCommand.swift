@@ -8,10 +8,14 @@ struct UpCommand: AsyncParsableCommand {
         commandName: "up",
         abstract: "Start every role a topology names on this machine; stop them all on Ctrl-C.",
         discussion: """
-        Starts the sink (direct mode) or broker (reliable mode) and worker.processes workers as \
-        child processes and prints \
-        "started ROLE pid=N" for each. A role that exits on its own is restarted with a backoff from \
-        1 s doubling to 30 s. SIGINT or SIGTERM stops the workers gracefully first, then the sink or broker.
+        Starts the sink (direct mode) or broker (reliable mode), waits until it is ready, then \
+        starts worker.processes workers, as child processes, and prints "started ROLE pid=N" for \
+        each (their own output follows). A role that fails before it is ready on its first start \
+        (a port in use, a bad key file) stops everything: up exits with status 1. A role that \
+        exits later is restarted after 1 s, doubling to 30 s while it keeps exiting within \
+        --healthy-after of its start. SIGINT or SIGTERM stops the workers gracefully first, then \
+        the sink or broker; if up itself is killed, its children notice within a second and stop \
+        gracefully.
         """)
 
     @Argument(help: "The topology file.")
@@ -20,10 +24,16 @@ struct UpCommand: AsyncParsableCommand {
     @Option(help: "How many workers to start, overriding worker.processes.")
     var workers: Int?
 
+    @Option(help: "How long a role must run for its next restart to wait 1 s again.")
+    var healthyAfter = DurationArgument(.seconds(30))
+
     @Flag(help: "Start workers with the fault handlers crash and hang (for exercising fault handling).")
     var faultHandlers = false
 
     @OptionGroup var logOptions: LogOptions
+
+    /// How long the sink or broker may take to say it is ready.
+    static let hubReadyTimeout: Duration = .seconds(30)
 
     func run() async throws {
         let topology: Topology
@@ -31,34 +41,15 @@ struct UpCommand: AsyncParsableCommand {
         guard topology.mode != .local else {
             throw ValidationError("taskmesh up starts the processes of a direct or reliable topology; \(file) is local (try taskmesh demo)")
         }
+        if let workers, workers < 0 { throw ValidationError("--workers must be 0 or more, got \(workers)") }
         let hub = topology.mode == .reliable ? "broker" : "sink"
         let supervisor = Supervisor(executable: Self.ownExecutable(), logLevel: logOptions.logLevel.rawValue, hub: hub)
-        let events = supervisor.events
         let stop = Self.stopSignals(into: supervisor)
-
-        supervisor.launch(role: hub, arguments: [hub, "-t", file])
-        for index in 0..<(workers ?? topology.worker.processes) {
-            supervisor.launch(role: "worker-\(index + 1)", arguments: ["worker", "-t", file] + (faultHandlers ? ["--fault-handlers"] : []))
-        }
-        writeError("taskmesh up: \(hub) and \(workers ?? topology.worker.processes) workers started; Ctrl-C stops them")
-
-        for await event in events {
-            switch event {
-            case .exited(let role, let status, let arguments, let restarts):
-                if supervisor.isStopping { continue }
-                let delay = min(30, 1 << min(restarts, 5))
-                writeError("taskmesh up: \(role) exited with status \(status); restarting in \(delay) s")
-                Task {
-                    try? await Task.sleep(for: .seconds(delay))
-                    if !supervisor.isStopping { supervisor.launch(role: role, arguments: arguments, restarts: restarts + 1) }
-                }
-            case .stop:
-                writeError("taskmesh up: stopping")
-                await supervisor.stopAll(grace: topology.worker.drainTimeout + .seconds(5))
-                stop.forEach { $0.cancel() }
-                return
-            }
-        }
+        defer { stop.forEach { $0.cancel() } }
+        let plan = Plan(file: file, hub: hub, workers: workers ?? topology.worker.processes, faultHandlers: faultHandlers,
+                        backoff: RestartBackoff(healthyAfter: healthyAfter.duration), grace: topology.worker.drainTimeout + .seconds(5))
+        let status = await plan.supervise(supervisor)
+        if status != 0 { throw ExitCode(status) }
     }
 
     static func ownExecutable() -> String {
@@ -76,72 +67,76 @@ struct UpCommand: AsyncParsableCommand {
     }
 }
 
-/// Starts, watches and stops the child processes of `taskmesh up`.
-final class Supervisor: @unchecked Sendable {
-    // @unchecked: every mutable field is guarded by `lock`.
-    enum Event: Sendable {
-        case exited(role: String, status: Int32, arguments: [String], restarts: Int)
-        case stop
-    }
+/// What `taskmesh up` starts and how it reacts to its children.
+private struct Plan: Sendable {
+    let file: String
+    let hub: String
+    let workers: Int
+    let faultHandlers: Bool
+    let backoff: RestartBackoff
+    /// How long stopping may wait for each group of children.
+    let grace: Duration
 
-    let events: AsyncStream<Event>
-    private let continuation: AsyncStream<Event>.Continuation
-    private let executable: String
-    private let logLevel: String
-    /// The role that stops last: "sink" or "broker".
-    private let hub: String
-    private let lock = NSLock()
-    private var children: [String: Process] = [:]
-    private var stopping = false
-
-    init(executable: String, logLevel: String, hub: String) {
-        self.hub = hub
-        (events, continuation) = AsyncStream<Event>.makeStream()
-        self.executable = executable
-        self.logLevel = logLevel
-    }
-
-    var isStopping: Bool { lock.withLock { stopping } }
-
-    func launch(role: String, arguments: [String], restarts: Int = 0) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments + ["--log-level", logLevel]
-        process.terminationHandler = { [continuation] finished in
-            continuation.yield(.exited(role: role, status: finished.terminationStatus, arguments: arguments, restarts: restarts))
+    /// Starts the hub, then (once it is ready) the workers, and restarts what exits until a stop
+    /// is asked for or a first start fails. Returns up's exit status.
+    func supervise(_ supervisor: Supervisor) async -> Int32 {
+        await withTaskGroup(of: Void.self) { restarts -> Int32 in
+            defer { restarts.cancelAll() }
+            supervisor.launch(role: hub, arguments: [hub, "-t", file])
+            restarts.addTask {
+                try? await Task.sleep(for: UpCommand.hubReadyTimeout)
+                supervisor.post(.hubTimedOut)
+            }
+            // Roles that have not been ready yet since up started them.
+            var firstStarts: Set<String> = [hub]
+            var workersStarted = false
+            for await event in supervisor.events {
+                switch event {
+                case .ready(let role):
+                    firstStarts.remove(role)
+                    guard role == hub, !workersStarted, !supervisor.isStopping else { continue }
+                    workersStarted = true
+                    for index in 0..<workers {
+                        let role = "worker-\(index + 1)"
+                        firstStarts.insert(role)
+                        supervisor.launch(role: role, arguments: ["worker", "-t", file] + (faultHandlers ? ["--fault-handlers"] : []))
+                    }
+                    writeError("taskmesh up: \(hub) ready, \(workers) workers started; Ctrl-C stops them")
+                case .hubTimedOut:
+                    guard firstStarts.contains(hub), !supervisor.isStopping else { continue }
+                    writeError("taskmesh up: \(hub) did not say ready within \(DurationSyntax.format(UpCommand.hubReadyTimeout)); stopping")
+                    await supervisor.stopAll(grace: grace)
+                    return 1
+                case .exited(let role, let how, let arguments, let ranFor, let wasReady, let quickRestarts):
+                    if supervisor.isStopping { continue }
+                    if firstStarts.contains(role) && !wasReady {
+                        writeError("taskmesh up: \(role) \(how) before it was ready (its error is above); stopping")
+                        await supervisor.stopAll(grace: grace)
+                        return 1
+                    }
+                    let (delay, next) = backoff.next(ranFor: ranFor, quickRestarts: quickRestarts)
+                    writeError("taskmesh up: \(role) \(how) after \(DurationSyntax.format(ranFor.roundedToMilliseconds)); "
+                               + "restarting in \(DurationSyntax.format(delay))")
+                    restarts.addTask {
+                        try? await Task.sleep(for: delay)
+                        if !Task.isCancelled && !supervisor.isStopping {
+                            supervisor.launch(role: role, arguments: arguments, quickRestarts: next)
+                        }
+                    }
+                case .stop:
+                    writeError("taskmesh up: stopping")
+                    await supervisor.stopAll(grace: grace)
+                    return 0
+                }
+            }
+            return 0
         }
-        do {
-            try process.run()
-            lock.withLock { children[role] = process }
-            FileHandle.standardOutput.write(Data("started \(role) pid=\(process.processIdentifier)\n".utf8))
-        } catch {
-            writeError("taskmesh up: cannot start \(role): \(error)")
-        }
     }
+}
 
-    func requestStop() {
-        lock.withLock { stopping = true }
-        continuation.yield(.stop)
-    }
-
-    /// SIGTERM to the workers, then the hub; SIGKILL to whatever is still running after `grace`.
-    func stopAll(grace: Duration) async {
-        let all = lock.withLock { children }
-        let workers = all.filter { $0.key != hub }.map(\.value)
-        for process in workers where process.isRunning { process.terminate() }
-        await waitForExit(workers, within: grace)
-        if let last = all[hub], last.isRunning {
-            last.terminate()
-            await waitForExit([last], within: grace)
-        }
-        for process in all.values where process.isRunning { kill(process.processIdentifier, SIGKILL) }
-        continuation.finish()
-    }
-
-    private func waitForExit(_ processes: [Process], within grace: Duration) async {
-        let deadline = ContinuousClock.now + grace
-        while processes.contains(where: \.isRunning) && ContinuousClock.now < deadline {
-            try? await Task.sleep(for: .milliseconds(50))
-        }
+private extension Duration {
+    var roundedToMilliseconds: Duration {
+        let (seconds, attoseconds) = components
+        return .seconds(seconds) + .milliseconds(attoseconds / 1_000_000_000_000_000)
     }
 }

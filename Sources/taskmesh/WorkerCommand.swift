@@ -81,6 +81,8 @@ struct WorkerCommand: AsyncParsableCommand {
         announceReady("endpoint=\(worker.endpoint ?? "") id=\(worker.id)")
         let hangup = onHangup(logger: logger) { try worker.reloadAllowlists() }
         defer { hangup.cancel() }
+        let supervisorWatch = stopWhenSupervisorIsGone(logger: logger)
+        defer { supervisorWatch?.cancel() }
         let group = ServiceGroup(configuration: .init(
             services: [.init(service: worker)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()
