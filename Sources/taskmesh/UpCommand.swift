@@ -41,7 +41,9 @@ struct UpCommand: AsyncParsableCommand {
         guard topology.mode != .local else {
             throw ValidationError("taskmesh up starts the processes of a direct or reliable topology; \(file) is local (try taskmesh demo)")
         }
-        if let workers, workers < 0 { throw ValidationError("--workers must be 0 or more, got \(workers)") }
+        if let workers, !(0...Topology.Worker.maximumProcesses).contains(workers) {
+            throw ValidationError("--workers must be 0 to \(Topology.Worker.maximumProcesses), got \(workers)")
+        }
         let hub = topology.mode == .reliable ? "broker" : "sink"
         let supervisor = Supervisor(executable: Self.ownExecutable(), logLevel: logOptions.logLevel.rawValue, hub: hub)
         let stop = Self.stopSignals(into: supervisor)

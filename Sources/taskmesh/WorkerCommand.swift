@@ -46,7 +46,9 @@ struct WorkerCommand: AsyncParsableCommand {
     var handlers: String?
 
     func validate() throws {
-        if let concurrency, concurrency < 1 { throw ValidationError("--concurrency must be at least 1") }
+        if let concurrency, !(1...Topology.Worker.maximumConcurrency).contains(concurrency) {
+            throw ValidationError("--concurrency must be 1 to \(Topology.Worker.maximumConcurrency), got \(concurrency)")
+        }
         for label in labels {
             if let problem = LabelRules.problem(with: label) { throw ValidationError("--label: \(problem)") }
         }

@@ -93,8 +93,13 @@ public struct Topology: Sendable, Equatable {
         /// the advertised endpoint). Nil: the bind host, or this machine's host name for a
         /// wildcard bind.
         public var advertiseHost: String?
-        /// How many jobs a worker runs at once.
+        /// How many jobs a worker runs at once, 1 to `maximumConcurrency`.
         public var concurrency: Int
+        /// The most jobs one worker may run at once: each runs in a task of its own, and
+        /// concurrency plus prefetch travel as one 16-bit credit.
+        public static let maximumConcurrency = Int(UInt16.max) / 2
+        /// The most worker processes `taskmesh up` starts from one file.
+        public static let maximumProcesses = 1024
         /// How many jobs a worker takes beyond those it runs, so that it never waits for the
         /// network between jobs; nil: the mode's default. In reliable mode this is credit beyond
         /// `concurrency`: a prefetched job's lease runs while it waits, and a slow worker holds

@@ -44,6 +44,10 @@ extension Topology {
         return try parse(yaml: text, source: path)
     }
 
+    /// The largest topology file read: topologies are a few kilobytes; a file far larger is
+    /// not one (or names the wrong path), and reading it whole would cost its size in memory.
+    static let maxFileSize = 1 << 20
+
     private static func readTextFile(_ path: String) throws(ValueProblem) -> String {
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
@@ -51,6 +55,9 @@ extension Topology {
         }
         if isDirectory.boolValue {
             throw ValueProblem("is a directory, not a topology file")
+        }
+        if let size = (try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? Int, size > maxFileSize {
+            throw ValueProblem("is \(size) bytes; a topology file may hold at most \(maxFileSize) (1 MiB)")
         }
         guard let data = FileManager.default.contents(atPath: path) else {
             throw ValueProblem("cannot read the file (check its permissions)")

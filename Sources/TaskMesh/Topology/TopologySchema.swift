@@ -92,8 +92,9 @@ enum TopologySchema {
             }
             worker.advertiseHost = host
         },
-        .integer("concurrency", \.concurrency, in: 1...Int.max, expected: "a positive integer", default: "`4`",
-                 constraints: "at least 1", meaning: "how many jobs one worker runs at once"),
+        .integer("concurrency", \.concurrency, in: 1...Topology.Worker.maximumConcurrency,
+                 expected: "an integer from 1 to \(Topology.Worker.maximumConcurrency)", default: "`4`",
+                 constraints: "1 to \(Topology.Worker.maximumConcurrency)", meaning: "how many jobs one worker runs at once"),
         TopologyField("prefetch", type: "integer",
                       default: "direct, local: `max(32, concurrency)`; reliable: sized from the jobs (see text)",
                       constraints: "0 to \(maximumPrefetch)",
@@ -104,8 +105,9 @@ enum TopologySchema {
         },
         .duration("drain_timeout", \.drainTimeout, default: "`10s`", constraints: "at least 0",
                   meaning: "how long a stopping worker waits for its running jobs before it exits"),
-        .integer("processes", \.processes, in: 1...Int.max, expected: "a positive integer", default: "`2`",
-                 constraints: "at least 1", meaning: "how many worker processes `taskmesh up` starts on this machine"),
+        .integer("processes", \.processes, in: 1...Topology.Worker.maximumProcesses,
+                 expected: "an integer from 1 to \(Topology.Worker.maximumProcesses)", default: "`2`",
+                 constraints: "1 to \(Topology.Worker.maximumProcesses)", meaning: "how many worker processes `taskmesh up` starts on this machine"),
         TopologyField("labels", type: "list of labels", default: "`[]`",
                       constraints: "at most \(Capabilities.maxLabels); each 1 to 255 bytes of ASCII letters, digits, `.`, `_`, `-`, `:` or `/`",
                       meaning: "what this worker offers beyond its handlers") { section, _, worker throws(TopologyError) in

@@ -12,13 +12,27 @@ enum YAMLDocument {
         } catch {
             throw TopologyError(source: source, field: nil, message: "invalid YAML: \(error)")
         }
-        let root = node.map(ConfigValue.init) ?? .null
+        var root = ConfigValue.null
+        if let node {
+            var budget = maxValues
+            do throws(ValueBudgetExceeded) {
+                root = try ConfigValue(node, budget: &budget)
+            } catch {
+                throw TopologyError(source: source, field: nil, message: "the file holds more than \(maxValues) values once its aliases "
+                                    + "are expanded (aliases of aliases multiply); a topology needs a few hundred")
+            }
+        }
         if case .null = root {
             throw TopologyError(source: source, field: nil,
                                 message: "the file is empty; a topology needs at least a \"mode:\" field")
         }
         return root
     }
+
+    /// The most scalars, sequences and mappings a topology may hold, counted with every alias
+    /// expanded where it is used: a few hundred bytes of nested aliases (a "billion laughs")
+    /// would otherwise expand to billions.
+    static let maxValues = 100_000
 
     private static func describe(_ error: Yams.YamlError) -> String {
         switch error {
@@ -58,7 +72,10 @@ enum YAMLDocument {
 extension ConfigValue {
     /// Keeps what the topology format needs from a composed YAML node: scalars by resolved type,
     /// sequences, and mappings in document order with their keys as text.
-    fileprivate init(_ node: Yams.Node) {
+    /// Each value made takes one from `budget`; none left fails the conversion.
+    fileprivate init(_ node: Yams.Node, budget: inout Int) throws(ValueBudgetExceeded) {
+        budget -= 1
+        guard budget >= 0 else { throw ValueBudgetExceeded() }
         switch node {
         case .scalar(let scalar):
             switch node.tag.rawValue {
@@ -68,15 +85,23 @@ extension ConfigValue {
             default: self = .other(scalar.string)
             }
         case .sequence(let sequence):
-            self = .sequence(sequence.map(ConfigValue.init))
+            var items: [ConfigValue] = []
+            for item in sequence { items.append(try ConfigValue(item, budget: &budget)) }
+            self = .sequence(items)
         case .mapping(let mapping):
-            self = .mapping(mapping.map { pair in
-                let key = pair.key.scalar?.string ?? ConfigValue(pair.key).rendered
-                return (key: key, value: ConfigValue(pair.value))
-            })
+            var pairs: [(key: String, value: ConfigValue)] = []
+            for pair in mapping {
+                let key: String
+                if let text = pair.key.scalar?.string { key = text } else { key = try ConfigValue(pair.key, budget: &budget).rendered }
+                pairs.append((key: key, value: try ConfigValue(pair.value, budget: &budget)))
+            }
+            self = .mapping(pairs)
         case .alias:
             // Yams resolves aliases while composing; an alias node is not expected here.
             self = .other("*alias")
         }
     }
 }
+
+/// A document past `YAMLDocument.maxValues`.
+struct ValueBudgetExceeded: Error {}

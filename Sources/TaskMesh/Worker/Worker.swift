@@ -23,12 +23,18 @@ public final class Worker: Service, Sendable {
     /// A worker for `topology` running `handlers`, at most `concurrency` jobs at a time
     /// (default: the topology's `worker.concurrency`). With `executionLog`, every handler start
     /// is appended to that file (`client-id job-id attempt`, synced to disk), for fault tests.
+    /// Throws `TopologyError` for a concurrency outside 1 to `Topology.Worker.maximumConcurrency`.
     public init(topology: Topology, handlers: Handlers, concurrency: Int? = nil, context: MeshContext? = nil,
                 executionLog: String? = nil, logger: Logger = Logger(label: "taskmesh.worker")) throws {
         try Self.checkAdvertisable(handlers: handlers, labels: topology.worker.labels)
         service = try RoleService(.worker, topology: topology, context: context, logger: logger)
         self.handlers = handlers
-        self.concurrency = max(1, concurrency ?? topology.worker.concurrency)
+        let concurrency = concurrency ?? topology.worker.concurrency
+        guard (1...Topology.Worker.maximumConcurrency).contains(concurrency) else {
+            throw TopologyError(source: "worker", field: "worker.concurrency",
+                                message: "must be 1 to \(Topology.Worker.maximumConcurrency) jobs at once, got \(concurrency)")
+        }
+        self.concurrency = concurrency
         self.executionLogPath = executionLog
         // At most 64 + 1 + 10 + 1 + 10 bytes: well inside the protocol's 255.
         let hostName = String(ProcessInfo.processInfo.hostName.utf8.prefix(64)) ?? "worker"

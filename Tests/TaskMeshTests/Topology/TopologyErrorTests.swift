@@ -49,9 +49,9 @@ import Testing
 
     @Test(arguments: [
         ("heartbeat:\n  liveness: 0", "heartbeat.liveness", "expected a positive integer, got 0"),
-        ("worker:\n  concurrency: -1", "worker.concurrency", "expected a positive integer, got -1"),
+        ("worker:\n  concurrency: -1", "worker.concurrency", "expected an integer from 1 to 32767, got -1"),
         ("worker:\n  prefetch: -1", "worker.prefetch", "expected an integer from 0 to 32767, got -1"),
-        ("worker:\n  processes: 1.5", "worker.processes", "expected a positive integer, got 1.5"),
+        ("worker:\n  processes: 1.5", "worker.processes", "expected an integer from 1 to 1024, got 1.5"),
         ("client:\n  max_pending: \"10\"", "client.max_pending", "expected a positive integer, got \"10\""),
         ("limits:\n  send_hwm: -1", "limits.send_hwm", "from 0 (unlimited) to 2147483647, got -1"),
         ("limits:\n  receive_hwm: 3000000000", "limits.receive_hwm", "got 3000000000"),
