@@ -101,7 +101,14 @@ final class BrokerLoop {
                 return
             }
             guard state.heard(from: routingID, now: now) else {
-                // A worker this broker does not know (it restarted): ask it to say READY again.
+                // A worker this broker does not know (it restarted, or forgot a worker it took for
+                // silent): ask it to say READY again. Its results are for attempts the broker
+                // has since given to others or ended: stale, counted as such.
+                switch message {
+                case .result: state.stats.staleResults += 1
+                case .results(let batch): state.stats.staleResults += UInt64(batch.count)
+                default: break
+                }
                 try? workers.send(multipart: [routingID, bareCommand(.disconnect)], wait: false)
                 return
             }

@@ -31,7 +31,8 @@ public struct BrokerStats: Sendable, Equatable {
     /// their stale result arrives.
     public var slotsFreed: UInt64 = 0
     public var workersLost: UInt64 = 0
-    /// Results from a superseded attempt (fenced off and dropped).
+    /// Results from a superseded attempt, or from a worker connection the broker no longer
+    /// knows (fenced off and dropped).
     public var staleResults: UInt64 = 0
     /// Resubmissions of a job already queued or running (not run again), and of a job recently
     /// finished (answered from the outcome cache).

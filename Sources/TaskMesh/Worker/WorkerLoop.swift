@@ -26,6 +26,10 @@ final class WorkerLoop {
     let identity: Identity
 
     private var nextAnnounce: Instant = .current
+    /// An ANNOUNCE the results socket had no room for: it leaves, ahead of any result, as soon
+    /// as there is room (the sink takes a worker it has not heard from for gone, whatever
+    /// results it sent).
+    private var announcePending = false
     private var draining: (declineUntil: Instant, giveUpAt: Instant)?
     /// Open client connections to the job socket (tcp and ipc; inproc reports none).
     private var connectedPeers = Set<UInt32>()
@@ -87,7 +91,7 @@ final class WorkerLoop {
 
             let accepting = draining != nil || runner.unanswered < readLimit
             poller.setInterest(accepting ? .readable : [], at: jobsIndex)
-            poller.setInterest(runner.hasResultsToSend ? .writable : [], at: resultsIndex)
+            poller.setInterest(runner.hasResultsToSend || announcePending ? .writable : [], at: resultsIndex)
             var wait = max(.zero, now.duration(to: nextAnnounce))
             if let draining { wait = min(wait, max(.zero, now.duration(to: draining.declineUntil))) }
             if let next = runner.nextHousekeeping { wait = min(wait, max(.zero, now.duration(to: next))) }
@@ -97,9 +101,10 @@ final class WorkerLoop {
             if poller.events(at: jobsIndex).contains(.readable) { readJobs() }
             runner.startAccepted()
             runner.housekeeping(at: .current)
+            // The heartbeat first: under back-pressure results fill every slot the sink frees.
+            if draining == nil && (announcePending || Instant.current >= nextAnnounce) { announce() }
             runner.flush(to: results)
             if poller.events(at: monitorIndex).contains(.readable) { trackConnections() }
-            if draining == nil && Instant.current >= nextAnnounce { announce() }
             runner.publishStats()
         }
         finish()
@@ -138,7 +143,7 @@ final class WorkerLoop {
         let message = AnnounceMessage(workerID: identity.workerID, endpoint: identity.endpoint,
                                       concurrency: UInt16(clamping: concurrency), publicKey: publicKey,
                                       capabilities: runner.capabilities)
-        _ = try? results.trySend(message.encode())
+        announcePending = (try? results.trySend(message.encode())) == false  // full now; an error is not retried
     }
 
     /// Leaves the membership at once, then declines jobs still arriving while clients learn that

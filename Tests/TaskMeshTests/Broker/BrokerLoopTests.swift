@@ -174,4 +174,25 @@ import ZMQ
         client.close()
         await broker.stop()
     }
+
+    /// A result from a connection the broker does not know (a worker it forgot) is counted stale,
+    /// and the sender is told to say READY again.
+    @Test func aResultFromAnUnknownWorkerIsCountedStaleAndAnsweredDisconnect() async throws {
+        let (broker, endpoints) = try await startBroker()
+        let context = try Context()
+        let stranger = try Socket(context, .dealer)
+        try stranger.connect(endpoints.workers)
+        try stranger.set(.sendTimeout, .seconds(5))
+        try stranger.set(.receiveTimeout, .seconds(10))
+        try stranger.send(ResultMessage(status: .ok, attempt: 1, clientID: [1], jobID: [2], body: []).encode())
+        var batch = ResultBatchWriter(clientID: [1])
+        batch.append(ResultMessage(status: .ok, attempt: 1, clientID: [1], jobID: [3], body: []))
+        batch.append(ResultMessage(status: .ok, attempt: 1, clientID: [1], jobID: [4], body: []))
+        try stranger.send(batch.encode())
+        let answer = try await receiveOffPool(stranger)
+        #expect(try ByteReader.command(of: answer) == .disconnect)
+        try await eventually("the broker counted three stale results (\(broker.stats))") { broker.stats.staleResults == 3 }
+        stranger.close()
+        await broker.stop()
+    }
 }

@@ -47,7 +47,8 @@ import Testing
         // Batches of up to 256: the first worker reads one past its read-ahead, the rest wait in
         // its socket when it drops the handler.
         let jobs = try (0..<600).map { n in try client.enqueue("slow", withUnsafeBytes(of: UInt16(n)) { Array($0) }) }
-        try await Task.sleep(for: .milliseconds(20))
+        // Once the first worker holds jobs (its read-ahead), and more wait for it in its socket.
+        try await eventually("the first worker took jobs (\(dropping.stats))") { dropping.stats.received > 0 }
         try dropping.update(handlers: Handlers())
         var failures: [String] = []
         for (n, job) in jobs.enumerated() {
