@@ -7,11 +7,12 @@ import ZMQ
 /// can stop reading while results pile up.
 @Suite struct BrokerLoopTests {
     /// A broker in this process on loopback ports of the system's choosing.
-    func startBroker(sendHighWaterMark: Int? = nil) async throws -> (Broker, (clients: String, workers: String)) {
+    func startBroker(sendHighWaterMark: Int? = nil, lease: Duration? = nil) async throws -> (Broker, (clients: String, workers: String)) {
         var topology = Topology.reliableLoopback(port: 0)
         topology.broker?.clientsBind = "tcp://127.0.0.1:0"
         topology.broker?.workersBind = "tcp://127.0.0.1:0"
         if let sendHighWaterMark { topology.limits.sendHighWaterMark = sendHighWaterMark }
+        if let lease { topology.broker?.lease = lease }
         let broker = try Broker(topology: topology)
         try await broker.start()
         return (broker, try #require(broker.endpoints))
@@ -128,13 +129,7 @@ import ZMQ
     /// slot is free again, and the next attempt goes to it. Without the report the slot stayed
     /// taken for good and the worker, alive and idle, got no job again.
     @Test func aWorkerThatHoldsNothingGetsItsSlotBackAfterALeaseRunsOut() async throws {
-        var topology = Topology.reliableLoopback(port: 0)
-        topology.broker?.clientsBind = "tcp://127.0.0.1:0"
-        topology.broker?.workersBind = "tcp://127.0.0.1:0"
-        topology.broker?.lease = .milliseconds(500)
-        let broker = try Broker(topology: topology)
-        try await broker.start()
-        let endpoints = try #require(broker.endpoints)
+        let (broker, endpoints) = try await startBroker(lease: .milliseconds(500))
         let context = try Context()
 
         let stop = Shared(false)

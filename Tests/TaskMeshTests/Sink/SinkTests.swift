@@ -4,12 +4,14 @@ import ZMQ
 
 /// The sink in this process over tcp, fed by raw sockets, so its counters can be read.
 @Suite struct SinkTests {
-    func startSink(clientHighWaterMark: Int? = nil) async throws -> (Sink, (results: String, clients: String)) {
+    /// A sink in this process. `heartbeat` is its interval: a client silent for three of them
+    /// is forgotten, and results for it are dropped.
+    func startSink(clientHighWaterMark: Int? = nil, heartbeat: Duration = .milliseconds(100)) async throws -> (Sink, (results: String, clients: String)) {
         var topology = Topology.loopback(port: 0)
         if let clientHighWaterMark { topology.limits.sendHighWaterMark = clientHighWaterMark }
         topology.sink?.resultsBind = "tcp://127.0.0.1:0"
         topology.sink?.clientsBind = "tcp://127.0.0.1:0"
-        topology.heartbeat.interval = .milliseconds(100)
+        topology.heartbeat.interval = heartbeat
         let sink = try Sink(topology: topology)
         try await sink.start()
         return (sink, try #require(sink.endpoints))
@@ -30,9 +32,9 @@ import ZMQ
 
         // A connected client still gets its own results at once.
         let client = try rawClientDealer(context, id: Array("present".utf8), connectingTo: endpoints.clients)
-        try client.send(HelloMessage().encode())
         let mine = ResultMessage(status: .ok, attempt: 1, clientID: Array("present".utf8), jobID: [7], body: [42])
         try await eventually("the result reaches its client") {
+            try client.send(HelloMessage().encode())  // a live client heartbeats
             try worker.send(mine.encode())
             try client.set(.receiveTimeout, .milliseconds(100))
             while let frames = try? await receiveOffPool(client) {
@@ -45,8 +47,12 @@ import ZMQ
 
     /// A client that stops reading for a while: its queue fills, the sink holds the rest and
     /// delivers every result, in order, once the client reads again.
+    ///
+    /// The raw client heartbeats (HELLO) only as it reads, so the sink's liveness is long: while
+    /// the results pour in it is silent, and under a loaded CI run that outlasted a 300 ms
+    /// expiry (the sink forgot it and dropped 3,454 results, as it must for a gone client).
     @Test func aBusyClientGetsEveryResultInOrderOnceItReadsAgain() async throws {
-        let (sink, endpoints) = try await startSink(clientHighWaterMark: 100)
+        let (sink, endpoints) = try await startSink(clientHighWaterMark: 100, heartbeat: .seconds(2))
         let context = try Context()
         var defaults = SocketDefaults.standard
         defaults.receiveHighWaterMark = 100
@@ -79,6 +85,7 @@ import ZMQ
         while received.count < count {
             let frames: [UInt8]
             do {
+                try client.send(HelloMessage().encode())  // as a real client heartbeats
                 frames = try await receiveOffPool(client)
             } catch {
                 Issue.record("no result for 10 s after \(received.count) of \(count): \(error); \(sink.stats)")
@@ -134,7 +141,7 @@ import ZMQ
 
     /// RESULTS reach their client whole, in order with RESULTs, and count per result.
     @Test func resultBatchesAreRoutedLikeResultsAndCountedPerResult() async throws {
-        let (sink, endpoints) = try await startSink()
+        let (sink, endpoints) = try await startSink(heartbeat: .seconds(2))  // the raw client says HELLO once
         let context = try Context()
         let client = try rawClientDealer(context, id: Array("batched".utf8), connectingTo: endpoints.clients, receiveTimeout: .seconds(10))
         try client.send(HelloMessage().encode())
