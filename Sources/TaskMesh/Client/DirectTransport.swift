@@ -133,8 +133,12 @@ final class DirectTransport: ClientTransport {
         case .unknownHandler:
             // The worker advertised the handler but no longer has it (its list changed on the
             // way): the job never ran; send it to a worker that has it, or end it `noWorkers`.
+            // A worker whose link is gone (it left, or the sink expired it while the answer
+            // was on its way) gets nothing more anyway; only a linked worker that lists no
+            // handlers (an older one, sent everything) keeps the answer as the outcome.
             guard let entry = loop.pending.entry(result.jobID), entry.worker != 0,
-                  links.withdraw(entry.submission.handler, from: entry.worker), loop.pending.requeue(result.jobID) else { return false }
+                  links.link(entry.worker) == nil || links.withdraw(entry.submission.handler, from: entry.worker),
+                  loop.pending.requeue(result.jobID) else { return false }
             links.answered(by: entry.worker)
             loop.stats.resent += 1
             return true

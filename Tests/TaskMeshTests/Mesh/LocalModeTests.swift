@@ -30,8 +30,10 @@ func testHandlers() -> Handlers {
     return handlers
 }
 
-func localMesh(deadline: Duration = .seconds(10), maxPending: Int = 100_000, maxPayload: Int = 1024 * 1024) async throws -> Mesh {
+func localMesh(deadline: Duration = .seconds(10), maxPending: Int = 100_000, maxPayload: Int = 1024 * 1024,
+               prefetch: Int? = nil) async throws -> Mesh {
     var topology = Topology.local
+    topology.worker.prefetch = prefetch
     topology.client.deadline = deadline
     topology.client.maxPending = maxPending
     topology.limits.maxPayload = maxPayload
