@@ -184,13 +184,15 @@ final class ClientLoop<Transport: ClientTransport> {
         }
     }
 
-    /// How long a closing client gives the CANCELs of its last cancellations to leave (those
-    /// sent within that time before it closed).
+    /// How long a closing client gives the CANCELs of its last cancellations to leave.
     static var cancelLinger: Duration { .milliseconds(500) }
+    /// A client closing within this long of its last CANCEL lingers (`cancelLinger`): on a
+    /// loaded machine the CANCEL may still wait in its socket well after it was sent.
+    static var cancelRecent: Duration { .seconds(5) }
 
     func finish() {
         takeInbox()
-        let linger: Duration = lastCancelSent.map { Instant.current - $0 < Self.cancelLinger } ?? false ? Self.cancelLinger : .zero
+        let linger: Duration = lastCancelSent.map { Instant.current - $0 < Self.cancelRecent } ?? false ? Self.cancelLinger : .zero
         for entry in pending.removeAll() {
             end(entry.submission.promise, .failure(JobError(.meshClosed, "the client was closed")))
         }

@@ -133,11 +133,11 @@ final class DirectTransport: ClientTransport {
         case .unknownHandler:
             // The worker advertised the handler but no longer has it (its list changed on the
             // way): the job never ran; send it to a worker that has it, or end it `noWorkers`.
-            // A worker whose link is gone (it left, or the sink expired it while the answer
+            // A worker that left the membership (or that the sink expired while the answer
             // was on its way) gets nothing more anyway; only a linked worker that lists no
             // handlers (an older one, sent everything) keeps the answer as the outcome.
             guard let entry = loop.pending.entry(result.jobID), entry.worker != 0,
-                  links.link(entry.worker) == nil || links.withdraw(entry.submission.handler, from: entry.worker),
+                  !links.isCurrent(entry.worker) || links.withdraw(entry.submission.handler, from: entry.worker),
                   loop.pending.requeue(result.jobID) else { return false }
             links.answered(by: entry.worker)
             loop.stats.resent += 1
@@ -165,7 +165,8 @@ final class DirectTransport: ClientTransport {
     func answered(by worker: UInt32) { links.answered(by: worker) }
 
     func sendCancel(_ message: [UInt8], worker: UInt32) -> Bool {
-        // A job waiting to go again (a retry) is at no worker now.
+        // A job waiting to go again (a retry) is at no worker now; a worker that left the
+        // membership with the job unanswered still has its (retired) link.
         guard let socket = links.link(worker)?.socket else { return false }
         return (try? socket.trySend(message)) == true
     }
@@ -197,6 +198,10 @@ final class DirectTransport: ClientTransport {
             links.update(endpoint: endpoint, capabilities: member.capabilities)
         }
         for (endpoint, member) in wanted where !links.contains(endpoint: endpoint) {
+            if links.revive(workerID: member.workerID, endpoint: endpoint, capabilities: member.capabilities) {
+                logger.debug("sending to worker again", metadata: ["endpoint": "\(endpoint)"])
+                continue
+            }
             do {
                 // Each worker is a CURVE server with its own key.
                 var serverKey: [UInt8]?

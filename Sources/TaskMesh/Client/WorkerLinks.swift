@@ -4,9 +4,13 @@ import ZMQ
 /// the worker for every message and counts what each one has unanswered.
 ///
 /// Jobs go to the worker with the fewest unanswered jobs that can take a message now, so a slow
-/// or busy worker gets less; a worker leaving the membership has its socket closed with a linger,
-/// so jobs already queued for it still reach it (a stopping worker hands them back `declined`)
-/// instead of being dropped with the connection. Owned by the client loop's thread.
+/// or busy worker gets less. A worker leaving the membership gets no more jobs; while it still
+/// has unanswered jobs its link stays open (retired), so a CANCEL for one of them still reaches
+/// it and, should the sink have forgotten it only for a moment (missed heartbeats), the link
+/// comes back as it was, its queue intact. Once nothing is unanswered there, the socket closes
+/// with a linger, so jobs already queued for it still reach it (a stopping worker hands them
+/// back `declined`) instead of being dropped with the connection. Owned by the client loop's
+/// thread.
 struct WorkerLinks {
     final class Link {
         let id: UInt32
@@ -38,7 +42,12 @@ struct WorkerLinks {
     /// How long a link's socket may keep delivering jobs queued for a worker that left.
     let leaveLinger: Duration
 
+    /// The links jobs may go to: the workers of the current membership.
     private(set) var links: [Link] = []
+    /// Links of workers that left the membership with jobs unanswered, oldest first: no job
+    /// goes to them, but they stay open until those jobs are answered or given up on.
+    private(set) var retired: [Link] = []
+    /// Every open link, current and retired.
     private var byID: [UInt32: Link] = [:]
     private var nextID: UInt32 = 1
     /// Bumped on every change, so the loop knows to rebuild its poller.
@@ -55,6 +64,27 @@ struct WorkerLinks {
     var isEmpty: Bool { links.isEmpty }
 
     func contains(endpoint: String) -> Bool { links.contains { $0.endpoint == endpoint } }
+
+    /// Most retired links kept open at once; past it the oldest closes (with its linger).
+    static let maxRetired = 256
+
+    /// Brings back the retired link of the worker `workerID` at `endpoint` (it rejoined the
+    /// membership): same socket, same queue, same unanswered count. Returns false when there is
+    /// none; a retired link at that endpoint of another worker (a new process there) closes.
+    mutating func revive(workerID: [UInt8], endpoint: String, capabilities: Capabilities) -> Bool {
+        guard let index = retired.firstIndex(where: { $0.endpoint == endpoint }) else { return false }
+        let link = retired.remove(at: index)
+        guard link.workerID == workerID else {
+            close(link)
+            return false
+        }
+        link.capabilities = capabilities
+        link.withdrawn = []
+        links.append(link)
+        generation += 1
+        forgetRoutes()
+        return true
+    }
 
     /// Adds a connected socket for a worker that joined.
     mutating func add(workerID: [UInt8], endpoint: String, socket: Socket, capabilities: Capabilities = .unknown) {
@@ -118,17 +148,21 @@ struct WorkerLinks {
         lastRoute = nil
     }
 
-    /// Drops the workers whose endpoint is not in `endpoints`: their sockets close with
-    /// `leaveLinger`, so what is queued for them still leaves. Returns the endpoints dropped.
+    /// Drops the workers whose endpoint is not in `endpoints`: no more jobs go to them. A link
+    /// with jobs unanswered is retired (kept open); the others close with `leaveLinger`, so what
+    /// is queued for them still leaves. Returns the endpoints dropped.
     mutating func keepOnly(_ endpoints: Set<String>) -> [String] {
         let leaving = links.filter { !endpoints.contains($0.endpoint) }
         guard !leaving.isEmpty else { return [] }
-        for link in leaving {
-            try? link.socket.set(.linger, leaveLinger)
-            link.socket.close()
-            byID.removeValue(forKey: link.id)
-        }
         links.removeAll { !endpoints.contains($0.endpoint) }
+        for link in leaving {
+            if link.unanswered > 0 {
+                retired.append(link)
+            } else {
+                close(link)
+            }
+        }
+        while retired.count > Self.maxRetired { close(retired.removeFirst()) }
         generation += 1
         forgetRoutes()
         return leaving.map(\.endpoint)
@@ -139,10 +173,21 @@ struct WorkerLinks {
         byID[id]?.unanswered += count
     }
 
-    /// Records that a job sent to the link `id` was answered (or given up on).
-    func answered(by id: UInt32) {
+    /// Records that a job sent to the link `id` was answered (or given up on); a retired link
+    /// with nothing left unanswered closes.
+    mutating func answered(by id: UInt32) {
         guard id != 0, let link = byID[id], link.unanswered > 0 else { return }
         link.unanswered -= 1
+        if link.unanswered == 0, let index = retired.firstIndex(where: { $0 === link }) {
+            close(retired.remove(at: index))
+        }
+    }
+
+    /// Closes one link's socket with `leaveLinger` and forgets it.
+    private mutating func close(_ link: Link) {
+        try? link.socket.set(.linger, leaveLinger)
+        link.socket.close()
+        byID.removeValue(forKey: link.id)
     }
 
     /// The links of `links` (by default all) in the order to try for the next message: fewest
@@ -158,17 +203,21 @@ struct WorkerLinks {
         }.map(\.element)
     }
 
-    /// The link with this id, if it is still open.
+    /// The link with this id, if it is still open (current or retired).
     func link(_ id: UInt32) -> Link? { byID[id] }
+
+    /// Whether the link `id` is one jobs may go to (open and of a worker in the membership).
+    func isCurrent(_ id: UInt32) -> Bool { links.contains { $0.id == id } }
 
     /// Closes every socket (the client is closing); `linger` bounds how long what they still
     /// queue (a last CANCEL) may take to leave.
     mutating func closeAll(linger: Duration = .zero) {
-        for link in links {
+        for link in links + retired {
             try? link.socket.set(.linger, linger)
             link.socket.close()
         }
         links.removeAll()
+        retired.removeAll()
         byID.removeAll()
         generation += 1
         forgetRoutes()

@@ -78,4 +78,65 @@ import ZMQ
         #expect(received == count)
         receiver.close()
     }
+
+    /// A worker that leaves with jobs unanswered keeps its link open, out of the send order:
+    /// what was sent to it (a CANCEL) still goes there, and if it rejoins it gets the same link
+    /// back. Once its last job is answered the link closes.
+    @Test func aWorkerThatLeavesWithJobsUnansweredKeepsItsLinkUntilTheyAre() throws {
+        let workers = try Workers(2)
+        let (busy, idle) = (workers.links.links[0], workers.links.links[1])
+        workers.links.sent(2, to: busy.id)
+        let dropped = workers.links.keepOnly([])
+        #expect(dropped.count == 2)
+        #expect(workers.links.isEmpty && workers.links.retired.map(\.id) == [busy.id])
+        #expect(workers.links.link(busy.id) === busy && !workers.links.isCurrent(busy.id))
+        #expect(workers.links.link(idle.id) == nil, "a link with nothing unanswered closes at once")
+        #expect(workers.links.sendOrder(after: 0).isEmpty)
+
+        // Rejoining: the same link comes back, with what it advertises now.
+        let now = Capabilities(handlers: ["echo"], labels: [])
+        let revived = workers.links.revive(workerID: busy.workerID, endpoint: busy.endpoint, capabilities: now)
+        #expect(revived)
+        #expect(workers.links.links.map(\.id) == [busy.id] && workers.links.retired.isEmpty)
+        #expect(busy.capabilities == now && busy.unanswered == 2 && workers.links.isCurrent(busy.id))
+
+        // Leaving again: it closes with its last answer.
+        _ = workers.links.keepOnly([])
+        workers.links.answered(by: busy.id)
+        #expect(workers.links.link(busy.id) === busy)
+        workers.links.answered(by: busy.id)
+        #expect(workers.links.link(busy.id) == nil && workers.links.retired.isEmpty)
+        let revivedClosed = workers.links.revive(workerID: busy.workerID, endpoint: busy.endpoint, capabilities: now)
+        #expect(!revivedClosed, "a closed link does not come back")
+    }
+
+    /// Another process at the endpoint of a retired link is a new worker: it gets a new link,
+    /// and the old one closes.
+    @Test func aNewWorkerAtARetiredLinksEndpointDoesNotInheritIt() throws {
+        let workers = try Workers(1)
+        let old = workers.links.links[0]
+        workers.links.sent(1, to: old.id)
+        _ = workers.links.keepOnly([])
+        let inherited = workers.links.revive(workerID: [0xEE], endpoint: old.endpoint, capabilities: .unknown)
+        #expect(!inherited)
+        #expect(workers.links.link(old.id) == nil && workers.links.retired.isEmpty)
+    }
+
+    /// Workers that leave with jobs unanswered and never come back keep at most
+    /// `maxRetired` links open; the oldest close first.
+    @Test func retiredLinksAreBounded() throws {
+        let workers = try Workers(0)
+        var first: UInt32 = 0
+        for n in 0...WorkerLinks.maxRetired {
+            let push = try Socket(workers.context, .push)
+            try push.set(.linger, .zero)
+            workers.links.add(workerID: [UInt8(n & 0xFF), UInt8(n >> 8)], endpoint: "tcp://127.0.0.1:\(20000 + n)", socket: push)
+            let id = workers.links.links[0].id
+            if n == 0 { first = id }
+            workers.links.sent(1, to: id)
+            _ = workers.links.keepOnly([])
+        }
+        #expect(workers.links.retired.count == WorkerLinks.maxRetired)
+        #expect(workers.links.link(first) == nil, "the oldest retired link closed")
+    }
 }

@@ -83,6 +83,27 @@ import Testing
         await handle.shutdown()
     }
 
+    /// A CANCEL reaches a worker that the sink forgot for a moment while the job ran (it
+    /// missed its heartbeats, frozen past the liveness period): the client kept its link to
+    /// the worker, and the cancelled handler frees the worker's one slot.
+    @Test func aCancelReachesAWorkerTheSinkForgotForAMoment() async throws {
+        let mesh = try await RunningHub.start(.direct)
+        let log = temporaryPath("forgotten")
+        let (worker, handle, client) = try await mesh.oneWorker(handlers: ["sleep", "echo"], log: log)
+        let running = try client.enqueue("sleep", Array("60000".utf8), options: JobOptions(deadline: .seconds(60), id: JobID("running")))
+        try await eventually("the long job runs") { executedJobIDs(log).contains("running") }
+        worker.signal(SIGSTOP)
+        try await eventually("the sink forgets the frozen worker") { client.stats.workers == 0 }
+        worker.signal(SIGCONT)
+        try await client.waitForWorkers(1, timeout: .seconds(10))
+        running.cancel()
+        await #expect { try await running.value() } throws: { ($0 as? JobError)?.code == .cancelled }
+        try await eventually("the CANCEL leaves") { client.stats.cancelsSent == 1 }
+        try await expectSlotFree(client, id: "after", "the cancelled job still held the slot of the worker the sink forgot")
+        #expect(worker.isRunning)
+        await handle.shutdown()
+    }
+
     /// A job cancelled while it runs is not run again when its worker then dies, although the
     /// broker would otherwise give it another attempt.
     @Test func aCancelledReliableJobIsNotRetriedWhenItsWorkerDies() async throws {
