@@ -61,6 +61,9 @@ struct BrokerJobs {
         /// The connection (`holder`) whose attempt asked for a retry: the next attempt goes to
         /// another worker when one that can run it has a free slot at dispatch. 0: none.
         var avoid: UInt32 = 0
+        /// Set with `avoid` when that connection let the attempt overrun its lease: the next
+        /// attempt waits for another worker that can run it rather than go back there.
+        var avoidStrictly = false
     }
 
     /// What a job id names.

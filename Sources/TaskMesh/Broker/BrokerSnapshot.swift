@@ -5,8 +5,11 @@ extension BrokerState {
     struct JobView: Equatable {
         var attempt: UInt16
         /// The routing id of the worker connection running the current attempt; nil while queued.
-        var worker: [UInt8]?
-        var leaseUntil: Instant?
+        var worker: [UInt8]? = nil
+        var leaseUntil: Instant? = nil
+        /// The routing id of the worker connection a job waiting for another worker keeps away
+        /// from (its last attempt overran its lease there); nil for none.
+        var avoiding: [UInt8]? = nil
     }
 
     /// A worker connection as tests and diagnostics see it.
@@ -30,6 +33,8 @@ extension BrokerState {
         var queue: [JobKey] = []
         /// How many jobs are queued per handler name.
         var queuedPerHandler: [String: Int] = [:]
+        /// Jobs waiting for a worker other than the one their last attempt overran its lease on.
+        var handoffs: [JobKey] = []
         var workers: [[UInt8]: WorkerView] = [:]
     }
 
@@ -46,6 +51,10 @@ extension BrokerState {
             let holder = slot.phase == .running ? routing[slot.holder] : nil
             snapshot.jobs[key(slot)] = JobView(attempt: slot.attempt, worker: holder, leaseUntil: slot.leaseUntil)
             if let holder { snapshot.workers[holder]?.running.insert(key(slot)) }
+        }
+        for slot in handoffs {
+            snapshot.jobs[key(jobs[slot])] = JobView(attempt: jobs[slot].attempt, avoiding: routing[jobs[slot].avoid])
+            snapshot.handoffs.append(key(jobs[slot]))
         }
         snapshot.queue = queues.lanesInOrder.flatMap { queues.lanes[Int($0)].slots.map { key(jobs[$0]) } }
         snapshot.queuedPerHandler = queues.queuedPerHandler

@@ -18,6 +18,7 @@ extension BrokerState {
             return nil
         case .waiting:
             retries.remove(slot)
+            dropHandoff(slot)
             finish(slot, with: ended, now: now)
             return nil
         case .running:
@@ -70,21 +71,13 @@ extension BrokerState {
     var nextRetry: Instant? { retries.next }
 
     /// Where a job taken for `connection` goes instead when that connection ran the attempt that
-    /// asked for this retry: another ready worker that can run it and has a free slot (the most
-    /// free first); nil when there is none, and the job runs where it was taken.
+    /// asked for this retry (or overran its lease): another ready worker that can run it and has
+    /// a free slot (the most free first); nil when there is none, and the job runs where it was
+    /// taken (or, after an overrun, waits for such a worker: `handOff`).
     func elsewhere(_ slot: Int32, insteadOf connection: Dictionary<[UInt8], WorkerSlot>.Index) -> Dictionary<[UInt8], WorkerSlot>.Index? {
         let avoid = jobs[slot].avoid
-        guard avoid != 0, workers.values[connection].holder == avoid,
-              let routing = queues.routingClass(of: jobs[slot].message) else { return nil }
-        var best: Dictionary<[UInt8], WorkerSlot>.Index?
-        var bestFree = 0
-        for index in workers.indices where index != connection {
-            let free = workers.values[index].free
-            guard free > bestFree, queues.routes[Int(workers.values[index].route)].live,
-                  queues.routes[Int(workers.values[index].route)].runs[Int(routing)] else { continue }
-            (best, bestFree) = (index, free)
-        }
-        return best
+        guard avoid != 0, workers.values[connection].holder == avoid else { return nil }
+        return roomElsewhere(for: slot, avoiding: avoid)
     }
 }
 

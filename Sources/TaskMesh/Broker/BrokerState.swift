@@ -30,6 +30,9 @@ struct BrokerState {
     var stats = BrokerStats()
     /// What to send, in order, since the loop last took it.
     private(set) var outbox: [BrokerOutput] = []
+    /// Jobs whose last attempt overran its lease, waiting for another worker
+    /// (`BrokerState+Handoff`), oldest first.
+    var handoffs: [Int32] = []
     /// Jobs waiting for their retry time (`BrokerState+Lifecycle`), earliest first.
     var retries = RetrySchedule()
     private var batchOpen = false
@@ -133,6 +136,7 @@ struct BrokerState {
             queues.removeRoute(old.route, now: now)
             slot.running += old.running
             slot.stuck += old.stuck
+            slot.window = old.window
             for held in jobs.slots(in: .running) where jobs[held].holder == old.holder { jobs[held].holder = slot.holder }
         }
         slot.concurrency = Int(message.concurrency)
@@ -182,6 +186,7 @@ struct BrokerState {
             return outbox[start...]
         }
         workers.values[connection].running -= 1
+        workers.values[connection].earn()
         let handler = jobs[slot].message.handler
         if jobs[slot].cancelRequested {
             finish(slot, with: ResultMessage(status: .cancelled, attempt: message.attempt, clientID: message.clientID, jobID: message.jobID,
@@ -209,6 +214,7 @@ struct BrokerState {
         workers[worker]?.draining = true
         queues.updateRoute(route, live: false, now: now)
         updateWorkerGauge()
+        dispatchUnlessHeld(now: now)  // a job waiting for another worker than one may need it again
     }
 
     /// DISCONNECT: the worker is gone; what it still ran goes to another worker.
@@ -241,14 +247,25 @@ struct BrokerState {
             updateWorkerGauge()
             requeueAll(heldBy: Set(silent.values.map(\.holder)), cause: "its worker went silent (crashed, frozen or cut off)", now: now)
         }
+        var forfeited: Set<UInt32> = []
         for slot in jobs.slots(in: .running) where jobs[slot].leaseUntil.map({ $0 <= now }) ?? false {
             stats.leasesExpired += 1
             let holder = jobs[slot].holder
             if let connection = workers.firstIndex(where: { $0.value.holder == holder }) {
                 workers.values[connection].running -= 1
                 workers.values[connection].stuck += 1
+                if forfeited.insert(holder).inserted {
+                    workers.values[connection].forfeit()
+                    stats.windowsHalved += 1
+                }
             }
             requeue(slot, cause: "it overran its lease of \(config.lease)", now: now)
+            // Its next attempt goes to another worker that can run it, waiting for one to have
+            // room; to this one only when no other can run it.
+            if jobs[slot].phase == .queued {
+                jobs[slot].avoid = holder
+                jobs[slot].avoidStrictly = true
+            }
         }
         releaseRetries(now: now)
         endUnroutable(now: now)
@@ -277,8 +294,9 @@ struct BrokerState {
     /// relative form (docs/PROTOCOL.md, section 4), so time spent queued here is counted.
     private mutating func dispatch(now: Instant) {
         defer { updateGauges() }
-        guard !queues.isEmpty else { return }
         let lease = now + config.lease
+        placeHandoffs(lease: lease, now: now)
+        guard !queues.isEmpty else { return }
         var passedOver: [UInt32] = []
         while !queues.isEmpty, let (connection, share) = nextShare(passingOver: passedOver) {
             let routing = workers.keys[connection]
@@ -294,31 +312,51 @@ struct BrokerState {
                     continue
                 }
                 // A retry goes to another worker than the one whose attempt asked for it, when
-                // one that can run it has room (only retried jobs pay for the look).
-                let other = jobs[slot].avoid == 0 ? nil : elsewhere(slot, insteadOf: connection)
-                jobs[slot].avoid = 0
-                let message: JobMessage = {
-                    $0.phase = .running
-                    $0.holder = other.map { workers.values[$0].holder } ?? holder
-                    $0.leaseUntil = lease
-                    var message = $0.message
-                    message.attempt = $0.attempt
-                    message.deadline = WireDeadline.relative(until: $0.deadline, now: now)
-                    return message
-                }(&jobs[slot])
-                if let other {
-                    outbox.append(.toWorker(workers.keys[other], message))
-                    workers.values[other].running += 1
-                    stats.dispatched += 1
-                    stats.retriedElsewhere += 1
-                } else {
-                    outbox.append(.toWorker(routing, message))
-                    given += 1
+                // one that can run it has room (only retried jobs pay for the look); the next
+                // attempt of one that overran its lease here waits for such a worker.
+                if jobs[slot].avoid != 0 {
+                    if let other = elsewhere(slot, insteadOf: connection) {
+                        startAttempt(slot, on: other, lease: lease, now: now)
+                        stats.retriedElsewhere += 1
+                        continue
+                    }
+                    if jobs[slot].avoidStrictly && jobs[slot].avoid == holder && canRunElsewhere(slot, avoiding: holder) {
+                        handOff(slot)
+                        continue
+                    }
+                    jobs[slot].avoid = 0
+                    jobs[slot].avoidStrictly = false
                 }
+                outbox.append(.toWorker(routing, attemptMessage(slot, holder: holder, lease: lease, now: now)))
+                given += 1
             }
             workers.values[connection].running += given
             stats.dispatched += UInt64(given)
         }
+    }
+
+    /// Marks the job in `slot` running on the connection `holder` until `lease`, and returns
+    /// the JOB for it: its attempt number, and the time left until its deadline at `now`.
+    private mutating func attemptMessage(_ slot: Int32, holder: UInt32, lease: Instant, now: Instant) -> JobMessage {
+        {
+            $0.phase = .running
+            $0.holder = holder
+            $0.leaseUntil = lease
+            $0.avoid = 0
+            $0.avoidStrictly = false
+            var message = $0.message
+            message.attempt = $0.attempt
+            message.deadline = WireDeadline.relative(until: $0.deadline, now: now)
+            return message
+        }(&jobs[slot])
+    }
+
+    /// Starts the job in `slot` on the worker at `connection`, outside dispatch's own runs.
+    mutating func startAttempt(_ slot: Int32, on connection: Dictionary<[UInt8], WorkerSlot>.Index, lease: Instant, now: Instant) {
+        let message = attemptMessage(slot, holder: workers.values[connection].holder, lease: lease, now: now)
+        outbox.append(.toWorker(workers.keys[connection], message))
+        workers.values[connection].running += 1
+        stats.dispatched += 1
     }
 
     private mutating func nextHolder() -> UInt32 {

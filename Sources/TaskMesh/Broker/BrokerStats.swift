@@ -26,6 +26,9 @@ public struct BrokerStats: Sendable, Equatable {
     /// handler: queued again (same attempt) for a worker that has it.
     public var rerouted: UInt64 = 0
     public var leasesExpired: UInt64 = 0
+    /// Times a worker's earned slots were halved because attempts it held overran their lease
+    /// (at most once per worker per wake-up).
+    public var windowsHalved: UInt64 = 0
     /// Slots of attempts past their lease freed because the worker's heartbeat showed it no
     /// longer held them (lost on the way, or their result was); the others stay taken until
     /// their stale result arrives.

@@ -131,43 +131,67 @@ import ZMQ
     @Test func aWorkerThatHoldsNothingGetsItsSlotBackAfterALeaseRunsOut() async throws {
         let (broker, endpoints) = try await startBroker(lease: .milliseconds(500))
         let context = try Context()
-
-        let stop = Shared(false)
-        let workerDone = Shared(false)
-        let worker = try Socket(context, .dealer)
-        try worker.connect(endpoints.workers)
-        try worker.set(.sendTimeout, .seconds(5))
-        try worker.set(.receiveTimeout, .milliseconds(100))
-        try worker.send(ReadyMessage(workerID: Array("forgetful".utf8), concurrency: 1).encode())
-        nonisolated(unsafe) let workerSocket = worker
-        Thread.detachNewThread {
-            while !stop.value {
-                try? workerSocket.send(WorkerHeartbeat(held: 0).encode())
-                guard let frames = try? workerSocket.receive(maxFrames: 1),
-                      case .job(let job)? = try? FromBroker.decode(frames[0]), job.attempt > 1 else { continue }  // attempt 1: lost
-                let result = ResultMessage(status: .ok, attempt: job.attempt, clientID: job.clientID, jobID: job.jobID, body: job.payload)
-                try? workerSocket.send(result.encode())
-            }
-            workerDone.publish(true)
+        let worker = try RawBrokerWorker(context, id: "forgetful", connectingTo: endpoints.workers, credit: 1) { job in
+            job.attempt > 1 ? RawBrokerWorker.echo(job) : nil  // attempt 1: lost
         }
-
         let clientID = Array("patient-client".utf8)
         let client = try rawClientDealer(context, id: clientID, connectingTo: endpoints.clients, receiveTimeout: .seconds(10))
         try client.send(JobMessage(clientID: clientID, jobID: [1], handler: "echo", deadline: 0, attempt: 1, payload: [42]).encode())
-        var answer: ResultMessage?
-        while answer == nil {
+        let answer = try await results(client, count: 1).first
+        #expect(answer?.status == .ok && answer?.attempt == 2 && answer?.body == [42], "\(String(describing: answer))")
+        #expect(broker.stats.leasesExpired == 1 && broker.stats.slotsFreed == 1, "\(broker.stats)")
+        try await worker.stop()
+        client.close()
+        await broker.stop()
+    }
+
+    /// A peer that claims 65,535 slots, takes jobs and answers none (its heartbeats saying it
+    /// holds nothing, so no slot stays stuck) holds only the slots it has earned: 64 at first,
+    /// halved at each lease it lets run out. The jobs it swallowed run on the honest worker as
+    /// their next attempt, which waits for room there rather than going back to the peer; every
+    /// job ends ok. It used to take every job, again at each attempt, until all were exhausted.
+    @Test func aPeerThatClaimsManySlotsAndAnswersNothingHoldsFewJobs() async throws {
+        let (broker, endpoints) = try await startBroker(lease: .milliseconds(300))
+        let context = try Context()
+        let hole = try RawBrokerWorker(context, id: "black-hole", connectingTo: endpoints.workers, credit: 65535) { _ in nil }
+        try await eventually("the broker knows the peer") { broker.stats.workers == 1 }
+        let honest = try RawBrokerWorker(context, id: "honest", connectingTo: endpoints.workers, credit: 4, answer: RawBrokerWorker.echo)
+        try await eventually("the broker knows the honest worker") { broker.stats.workers == 2 }
+
+        let clientID = Array("client".utf8)
+        let client = try rawClientDealer(context, id: clientID, connectingTo: endpoints.clients, receiveTimeout: .seconds(10))
+        for round in 0..<2 {
+            let count = round == 0 ? 200 : 400
+            for i in 0..<count {
+                let id = withUnsafeBytes(of: UInt32(round << 16 | i).bigEndian) { Array($0) }
+                try client.send(JobMessage(clientID: clientID, jobID: id, handler: "echo", deadline: 0, attempt: 1, payload: id).encode())
+            }
+            let answers = try await results(client, count: count)
+            #expect(answers.allSatisfy { $0.status == .ok && $0.body == $0.jobID }, "round \(round): \(answers.filter { $0.status != .ok }.prefix(3))")
+            #expect(Set(answers.map(\.jobID)).count == count)
+        }
+        print("black hole: the peer received \(hole.received) of 600 jobs; windows halved \(broker.stats.windowsHalved) times")
+        // 64 at first, then 32, 16 ... 1 per lease: at most 127 over the first seven leases.
+        #expect(hole.received <= BrokerState.initialWindow * 2, "the peer received \(hole.received) jobs (\(broker.stats))")
+        #expect(honest.received >= 600)
+        #expect(broker.stats.exhausted == 0 && broker.stats.windowsHalved >= 1, "\(broker.stats)")
+        try await hole.stop()
+        try await honest.stop()
+        client.close()
+        await broker.stop()
+    }
+
+    /// The next `count` results that reach a raw client.
+    private func results(_ client: Socket, count: Int) async throws -> [ResultMessage] {
+        var answers: [ResultMessage] = []
+        while answers.count < count {
             switch try FromBroker.decode(try await receiveOffPool(client)) {
-            case .result(let result): answer = result
-            case .results(let results): try results.forEach { answer = $0 }
+            case .result(let result): answers.append(result)
+            case .results(let results): try results.forEach { answers.append($0) }
             default: continue
             }
         }
-        #expect(answer?.status == .ok && answer?.attempt == 2 && answer?.body == [42], "\(String(describing: answer))")
-        #expect(broker.stats.leasesExpired == 1 && broker.stats.slotsFreed == 1, "\(broker.stats)")
-        stop.publish(true)
-        try await eventually("the raw worker stopped") { workerDone.value }
-        client.close()
-        await broker.stop()
+        return answers
     }
 
     /// A result from a connection the broker does not know (a worker it forgot) is counted stale,

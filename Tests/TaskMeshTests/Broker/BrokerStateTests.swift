@@ -464,13 +464,61 @@ private struct Sent {
         #expect(freed == 2)
         #expect(state.stats.slotsFreed == 2)
         #expect(state.snapshot.workers[w1]?.stuck == 0)
+        // Its leases ran out, so it holds half its slots until it answers again: one job.
         let sent = try Sent(state.outbox[...])
-        #expect(Set(sent.jobs.suffix(2).map(\.job.jobID)) == [[1], [2]])
-        #expect(sent.jobs.suffix(2).allSatisfy { $0.worker == w1 && $0.job.attempt == 2 })
-        #expect(Set(state.snapshot.workers[w1]?.running ?? []) == [key(1), key(2)])
+        let first = try #require(sent.jobs.last)
+        #expect(first.worker == w1 && first.job.attempt == 2 && [[1], [2]].contains(first.job.jobID))
+        #expect(state.snapshot.workers[w1]?.running.count == 1)
+        let after = try Sent(state.result(resultMessage(for: first.job, attempt: 2), from: w1, now: t0 + .seconds(13)))
+        // Its answer earns the slot back: the other job's attempt 2 and job 3 go out.
+        let other: [UInt8] = first.job.jobID == [1] ? [2] : [1]
+        let expected: Set<[UInt16]> = [[2, UInt16(other[0])], [1, 3]]
+        #expect(Set(after.jobs.map { [$0.job.attempt, UInt16($0.job.jobID[0])] }) == expected)
 
         // An unknown connection's report changes nothing.
         #expect(state.workerHolds(0, from: w2, now: t0 + .seconds(12)) == 0)
+    }
+
+    /// A worker holds at most the slots it has earned, whatever credit it claims: 64 at first,
+    /// one more per answer, half of them after a wake-up in which its leases ran out.
+    @Test func aWorkerEarnsItsSlotsByAnsweringAndLosesHalfAtAnOverrunLease() throws {
+        var state = BrokerState(config: brokerConfig(lease: .seconds(10), queueLimit: 1000), expiry: .seconds(600))
+        _ = state.ready(readyMessage("greedy", 60000), from: w1, now: t0)
+        for n in 0..<200 {
+            _ = state.submit(JobMessage(clientID: clientA, jobID: [UInt8(n & 0xFF), UInt8(n >> 8)], handler: "h", deadline: 0, attempt: 1,
+                                        payload: []), from: clientA, now: t0)
+        }
+        let first = state.snapshot.workers[w1]?.running ?? []
+        #expect(first.count == BrokerState.initialWindow)
+        // Each answer earns a slot: the worker now holds one more than before.
+        let answered = try #require(first.first)
+        _ = state.result(ResultMessage(status: .ok, attempt: 1, clientID: clientA, jobID: answered.jobID, body: []), from: w1, now: t0)
+        #expect(state.snapshot.workers[w1]?.running.count == BrokerState.initialWindow + 1)
+
+        // Every lease runs out in one wake-up: the window halves once, to 32 of its 65.
+        _ = state.tick(now: t0 + .seconds(10))
+        #expect(state.stats.leasesExpired == UInt64(BrokerState.initialWindow + 1) && state.stats.windowsHalved == 1)
+        _ = state.workerHolds(0, from: w1, now: t0 + .seconds(11))  // it says it holds nothing
+        #expect(state.snapshot.workers[w1]?.running.count == (BrokerState.initialWindow + 1) / 2)
+    }
+
+    /// The next attempt of a job whose lease ran out on one worker goes to another that can run
+    /// it, waiting for that one to have room, even while the first has free slots again.
+    @Test func theNextAttemptAfterAnOverrunLeaseWaitsForAnotherWorker() throws {
+        var state = BrokerState(config: brokerConfig(lease: .seconds(10)), expiry: .seconds(600))
+        _ = state.ready(readyMessage("silent", 1), from: w1, now: t0)
+        _ = state.submit(job(1), from: clientA, now: t0)
+        _ = state.ready(readyMessage("busy", 1), from: w2, now: t0 + .seconds(5))
+        _ = state.submit(job(2), from: clientA, now: t0 + .seconds(5))
+        #expect(state.snapshot.workers[w1]?.running == [key(1)] && state.snapshot.workers[w2]?.running == [key(2)])
+
+        _ = state.tick(now: t0 + .seconds(10))  // job 1's lease runs out on w1
+        state.workerHolds(0, from: w1, now: t0 + .seconds(11))  // w1's slot is free again
+        #expect(state.snapshot.workers[w1]?.running.isEmpty == true, "job 1 did not go back to the worker that let it overrun")
+        #expect(state.snapshot.handoffs == [key(1)] && state.snapshot.jobs[key(1)]?.avoiding == w1)
+
+        let next = try Sent(state.result(resultMessage(for: job(2), attempt: 1), from: w2, now: t0 + .seconds(12)))
+        #expect(next.jobs.map(\.worker) == [w2] && next.jobs.map(\.job) == [attempt(2, of: job(1))])
     }
 
     /// A worker with one hung handler (it holds that job) keeps exactly that slot taken.
@@ -1093,7 +1141,7 @@ private final class BrokerSimulation {
               "the broker holds \(snapshot.jobs.count) jobs, \(inFlight.count) are in flight")
         var places: [JobKey: Int] = [:]
         places.reserveCapacity(inFlight.count)
-        for key in snapshot.queue {
+        for key in snapshot.queue + snapshot.handoffs {
             places[key, default: 0] += 1
             check(snapshot.jobs[key]?.worker == nil, "a queued job names a worker")
         }
@@ -1125,10 +1173,19 @@ private final class BrokerSimulation {
             check(job.attempt >= 1 && Int(job.attempt) <= maxAttempts, "a job at attempt \(job.attempt)")
         }
         if batchSteps == 0 {
-            let free = snapshot.workers.values.filter { $0.free > 0 }
+            let free = snapshot.workers.filter { $0.value.free > 0 }
+            for key in snapshot.handoffs {
+                guard let message = message(of: key) else { continue }
+                // It waits for a worker other than the one it overran on, and only while none
+                // of those that can run it has room, and one can run it.
+                let avoided = snapshot.jobs[key]?.avoiding
+                let others = snapshot.workers.filter { $0.key != avoided && $0.value.capabilities.canRun(message.handler, requiring: message.options.requires) }
+                check(!others.contains { $0.value.free > 0 }, "a job waits for another worker while one that can run it has free slots")
+                check(others.contains { !$0.value.draining }, "a job waits for another worker while none can run it")
+            }
             for key in snapshot.queue {
                 guard let message = message(of: key) else { continue }
-                check(!free.contains { $0.capabilities.canRun(message.handler, requiring: message.options.requires) },
+                check(!free.contains { $0.value.capabilities.canRun(message.handler, requiring: message.options.requires) },
                       "a job of \(message.handler) waits while a worker that can run it has free slots (outside a batch)")
             }
         }
