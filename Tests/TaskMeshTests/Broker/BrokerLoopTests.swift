@@ -24,31 +24,9 @@ import ZMQ
         let (broker, endpoints) = try await startBroker(sendHighWaterMark: 100)  // so the client's queue fills early
         let context = try Context()
 
-        // A raw worker that answers every job at once, on its own thread, until told to stop.
-        let stop = Shared(false)
-        let workerDone = Shared(false)
-        let worker = try Socket(context, .dealer)
-        try worker.connect(endpoints.workers)
-        try worker.set(.sendTimeout, .seconds(5))
-        try worker.set(.receiveTimeout, .milliseconds(50))
-        try worker.send(ReadyMessage(workerID: Array("raw-worker".utf8), concurrency: 50).encode())
-        nonisolated(unsafe) let workerSocket = worker
-        Thread.detachNewThread {
-            while !stop.value {
-                guard let frames = try? workerSocket.receive(maxFrames: 1) else { continue }
-                var jobs: [JobMessage] = []
-                switch try? FromBroker.decode(frames[0]) {
-                case .job(let job)?: jobs = [job]
-                case .jobs(let batch)?: try? batch.forEach { jobs.append($0) }
-                default: continue
-                }
-                for job in jobs {
-                    let result = ResultMessage(status: .ok, attempt: job.attempt, clientID: job.clientID, jobID: job.jobID,
-                                               body: [UInt8](repeating: 1, count: 8192))
-                    try? workerSocket.send(result.encode())
-                }
-            }
-            workerDone.publish(true)
+        // A raw worker that answers every job at once with 8 KiB.
+        let worker = try RawBrokerWorker(context, id: "raw-worker", connectingTo: endpoints.workers, credit: 50, heartbeats: false) { job in
+            ResultMessage(status: .ok, attempt: job.attempt, clientID: job.clientID, jobID: job.jobID, body: [UInt8](repeating: 1, count: 8192))
         }
 
         var defaults = SocketDefaults.standard
@@ -80,8 +58,7 @@ import ZMQ
         }
         #expect(received == Set(0..<count))
         #expect(broker.stats.undeliverable == 0, "\(broker.stats)")
-        stop.publish(true)
-        try await eventually("the raw worker stopped") { workerDone.value }
+        try await worker.stop()
         await broker.stop()
     }
 

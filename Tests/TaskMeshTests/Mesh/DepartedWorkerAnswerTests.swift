@@ -13,16 +13,9 @@ import ZMQ
         topology.sink?.clientsBind = "tcp://127.0.0.1:0"
         topology.worker.bind = "tcp://127.0.0.1:0"
         topology.heartbeat.interval = .seconds(1)  // the raw worker announces by hand
-        let sink = try Sink(topology: topology)
-        try await sink.start()
+        let sink = try await InProcessMesh.startSink(&topology)
         let endpoints = try #require(sink.endpoints)
-        topology.sink?.resultsEndpoint = endpoints.results
-        topology.sink?.clientsEndpoint = endpoints.clients
-
-        var echo = Handlers()
-        try echo.register("echo") { $0.payload }
-        let real = try Worker(topology: topology, handlers: echo)
-        try await real.start()
+        let real = try await InProcessMesh.startEchoWorker(topology)
 
         // A raw worker that advertises echo, takes jobs, leaves, and only then answers them.
         let context = try Context()

@@ -52,12 +52,8 @@ func curveSocket(_ context: Context, _ type: SocketType, key: CurveKeyPair, serv
     /// A secure sink in this process, with its resolved endpoints.
     func startSink(_ keys: TestKeys) async throws -> (Sink, (results: String, clients: String), Topology) {
         var topology = keys.directTopology()
-        let sink = try Sink(topology: topology)
-        try await sink.start()
-        let endpoints = try #require(sink.endpoints)
-        topology.sink?.resultsEndpoint = endpoints.results
-        topology.sink?.clientsEndpoint = endpoints.clients
-        return (sink, endpoints, topology)
+        let sink = try await InProcessMesh.startSink(&topology)
+        return (sink, try #require(sink.endpoints), topology)
     }
 
     @Test func keyFilesHoldKeysWithPrivateSecrets() throws {
@@ -176,10 +172,7 @@ func curveSocket(_ context: Context, _ type: SocketType, key: CurveKeyPair, serv
         #expect(try plain.trySend(multipart: [[1]]) == false)
 
         // The sink still serves a proper secure mesh.
-        var handlers = Handlers()
-        try handlers.register("echo") { $0.payload }
-        let worker = try Worker(topology: topology, handlers: handlers)
-        try await worker.start()
+        let worker = try await InProcessMesh.startEchoWorker(topology)
         let client = try await Client.connect(topology: topology)
         try await client.waitForWorkers(1, timeout: .seconds(10))
         #expect(try await client.submit("echo", [9]) == [9])
@@ -203,10 +196,7 @@ func curveSocket(_ context: Context, _ type: SocketType, key: CurveKeyPair, serv
     @Test func anotherClientCannotReceiveOrSubmitUnderAClientsID() async throws {
         let keys = try TestKeys()
         let (sink, endpoints, topology) = try await startSink(keys)
-        var handlers = Handlers()
-        try handlers.register("echo") { $0.payload }
-        let worker = try Worker(topology: topology, handlers: handlers)
-        try await worker.start()
+        let worker = try await InProcessMesh.startEchoWorker(topology)
         let victim = try await Client.connect(topology: topology)
         try await victim.waitForWorkers(1, timeout: .seconds(10))
         let victimID = try #require(hexBytes(victim.id))
@@ -246,15 +236,8 @@ func curveSocket(_ context: Context, _ type: SocketType, key: CurveKeyPair, serv
         }
         var topology = keys.directTopology()
         topology.security?.allowedClients = [allowed]
-        let sink = try Sink(topology: topology)
-        try await sink.start()
-        let endpoints = try #require(sink.endpoints)
-        topology.sink?.resultsEndpoint = endpoints.results
-        topology.sink?.clientsEndpoint = endpoints.clients
-        var handlers = Handlers()
-        try handlers.register("echo") { $0.payload }
-        let worker = try Worker(topology: topology, handlers: handlers)
-        try await worker.start()
+        let sink = try await InProcessMesh.startSink(&topology)
+        let worker = try await InProcessMesh.startEchoWorker(topology)
         var topologyB = topology
         topologyB.security?.keys[.client] = keys.path("client-b.key")
         let before = try await Client.connect(topology: topologyB)
