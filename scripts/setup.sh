@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what TaskMesh needs to build and test on Debian 12: libzmq3-dev (libzmq 4.3.4 with
-# CURVE), pkg-config, tshark for the security tests and faketime for the clock-skew tests.
+# CURVE), pkg-config, tshark for the security tests, faketime for the clock-skew tests, and
+# iproute2 and iptables for the chaos tests' network namespaces.
 # Safe to run again: it installs nothing that is already there.
 set -euo pipefail
 
@@ -11,6 +12,9 @@ command -v pkg-config >/dev/null 2>&1 || need+=(pkg-config)
 command -v tshark >/dev/null 2>&1 || need+=(tshark)
 # faketime: the clock-skew tests run a worker whose wall clock is a minute off (ClockSkewProcessTests).
 command -v faketime >/dev/null 2>&1 || need+=(faketime)
+# ip and iptables: the chaos tests run each role in a network namespace and cut its links (ChaosProcessTests).
+[ -x /usr/sbin/ip ] || need+=(iproute2)
+[ -x /usr/sbin/iptables ] || need+=(iptables)
 
 if [ ${#need[@]} -gt 0 ]; then
   echo "setup: installing ${need[*]}"

@@ -58,7 +58,7 @@ enum PausedProcessTests {
                                                 "--window", "10000", "--deadline", "20s", "--progress"])
         // Freeze the role while results stream: once the client has a thousand.
         try await eventually("results are streaming (\(submit.stderr.suffix(200)))", timeout: .seconds(60)) {
-            Self.done(submit.stderr) >= 1000 || !submit.isRunning
+            SubmitOutput.done(submit.stderr) >= 1000 || !submit.isRunning
         }
         #expect(submit.isRunning, "the run ended before the pause: \(submit.stdout)")
         let frozen = switch scenario.paused {
@@ -75,7 +75,7 @@ enum PausedProcessTests {
         #expect(hub.process.isRunning, "the \(scenario.mode == .direct ? "sink" : "broker") died: \(hub.process.stderr.suffix(3000))")
         #expect(worker.isRunning, "the worker died: \(worker.stderr.suffix(3000))")
         // One outcome per job: the summary accounts for every one of them.
-        let summary = Self.counts(submit.stdout.split(separator: "\n").first { $0.hasPrefix("jobs:") }.map(String.init) ?? "")
+        let summary = SubmitOutput.counts(submit.stdout.split(separator: "\n").first { $0.hasPrefix("jobs:") }.map(String.init) ?? "")
         let ok = summary["ok"] ?? -1, failed = summary["failed"] ?? -1, timedOut = summary["timed out"] ?? -1
         #expect(summary["jobs"] == Self.jobs && ok + failed + timedOut == Self.jobs, "summary: \(submit.stdout)")
         #expect(ok > 0, "no job succeeded: \(submit.stdout)")
@@ -97,22 +97,5 @@ enum PausedProcessTests {
             ? "mode: direct\nsink:\n  results: { bind: \"tcp://127.0.0.1:0\" }\n  clients: { bind: \"tcp://127.0.0.1:0\" }\nworker:\n  bind: tcp://127.0.0.1:0\n"
             : "mode: reliable\nbroker:\n  clients: { bind: \"tcp://127.0.0.1:0\" }\n  workers: { bind: \"tcp://127.0.0.1:0\" }\n"
         return hub + "client:\n  max_pending: 100000\nheartbeat:\n  interval: 1s\n  liveness: 3\n"
-    }
-
-    /// The jobs done so far by `taskmesh submit --progress`'s bar (`[###...] 1234/30000`).
-    static func done(_ stderr: String) -> Int {
-        guard let bar = stderr.split(separator: "\r").last(where: { $0.contains("] ") }),
-              let counts = bar.split(separator: " ").last?.split(separator: "/").first else { return 0 }
-        return Int(counts) ?? 0
-    }
-
-    /// `jobs: 30000  ok: 29000  failed: 0  timed out: 1000` as numbers by name.
-    static func counts(_ line: String) -> [String: Int] {
-        var result: [String: Int] = [:]
-        for part in line.components(separatedBy: "  ") {
-            let pair = part.split(separator: ":", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
-            if pair.count == 2, let value = Int(pair[1]) { result[pair[0]] = value }
-        }
-        return result
     }
 }
