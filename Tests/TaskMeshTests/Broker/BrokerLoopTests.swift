@@ -7,8 +7,10 @@ import ZMQ
 /// can stop reading while results pile up.
 @Suite struct BrokerLoopTests {
     /// A broker in this process on loopback ports of the system's choosing.
-    func startBroker(sendHighWaterMark: Int? = nil, lease: Duration? = nil) async throws -> (Broker, (clients: String, workers: String)) {
+    func startBroker(sendHighWaterMark: Int? = nil, lease: Duration? = nil,
+                     queueLimit: Int? = nil) async throws -> (Broker, (clients: String, workers: String)) {
         var topology = Topology.reliableLoopback(port: 0)
+        if let queueLimit { topology.broker?.queueLimit = queueLimit }
         topology.broker?.clientsBind = "tcp://127.0.0.1:0"
         topology.broker?.workersBind = "tcp://127.0.0.1:0"
         if let sendHighWaterMark { topology.limits.sendHighWaterMark = sendHighWaterMark }
@@ -154,6 +156,50 @@ import ZMQ
         #expect(broker.stats.exhausted == 0 && broker.stats.windowsHalved >= 1, "\(broker.stats)")
         try await hole.stop()
         try await honest.stop()
+        client.close()
+        await broker.stop()
+    }
+
+    /// A client floods the broker far past its queue limit and never reads a result: the jobs
+    /// past the limit are refused `overloaded`, the accepted ones run and their outcomes wait in
+    /// the client's bounded backlog (`ResultBacklog`, whose bounds SinkTests check), and once the
+    /// queue has drained another client's jobs are accepted and all end ok (seen before: every
+    /// later job was refused).
+    @Test func aFloodingClientThatNeverReadsLeavesTheBrokerServingOthers() async throws {
+        let (broker, endpoints) = try await startBroker(sendHighWaterMark: 100, queueLimit: 1000)
+        let context = try Context()
+        let worker = try RawBrokerWorker(context, id: "worker", connectingTo: endpoints.workers, credit: 50, answer: RawBrokerWorker.echo)
+        try await eventually("the broker knows the worker") { broker.stats.workers == 1 }
+
+        var defaults = SocketDefaults.standard
+        defaults.receiveHighWaterMark = 10
+        let flooderID = Array("flooder".utf8)
+        let flooder = try Socket(context, .dealer, defaults: defaults)
+        try flooder.set(.routingID, flooderID)
+        try flooder.connect(endpoints.clients)
+        try flooder.set(.sendTimeout, .seconds(5))
+        let payload = [UInt8](repeating: 7, count: 4096)
+        for i in 0..<20_000 {
+            let id = withUnsafeBytes(of: UInt32(i).bigEndian) { Array($0) }
+            try flooder.send(JobMessage(clientID: flooderID, jobID: id, handler: "echo", deadline: 0, attempt: 1, payload: payload).encode())
+        }
+        try await eventually("the broker took the whole flood and drained its queue (\(broker.stats))", timeout: .seconds(60)) {
+            broker.stats.accepted + broker.stats.rejectedOverloaded == 20_000 && broker.stats.jobs == 0
+        }
+        #expect(broker.stats.rejectedOverloaded > 0, "\(broker.stats)")
+
+        let clientID = Array("patient".utf8)
+        let client = try rawClientDealer(context, id: clientID, connectingTo: endpoints.clients, receiveTimeout: .seconds(10))
+        for i in 0..<500 {
+            let id = withUnsafeBytes(of: UInt32(i).bigEndian) { Array($0) }
+            try client.send(JobMessage(clientID: clientID, jobID: id, handler: "echo", deadline: 0, attempt: 1, payload: id).encode())
+        }
+        let answers = try await results(client, count: 500)
+        #expect(answers.allSatisfy { $0.status == .ok && $0.body == $0.jobID }, "\(answers.filter { $0.status != .ok }.prefix(3))")
+        #expect(Set(answers.map(\.jobID)).count == 500)
+        print("flood: \(broker.stats.accepted - 500) accepted, \(broker.stats.rejectedOverloaded) refused, \(broker.stats.undeliverable) outcomes undeliverable; then 500 of 500 ok")
+        try await worker.stop()
+        flooder.close()
         client.close()
         await broker.stop()
     }
