@@ -216,7 +216,16 @@ final class BrokerLoop {
         readWorkers()
         let now = Instant.current
         nextTick = now + topology.heartbeat.interval / 2
+        let (lost, overran) = (state.stats.workersLost, state.stats.leasesExpired)
         state.tick(now: now)
+        if state.stats.workersLost > lost {
+            logger.warning("workers went silent (crashed, frozen or cut off); what they ran goes to others",
+                           metadata: ["workers": "\(state.stats.workersLost - lost)", "silentFor": "\(topology.heartbeat.expiry)"])
+        }
+        if state.stats.leasesExpired > overran {
+            logger.warning("attempts overran their lease; their jobs go to others",
+                           metadata: ["attempts": "\(state.stats.leasesExpired - overran)", "lease": "\(state.config.lease)"])
+        }
         clientsSeen = clientsSeen.filter { now - $0.value <= topology.heartbeat.expiry }
         for id in state.workers.keys { sendHeartbeat(toWorker: id) }
         for id in Array(clientsSeen.keys) { sendHeartbeat(toClient: id) }

@@ -112,6 +112,7 @@ struct ReliableTopology {
         #expect(report.outcomes["ok"] == 40, "\(report)")
         #expect(client.stats.droppedLateOrDuplicate == 0, "the broker fences stale results; none reach the client")
         #expect(other.isRunning)
+        #expect(broker.process.stderr.contains("workers went silent"), "the broker logs the verdict: \(broker.process.stderr.suffix(1500))")
         await mesh.shutdown()
     }
 
@@ -136,6 +137,7 @@ struct ReliableTopology {
             #expect(error.message.contains("lease"), "\(error.message)")
         }
         #expect(a.isRunning && b.isRunning)
+        #expect(broker.process.stderr.contains("overran their lease"), "the broker logs the overrun: \(broker.process.stderr.suffix(1500))")
         await mesh.shutdown()
     }
 
@@ -215,11 +217,19 @@ struct ReliableTopology {
         let report = try await history.check(executionLogs: logs, expected: Self.echo)
         #expect(report.outcomes["ok"] == 200 && report.lost.isEmpty, "\(report)")
         #expect(report.executions.values.allSatisfy { $0 <= 3 }, "\(report)")
-        withKnownIssue("on a heavily loaded machine a job now and then runs twice around a graceful stop", isIntermittent: true) {
-            #expect(report.executions.values.allSatisfy { $0 == 1 }, "a graceful stop re-runs nothing: \(report.executions.filter { $0.value > 1 })")
-        }
         #expect(try await leaving.waitForExit(timeout: .seconds(15)) == 0)
         #expect(staying.isRunning)
+        // The graceful path re-runs nothing. A job runs again only after a verdict of loss, which
+        // a loaded machine can earn (a heartbeat or a result late past liveness or lease): the
+        // broker or a worker then says so in its log.
+        let reruns = report.executions.filter { $0.value > 1 }
+        let verdicts = [broker.process, leaving, staying].flatMap { process in
+            process.stderr.split(separator: "\n").filter { line in
+                ["workers went silent", "overran their lease", "broker silent; reconnecting", "stopped with jobs still running"].contains { line.contains($0) }
+            }
+        }
+        #expect(reruns.isEmpty || !verdicts.isEmpty, "jobs ran again with no worker lost and no lease overrun: \(reruns)")
+        if !reruns.isEmpty { print("sigterm: \(reruns.count) jobs ran twice after: \(verdicts.prefix(3))") }
         await mesh.shutdown()
     }
 
