@@ -15,10 +15,11 @@ import Testing
 /// - no process aborted or died but the ones the plan killed;
 /// - recovery: once the last fault has healed, a fresh batch of 2,000 jobs succeeds whole.
 ///
-/// `TASKMESH_CHAOS_SEEDS` (comma-separated) replays or extends the seeds run;
+/// Runs go side by side (each lab is a network of its own, and their processes run at the lowest
+/// CPU priority). `TASKMESH_CHAOS_SEEDS` (comma-separated) replays or extends the seeds run;
 /// `TASKMESH_CHAOS_JOBS` (jobs per client, default 4,000) and `TASKMESH_CHAOS_FAULTS` (per run,
 /// default 4) make a run longer: `scripts/chaos.sh` runs a soak with them.
-@Suite(.serialized, .enabled(if: NetworkLab.unavailable == nil || ProcessInfo.processInfo.environment["CI"] == "true",
+@Suite(.enabled(if: NetworkLab.unavailable == nil || ProcessInfo.processInfo.environment["CI"] == "true",
                              "network namespaces are not available here: \(NetworkLab.unavailable ?? "")"))
 struct ChaosProcessTests {
     static let seeds: [UInt64] = {
