@@ -15,6 +15,8 @@ command -v faketime >/dev/null 2>&1 || need+=(faketime)
 # ip and iptables: the chaos tests run each role in a network namespace and cut its links (ChaosProcessTests).
 [ -x /usr/sbin/ip ] || need+=(iproute2)
 [ -x /usr/sbin/iptables ] || need+=(iptables)
+# python3: scripts/slowlink.py, the slow link of the slow-link tests (SlowLinkProcessTests).
+command -v python3 >/dev/null 2>&1 || need+=(python3)
 
 if [ ${#need[@]} -gt 0 ]; then
   echo "setup: installing ${need[*]}"

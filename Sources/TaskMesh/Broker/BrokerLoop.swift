@@ -127,13 +127,15 @@ final class BrokerLoop {
                 if state.progressIsCurrent(progress, from: routingID) { forwardProgress(progress) }
             case .bye: state.bye(from: routingID, now: now)
             case .disconnect: state.disconnect(from: routingID, now: now)
-            case .heartbeat(let held?):
+            case .heartbeat(let held, let probe):
+                if let probe { sendHeartbeat(toWorker: routingID, echo: probe) }  // at once: the worker times the round trip
+                guard let held else { break }
                 let freed = state.workerHolds(Int(held), from: routingID, now: now)
                 if freed > 0 {
                     logger.info("freed the slots of attempts past their lease that the worker no longer holds",
                                 metadata: ["freed": "\(freed)", "held": "\(held)"])
                 }
-            case .heartbeat(nil), .ready: break
+            case .ready: break
             }
         }
     }
@@ -231,12 +233,12 @@ final class BrokerLoop {
         for id in Array(clientsSeen.keys) { sendHeartbeat(toClient: id) }
     }
 
-    private func heartbeat() -> [UInt8] {
-        HeartbeatMessage(instance: instance, workers: UInt16(clamping: state.readyWorkers)).encode()
+    private func heartbeat(echo: UInt32? = nil) -> [UInt8] {
+        HeartbeatMessage(instance: instance, workers: UInt16(clamping: state.readyWorkers), echo: echo).encode()
     }
 
-    private func sendHeartbeat(toWorker id: [UInt8]) {
-        try? workers.send(multipart: [id, heartbeat()], wait: false)
+    private func sendHeartbeat(toWorker id: [UInt8], echo: UInt32? = nil) {
+        try? workers.send(multipart: [id, heartbeat(echo: echo)], wait: false)
     }
 
     private func sendHeartbeat(toClient id: [UInt8]) {

@@ -28,17 +28,20 @@ struct ReadyMessage: Equatable, Sendable {
 }
 
 /// HEARTBEAT (reliable mode). From the broker it carries the broker's instance id (new on every
-/// start, so peers notice a restart) and how many workers are ready; from clients it carries
+/// start, so peers notice a restart), how many workers are ready, and, in the answer to a
+/// worker's probe (`WorkerHeartbeat.probe`), that probe (`echo`); from clients it carries
 /// nothing (both fields zero; a worker's is a `WorkerHeartbeat`). A header alone.
 struct HeartbeatMessage: Equatable, Sendable {
     var instance: UInt64 = 0
     var workers: UInt16 = 0
+    var echo: UInt32?
 
     func encode() -> [UInt8] {
-        var w = ByteWriter(capacity: 18)
+        var w = ByteWriter(capacity: 22)
         w.header(.heartbeat)
         w.u64(instance)
         w.u16(workers)
+        if let echo { w.u32(echo) }
         return w.frame()
     }
 
@@ -47,32 +50,43 @@ struct HeartbeatMessage: Equatable, Sendable {
         var r = message.header
         if r.isAtEnd { return HeartbeatMessage() }  // a peer's heartbeat may omit the fields
         let instance = try r.u64()
-        return HeartbeatMessage(instance: instance, workers: try r.u16())
+        let workers = try r.u16()
+        return HeartbeatMessage(instance: instance, workers: workers, echo: r.isAtEnd ? nil : try r.u32())
     }
 }
 
 /// A worker's HEARTBEAT (reliable mode): it also says how many jobs the worker holds, accepted
 /// and not yet answered on the wire (queued for a runner, running, or with a result waiting to
 /// leave), so that the broker can free the slots of attempts it gave up on that the worker does
-/// not hold (lost on the way, or with their result). A header alone.
+/// not hold (lost on the way, or with their result). It may carry a `probe` (any value; the
+/// worker's clock in microseconds), which the broker sends back at once in its own HEARTBEAT,
+/// so the worker measures its round trip to the broker. A header alone.
 struct WorkerHeartbeat: Equatable, Sendable {
     var held: UInt32
+    var probe: UInt32?
+
+    init(held: UInt32, probe: UInt32? = nil) {
+        self.held = held
+        self.probe = probe
+    }
 
     func encode() -> [UInt8] {
-        var w = ByteWriter(capacity: Wire.preambleSize + 4)
+        var w = ByteWriter(capacity: Wire.preambleSize + 8)
         w.header(.heartbeat)
         w.u32(held)
+        if let probe { w.u32(probe) }
         return w.frame()
     }
 
-    /// The heartbeat's count, or nil for the bare preamble (a worker that reports none).
-    static func decode(_ message: ReceivedMessage) throws(ProtocolViolation) -> UInt32? {
+    /// The heartbeat's count and probe, or nil for the bare preamble (a worker that reports none).
+    static func decode(_ message: ReceivedMessage) throws(ProtocolViolation) -> WorkerHeartbeat? {
         try message.requireNoBody()
         var r = message.header
         if r.isAtEnd { return nil }
         let held = try r.u32()
+        let probe = r.isAtEnd ? nil : try r.u32()
         try r.requireEnd()
-        return held
+        return WorkerHeartbeat(held: held, probe: probe)
     }
 }
 
@@ -82,8 +96,8 @@ enum WorkerToBroker: Equatable, Sendable {
     case result(ResultMessage)
     case results(ResultBatch)
     case progress(ProgressMessage)
-    /// HEARTBEAT, with the jobs the worker holds (nil: not reported).
-    case heartbeat(held: UInt32?)
+    /// HEARTBEAT, with the jobs the worker holds (nil: not reported) and its probe (nil: none).
+    case heartbeat(held: UInt32?, probe: UInt32? = nil)
     case bye
     case disconnect
 
@@ -94,7 +108,9 @@ enum WorkerToBroker: Equatable, Sendable {
         case .results: return .results(try ResultBatch.decode(frame))
         case .progress: return .progress(try ProgressMessage.decode(frame))
         case .ready: return .ready(try ReadyMessage.decode(message))
-        case .heartbeat: return .heartbeat(held: try WorkerHeartbeat.decode(message))
+        case .heartbeat:
+            let heartbeat = try WorkerHeartbeat.decode(message)
+            return .heartbeat(held: heartbeat?.held, probe: heartbeat?.probe)
         case .bye:
             try message.requireNoBody()
             return .bye

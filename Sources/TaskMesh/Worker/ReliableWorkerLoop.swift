@@ -27,6 +27,8 @@ final class ReliableWorkerLoop {
     private var nextHeartbeat: Instant = .current
     private var draining: Instant?
     private let credit: WorkerCredit
+    /// The round trip to the broker (HEARTBEAT probes), which the credit must cover.
+    private var roundTrip = RoundTripEstimate()
     /// The credit of the last READY, and the counts of timed and slow jobs when it was last
     /// reconsidered.
     private var announcedCredit = 0
@@ -103,12 +105,17 @@ final class ReliableWorkerLoop {
             case .cancel:
                 runner.cancel(frame)
             case .heartbeat:
-                let instance = (try? HeartbeatMessage.decode(message))?.instance
+                let heartbeat = try? HeartbeatMessage.decode(message)
+                let instance = heartbeat?.instance
                 if let instance, let known = brokerInstance, known != instance {
                     logger.info("broker restarted; announcing again")
                     sendReady()
                 }
                 brokerInstance = instance ?? brokerInstance
+                if let echo = heartbeat?.echo {
+                    roundTrip.echoed(echo, at: heardAt)
+                    reconsiderCredit()  // a link slower than thought needs more jobs in flight at once
+                }
             case .disconnect:
                 logger.info("broker does not know this worker; announcing again")
                 sendReady()
@@ -125,7 +132,8 @@ final class ReliableWorkerLoop {
             reconnect()
             return
         }
-        _ = try? broker.trySend(WorkerHeartbeat(held: UInt32(clamping: runner.unanswered)).encode())
+        let probe = RoundTripEstimate.probe(at: now)
+        _ = try? broker.trySend(WorkerHeartbeat(held: UInt32(clamping: runner.unanswered), probe: probe).encode())
     }
 
     /// Paranoid Pirate: a new socket, READY again, and a longer wait before the next try.
@@ -146,7 +154,7 @@ final class ReliableWorkerLoop {
 
     /// The credit for the jobs timed so far (`WorkerCredit`).
     private var creditNow: Int {
-        credit.credit(meanJob: runner.meanJobDuration, meanPayloadBytes: runner.meanPayloadBytes)
+        credit.credit(meanJob: runner.meanJobDuration, meanPayloadBytes: runner.meanPayloadBytes, roundTrip: roundTrip.estimate)
     }
 
     /// READY with `next` as the credit (by default the credit for the jobs timed so far); 0
@@ -169,6 +177,10 @@ final class ReliableWorkerLoop {
         let next = creditNow
         guard draining == nil, WorkerCredit.worthAnnouncing(next, over: announcedCredit) else { return }
         let shrinking = next < announcedCredit
+        logger.debug("announcing a new credit", metadata: [
+            "credit": "\(next)", "was": "\(announcedCredit)", "meanJob": "\(runner.meanJobDuration ?? .zero)",
+            "roundTrip": "\(roundTrip.estimate ?? .zero)",
+        ])
         sendReady(credit: next)
         if shrinking { runner.declineWaiting(leaving: max(0, next - credit.concurrency)) }
     }

@@ -2,10 +2,13 @@
 /// field of its READY).
 ///
 /// With `worker.prefetch` set, that is `concurrency + prefetch`. Unset, the worker sizes the
-/// part beyond `concurrency` from how long its jobs take: enough to keep its runners busy for
-/// `window` while results travel to the broker and new jobs back (one message round trip,
-/// with room for the broker's batching), at most `maximumPrefetch` jobs and at most
-/// `maximumPrefetchBytes` of payload at the jobs' recent mean size. Jobs of milliseconds get a
+/// part beyond `concurrency` from how long its jobs take: enough to keep its runners busy while
+/// results travel to the broker and new jobs back, at most `maximumPrefetch` jobs and at most
+/// `maximumPrefetchBytes` of payload at the jobs' recent mean size. That time is the round trip
+/// the worker measured (`RoundTripEstimate`) with half again for the broker's batching, at least
+/// `window` (a round trip on one machine or a LAN, with room for batching) and at most
+/// `maximumWindow`: behind a 200 ms link a worker of 10 ms jobs on 4 runners asks for about 124
+/// jobs, not 4, and keeps its runners busy. Jobs of milliseconds get a
 /// few (none once the mean passes `window × concurrency`), so a slow worker collects no backlog
 /// that an idle one could run, and a prefetched job's lease runs about `window` before it
 /// starts; jobs of microseconds get hundreds to thousands, so the worker never idles waiting
@@ -18,6 +21,7 @@
 /// it shrinks hands back (`declined`) the waiting jobs beyond it.
 struct WorkerCredit: Equatable {
     static let window: Duration = .milliseconds(2)
+    static let maximumWindow: Duration = .seconds(1)
     static let maximumPrefetch = 4096
     static let maximumPrefetchBytes = 16 << 20
     /// What a job counts for against `maximumPrefetchBytes` beyond its payload.
@@ -29,17 +33,23 @@ struct WorkerCredit: Equatable {
     /// `limits.send_hwm`; 0: none.
     let sendHighWaterMark: Int
 
-    /// The credit to announce, given the recent mean job time (nil: none measured yet) and
-    /// payload size.
-    func credit(meanJob: Duration?, meanPayloadBytes: Double = 0) -> Int {
-        var extra = prefetch ?? autoPrefetch(meanJob: meanJob, meanPayloadBytes: meanPayloadBytes)
+    /// The credit to announce, given the recent mean job time (nil: none measured yet), payload
+    /// size and round trip to the broker (nil: none measured yet).
+    func credit(meanJob: Duration?, meanPayloadBytes: Double = 0, roundTrip: Duration? = nil) -> Int {
+        var extra = prefetch ?? autoPrefetch(meanJob: meanJob, meanPayloadBytes: meanPayloadBytes, roundTrip: roundTrip)
         if sendHighWaterMark > 0 { extra = min(extra, max(0, sendHighWaterMark / 2 - concurrency)) }
         return concurrency + extra
     }
 
-    private func autoPrefetch(meanJob: Duration?, meanPayloadBytes: Double) -> Int {
+    /// How long the runners must be kept busy while results and jobs cross the link.
+    static func window(roundTrip: Duration?) -> Duration {
+        guard let roundTrip else { return window }
+        return min(maximumWindow, max(window, roundTrip * 3 / 2))
+    }
+
+    private func autoPrefetch(meanJob: Duration?, meanPayloadBytes: Double, roundTrip: Duration?) -> Int {
         guard let meanJob else { return 0 }
-        let byTime = Self.window.nanoseconds * Double(concurrency) / max(1, meanJob.nanoseconds)
+        let byTime = Self.window(roundTrip: roundTrip).nanoseconds * Double(concurrency) / max(1, meanJob.nanoseconds)
         let bySize = Double(Self.maximumPrefetchBytes) / (max(0, meanPayloadBytes) + Double(Self.bytesPerJob))
         let jobs = min(byTime, bySize)
         return jobs >= Double(Self.maximumPrefetch) ? Self.maximumPrefetch : Int(jobs)

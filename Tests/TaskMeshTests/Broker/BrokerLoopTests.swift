@@ -204,6 +204,23 @@ import ZMQ
         await broker.stop()
     }
 
+    /// A worker's HEARTBEAT with a probe is answered at once by a HEARTBEAT carrying it back.
+    @Test func aProbeInAWorkersHeartbeatComesBackAtOnce() async throws {
+        let (broker, endpoints) = try await startBroker()
+        let context = try Context()
+        let worker = try rawWorkerDealer(context, connectingTo: endpoints.workers)
+        try worker.send(ReadyMessage(workerID: Array("prober".utf8), concurrency: 1).encode())
+        try worker.send(WorkerHeartbeat(held: 0, probe: 0xCAFE).encode())
+        var echo: UInt32?
+        let deadline = ContinuousClock.now + .seconds(10)
+        while echo == nil && ContinuousClock.now < deadline {
+            if case .heartbeat(let heartbeat)? = try? FromBroker.decode(try await receiveOffPool(worker)) { echo = heartbeat.echo }
+        }
+        #expect(echo == 0xCAFE)
+        worker.close()
+        await broker.stop()
+    }
+
     /// The next `count` results that reach a raw client.
     private func results(_ client: Socket, count: Int) async throws -> [ResultMessage] {
         var answers: [ResultMessage] = []
@@ -222,10 +239,7 @@ import ZMQ
     @Test func aResultFromAnUnknownWorkerIsCountedStaleAndAnsweredDisconnect() async throws {
         let (broker, endpoints) = try await startBroker()
         let context = try Context()
-        let stranger = try Socket(context, .dealer)
-        try stranger.connect(endpoints.workers)
-        try stranger.set(.sendTimeout, .seconds(5))
-        try stranger.set(.receiveTimeout, .seconds(10))
+        let stranger = try rawWorkerDealer(context, connectingTo: endpoints.workers)
         try stranger.send(ResultMessage(status: .ok, attempt: 1, clientID: [1], jobID: [2], body: []).encode())
         var batch = ResultBatchWriter(clientID: [1])
         batch.append(ResultMessage(status: .ok, attempt: 1, clientID: [1], jobID: [3], body: []))

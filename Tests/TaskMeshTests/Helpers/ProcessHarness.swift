@@ -179,3 +179,13 @@ func rawClientDealer(_ context: Context, id: [UInt8], connectingTo endpoint: Str
     if let receiveTimeout { try socket.set(.receiveTimeout, receiveTimeout) }
     return socket
 }
+
+/// A raw DEALER speaking as a worker to a broker's workers endpoint: sends give up after 5 s,
+/// receives after 10 s.
+func rawWorkerDealer(_ context: Context, connectingTo endpoint: String) throws -> Socket {
+    let socket = try Socket(context, .dealer)
+    try socket.connect(endpoint)
+    try socket.set(.sendTimeout, .seconds(5))
+    try socket.set(.receiveTimeout, .seconds(10))
+    return socket
+}

@@ -218,15 +218,31 @@ extension ProtocolTests {
             #expect(try WorkerToSink.decode(message) == .bye(bye))
         }
 
-        /// A worker's HEARTBEAT says how many jobs it holds; the bare preamble (no count) is still
-        /// a heartbeat, half a count or a byte more is not.
+        /// A worker's HEARTBEAT says how many jobs it holds, and may carry a probe; the bare
+        /// preamble (no count) is still a heartbeat, half a count, half a probe or a byte more
+        /// is not.
         @Test func workerHeartbeat() throws {
             let message = WorkerHeartbeat(held: 3).encode()
             #expect(message == [0x54, 0x4D, 0x02, 0x08, 0, 0, 0, 12, 0, 0, 0, 3])
             #expect(try WorkerToBroker.decode(message) == .heartbeat(held: 3))
             #expect(try WorkerToBroker.decode(bareCommand(.heartbeat)) == .heartbeat(held: nil))
+            let probing = WorkerHeartbeat(held: 3, probe: 0x0102_0304).encode()
+            #expect(probing == [0x54, 0x4D, 0x02, 0x08, 0, 0, 0, 16, 0, 0, 0, 3, 1, 2, 3, 4])
+            #expect(try WorkerToBroker.decode(probing) == .heartbeat(held: 3, probe: 0x0102_0304))
             expectViolation(.truncated) { try WorkerToBroker.decode([0x54, 0x4D, 0x02, 0x08, 0, 0, 0, 10, 0, 0]) }
-            expectViolation(.trailing) { try WorkerToBroker.decode([0x54, 0x4D, 0x02, 0x08, 0, 0, 0, 13, 0, 0, 0, 3, 0]) }
+            expectViolation(.truncated) { try WorkerToBroker.decode([0x54, 0x4D, 0x02, 0x08, 0, 0, 0, 13, 0, 0, 0, 3, 0]) }
+            expectViolation(.trailing) { try WorkerToBroker.decode([0x54, 0x4D, 0x02, 0x08, 0, 0, 0, 17, 0, 0, 0, 3, 1, 2, 3, 4, 0]) }
+        }
+
+        /// The broker's HEARTBEAT answering a probe carries it back after its two fields; one
+        /// without is as before.
+        @Test func brokerHeartbeatEchoesAProbe() throws {
+            let answer = HeartbeatMessage(instance: 9, workers: 2, echo: 0x0102_0304).encode()
+            #expect(answer == [0x54, 0x4D, 0x02, 0x08, 0, 0, 0, 22, 0, 0, 0, 0, 0, 0, 0, 9, 0, 2, 1, 2, 3, 4])
+            #expect(try FromBroker.decode(answer) == .heartbeat(HeartbeatMessage(instance: 9, workers: 2, echo: 0x0102_0304)))
+            let plain = HeartbeatMessage(instance: 9, workers: 2).encode()
+            #expect(plain.count == 18)
+            #expect(try FromBroker.decode(plain) == .heartbeat(HeartbeatMessage(instance: 9, workers: 2)))
         }
 
         @Test func hello() throws {

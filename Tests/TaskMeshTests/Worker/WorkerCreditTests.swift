@@ -26,6 +26,41 @@ import ZMQ
         #expect(credit.credit(meanJob: .seconds(3600)) == 4)
     }
 
+    /// Behind a slow link the credit covers the measured round trip, half again: 10 ms jobs on
+    /// 4 runners behind 200 ms ask for 4 + 300 ms × 4 / 10 ms; a round trip shorter than 2 ms
+    /// changes nothing, and one past a second counts as a second.
+    @Test func anUnsetPrefetchCoversTheMeasuredRoundTrip() {
+        let credit = WorkerCredit(concurrency: 4, prefetch: nil, sendHighWaterMark: 0)
+        #expect(credit.credit(meanJob: .milliseconds(10), roundTrip: .milliseconds(200)) == 4 + 120)
+        #expect(credit.credit(meanJob: .milliseconds(10), roundTrip: nil) == 4)
+        #expect(credit.credit(meanJob: .microseconds(20), roundTrip: .microseconds(80)) == 4 + 400, "a loopback round trip: the 2 ms floor")
+        #expect(credit.credit(meanJob: .milliseconds(100), roundTrip: .seconds(30)) == 4 + 40, "at most a second's worth")
+        #expect(WorkerCredit(concurrency: 4, prefetch: 0, sendHighWaterMark: 0).credit(meanJob: .milliseconds(10), roundTrip: .seconds(1)) == 4,
+                "a set prefetch is not sized")
+    }
+
+    /// The estimate is the least of the last 8 probes' round trips, read back from the probe's
+    /// wrapping microsecond clock; an echo from more than a minute ago is no sample.
+    @Test func theRoundTripIsTheLeastOfTheRecentProbes() {
+        var estimate = RoundTripEstimate()
+        #expect(estimate.estimate == nil)
+        let start = Instant(nanoseconds: 5_000_000_000)
+        let probe = RoundTripEstimate.probe(at: start)
+        estimate.echoed(probe, at: start + .milliseconds(210))
+        estimate.echoed(probe, at: start + .milliseconds(200))
+        estimate.echoed(probe, at: start + .milliseconds(900))
+        #expect(estimate.estimate == .milliseconds(200))
+        for _ in 0..<RoundTripEstimate.samples { estimate.echoed(probe, at: start + .milliseconds(300)) }
+        #expect(estimate.estimate == .milliseconds(300), "older samples give way to the last 8")
+        estimate.echoed(probe, at: start + .seconds(61))
+        #expect(estimate.estimate == .milliseconds(300))
+        // Across the wrap of the 32-bit microsecond counter.
+        let nearWrap = Instant(nanoseconds: Int64(UInt32.max) * 1000)
+        var wrapping = RoundTripEstimate()
+        wrapping.echoed(RoundTripEstimate.probe(at: nearWrap), at: nearWrap + .milliseconds(5))
+        #expect(wrapping.estimate == .milliseconds(5))
+    }
+
     @Test func anUnsetPrefetchHoldsAtMostSixteenMebibytesOfPayload() {
         let credit = WorkerCredit(concurrency: 4, prefetch: nil, sendHighWaterMark: 0)
         #expect(credit.credit(meanJob: .microseconds(1), meanPayloadBytes: 16) == 4 + WorkerCredit.maximumPrefetch)
