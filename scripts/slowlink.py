@@ -4,13 +4,21 @@ may cap the rate. It stands in for `tc netem delay` where the kernel has no nete
 iptables' job: NetworkLab.lose). Standard library only.
 
     python3 scripts/slowlink.py --listen 127.0.0.1:6000 --to 10.77.0.1:5802 --delay-ms 100 [--kbps 800]
+        [--slow-ms 150]
 
 Each chunk read from one side is written to the other `delay-ms` after it arrived, in order, so
-a round trip through the relay takes 2 x delay-ms longer. Prints "ready" once it listens.
+a round trip through the relay takes 2 x delay-ms longer. With --slow-ms, SIGUSR1 switches the
+delay to that many milliseconds and SIGUSR2 back to --delay-ms, so a test can slow a link for a
+while (chunks already waiting leave by the delay in force when their turn comes), and prints
+"delay N ms" when it does. Prints "ready" once it listens.
 """
 import argparse
 import asyncio
+import signal
 import time
+
+# The one-way delay in force, in seconds (signals change it).
+delay = 0.0
 
 
 def address(text):
@@ -18,7 +26,7 @@ def address(text):
     return host, int(port)
 
 
-async def pump(reader, writer, delay, bytes_per_second):
+async def pump(reader, writer, bytes_per_second):
     queue = asyncio.Queue()
 
     async def read():
@@ -58,9 +66,25 @@ async def main():
     parser.add_argument("--to", type=address, required=True)
     parser.add_argument("--delay-ms", type=float, default=0)
     parser.add_argument("--kbps", type=float, default=0, help="cap each direction at this many kilobits a second")
+    parser.add_argument("--slow-ms", type=float, default=None, help="the delay SIGUSR1 switches to (SIGUSR2 switches back)")
     options = parser.parse_args()
+    # A parent that blocks or ignores these (a test runner's signal handling, inherited across
+    # exec) must not leave the relay deaf.
+    signals = {signal.SIGTERM, signal.SIGINT, signal.SIGUSR1, signal.SIGUSR2}
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, signals)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    global delay
     delay = options.delay_ms / 1000
     rate = options.kbps * 1000 / 8
+    if options.slow_ms is not None:
+        def set_delay(ms):
+            global delay
+            delay = ms / 1000
+            print(f"delay {ms:g} ms", flush=True)
+        loop = asyncio.get_running_loop()
+        loop.add_signal_handler(signal.SIGUSR1, set_delay, options.slow_ms)
+        loop.add_signal_handler(signal.SIGUSR2, set_delay, options.delay_ms)
 
     async def relay(client_reader, client_writer):
         try:
@@ -68,8 +92,8 @@ async def main():
         except OSError:
             client_writer.close()
             return
-        await asyncio.gather(pump(client_reader, server_writer, delay, rate),
-                             pump(server_reader, client_writer, delay, rate))
+        await asyncio.gather(pump(client_reader, server_writer, rate),
+                             pump(server_reader, client_writer, rate))
 
     server = await asyncio.start_server(relay, *options.listen)
     print("ready", flush=True)

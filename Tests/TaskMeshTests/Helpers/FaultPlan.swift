@@ -11,6 +11,8 @@ struct FaultPlan: CustomStringConvertible, Sendable {
         case lose(Int)
         /// SIGSTOP, then SIGCONT.
         case freeze
+        /// The host's link to the hub slowed by this many milliseconds each way (its relay).
+        case slow(Int)
         /// SIGKILL, then the same command started again.
         case kill
 
@@ -19,6 +21,7 @@ struct FaultPlan: CustomStringConvertible, Sendable {
             case .cut(let direction): "cut \(direction.rawValue)"
             case .lose(let percent): "lose \(percent)%"
             case .freeze: "freeze"
+            case .slow(let milliseconds): "slow by \(milliseconds) ms each way"
             case .kill: "kill -9"
             }
         }
@@ -36,8 +39,9 @@ struct FaultPlan: CustomStringConvertible, Sendable {
     let faults: [Fault]
 
     /// `count` faults over `hosts`, striking between 5% and 60% of `jobs` outcomes, each lasting
-    /// 1 to 3 s. `killable` hosts may be killed; every host may be cut, slowed or frozen.
-    init(seed: UInt64, count: Int, hosts: [String], killable: Set<String>, jobs: Int) {
+    /// 1 to 3 s. `killable` hosts may be killed, `slowable` ones (behind a relay) slowed by
+    /// `slowBy` ms each way; every host may be cut, made lossy or frozen.
+    init(seed: UInt64, count: Int, hosts: [String], killable: Set<String>, slowable: Set<String> = [], slowBy: Int = 150, jobs: Int) {
         var random = SplitMix64(seed: seed)
         var thresholds = (0..<count).map { _ in jobs / 20 + random.below(jobs * 11 / 20) }
         thresholds.sort()
@@ -45,6 +49,7 @@ struct FaultPlan: CustomStringConvertible, Sendable {
             let target = hosts[random.below(hosts.count)]
             var kinds: [Kind] = [.cut(.both), .cut(.inbound), .cut(.outbound), .lose(20), .freeze]
             if killable.contains(target) { kinds.append(.kill) }
+            if slowable.contains(target) { kinds.append(.slow(slowBy)) }
             return Fault(atDone: atDone, kind: kinds[random.below(kinds.count)], target: target,
                          lasts: .milliseconds(1000 + random.below(2001)))
         }

@@ -43,12 +43,12 @@ struct RunningHub {
 
     func port(_ endpoint: String) -> Int { Int(endpoint.split(separator: ":").last!)! }
 
-    /// A `taskmesh worker` pointed at this hub with `arguments` added, run under `launcher` (a
-    /// program and its arguments, such as `faketime -f +60s`) when given; returns once it is
-    /// ready, with the fields of its `ready` line.
+    /// A `taskmesh worker` pointed at this hub (or at `relay`, a relay to it) with `arguments`
+    /// added, run under `launcher` (a program and its arguments, such as `faketime -f +60s`) when
+    /// given; returns once it is ready, with the fields of its `ready` line.
     func launchWorker(_ name: String, topologyPath: String? = nil, _ arguments: [String], launcher: [String] = [],
-                      environment: [String: String] = [:]) async throws -> (process: ChildProcess, ready: [String: String]) {
-        let all = ["worker", "-t", topologyPath ?? self.topologyPath, kind == .direct ? "--sink" : "--broker", workers,
+                      environment: [String: String] = [:], via relay: String? = nil) async throws -> (process: ChildProcess, ready: [String: String]) {
+        let all = ["worker", "-t", topologyPath ?? self.topologyPath, kind == .direct ? "--sink" : "--broker", relay ?? workers,
                    "--log-level", "debug"] + arguments
         let process = launcher.isEmpty
             ? try ChildProcess(name, all, environment: environment)

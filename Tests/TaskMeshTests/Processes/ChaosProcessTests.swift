@@ -2,17 +2,18 @@ import Foundation
 import Testing
 @testable import TaskMesh
 
-/// Chaos runs: the hub, two workers and the clients each in a network namespace of their own
+/// Chaos runs: the hub, the workers and the clients each in a network namespace of their own
 /// (`NetworkLab`), while a seeded plan (`FaultPlan`) cuts hosts off both ways or one way, drops a
-/// fifth of their packets, freezes them and kills them (then starts them again). Two `taskmesh
-/// submit` clients run 10 ms sleep jobs and verified echo jobs through it. After every run the
-/// invariants are checked and reported:
+/// fifth of their packets, slows workers' links, freezes hosts and kills them (then starts them
+/// again). Pairs of `taskmesh submit` clients run 10 ms sleep jobs and verified echo jobs through
+/// it. After every run the invariants are checked and reported:
 ///
 /// - every job has exactly one outcome at its client (the summaries account for each), and no
 ///   result is wrong (no cross-talk between the clients);
 /// - reliable mode: every job ends ok (none lost), run at most `max_attempts` times; direct
 ///   mode: every job ends ok or timed out, run at most once;
-/// - no process aborted or died but the ones the plan killed;
+/// - no process aborted or died but the ones the plan killed, and every role holds less than
+///   1 GiB resident at the end;
 /// - recovery: once the last fault has healed, a fresh batch of 2,000 jobs succeeds whole.
 ///
 /// Runs go side by side (each lab is a network of its own, and their processes run at the lowest
@@ -42,11 +43,12 @@ struct ChaosProcessTests {
         try await ChaosRun(.direct, seed: seed).run()
     }
 
-    /// 100,000 jobs from two clients through 12 faults; skipped when seeds are given (a soak
-    /// sets its own size).
+    /// 100,000 jobs from four clients through three workers and 12 faults; skipped when seeds
+    /// are given (a soak sets its own size).
     @Test(.timeLimit(.minutes(8)), .enabled(if: ProcessInfo.processInfo.environment["TASKMESH_CHAOS_SEEDS"] == nil))
-    func reliableModeLosesNoneOf100000JobsUnderTwelveFaults() async throws {
-        try await ChaosRun(.reliable, seed: 100, jobsPerClient: 50_000, faults: 12, sleepMilliseconds: 4).run()
+    func reliableModeLosesNoneOf100000JobsFromFourClientsUnderTwelveFaults() async throws {
+        try await ChaosRun(.reliable, seed: 100, jobsPerClient: 25_000, faults: 12, sleepMilliseconds: 4,
+                           workers: 3, clientPairs: 2).run()
     }
 }
 
@@ -59,7 +61,10 @@ final class ChaosRun: @unchecked Sendable {
     let lab: NetworkLab
     let topologyPath: String
     let directory = temporaryPath("chaos")
-    static let workers = ["w1", "w2"]
+    /// The worker hosts: w1, w2, ...
+    let workers: [String]
+    /// Pairs of clients: one runs sleep jobs, the other verified echo jobs.
+    let clientPairs: Int
     let jobsPerClient: Int
     /// How long each of the sleeper client's jobs sleeps: it paces the run, so the faults strike
     /// while jobs flow.
@@ -68,20 +73,30 @@ final class ChaosRun: @unchecked Sendable {
     /// Lowest CPU priority: the run shares the machine with the rest of the suite.
     static let nice = ["/usr/bin/nice", "-n", "19"]
 
+    /// What a slow fault adds to a worker's link to the hub, each way.
+    static let slowBy = 150
+    /// Where a worker's relay to the hub listens, in the worker's namespace.
+    static let relayEndpoint = "127.0.0.1:6000"
+
     private var hub: RunningHub?
+    /// Each worker's relay to the hub (`scripts/slowlink.py`): no delay until a slow fault.
+    private var relays: [String: ChildProcess] = [:]
     private var current: [String: ChildProcess] = [:]
     private var started: [ChildProcess] = []
     private var killed: Set<ObjectIdentifier> = []
 
     init(_ mode: RunningHub.Kind, seed: UInt64, jobsPerClient: Int = ChaosProcessTests.setting("TASKMESH_CHAOS_JOBS", 4000),
-         faults: Int = ChaosProcessTests.setting("TASKMESH_CHAOS_FAULTS", 4), sleepMilliseconds: Int = 10) throws {
+         faults: Int = ChaosProcessTests.setting("TASKMESH_CHAOS_FAULTS", 4), sleepMilliseconds: Int = 10,
+         workers: Int = 2, clientPairs: Int = 1) throws {
         if let reason = NetworkLab.unavailable { throw NetworkLabUnavailable(reason: reason) }
         self.mode = mode
         self.jobsPerClient = jobsPerClient
         self.sleepMilliseconds = sleepMilliseconds
-        lab = try NetworkLab(hosts: ["hub"] + Self.workers + ["client"])
-        plan = FaultPlan(seed: seed &* 2 &+ (mode == .direct ? 1 : 0), count: faults, hosts: ["hub"] + Self.workers + ["client"],
-                         killable: Set(["hub"] + Self.workers), jobs: jobsPerClient)
+        self.workers = (1...workers).map { "w\($0)" }
+        self.clientPairs = clientPairs
+        lab = try NetworkLab(hosts: ["hub"] + self.workers + ["client"])
+        plan = FaultPlan(seed: seed &* 2 &+ (mode == .direct ? 1 : 0), count: faults, hosts: ["hub"] + self.workers + ["client"],
+                         killable: Set(["hub"] + self.workers), slowable: Set(self.workers), slowBy: Self.slowBy, jobs: jobsPerClient)
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         topologyPath = try temporaryTopologyFile("chaos-\(mode)", Self.topology(mode, hub: lab.address(of: "hub")))
     }
@@ -108,11 +123,24 @@ final class ChaosRun: @unchecked Sendable {
         record("hub", hub.process)
     }
 
+    /// Starts the worker on `host`, connected to the hub through its relay (started the first
+    /// time; it outlives the worker's restarts).
     private func startWorker(_ host: String) async throws {
         let hub = try #require(hub)
+        if relays[host] == nil {
+            let launcher = lab.launcher(on: host)
+            let upstream = hub.workers.replacingOccurrences(of: "tcp://", with: "")
+            let relay = try ChildProcess("\(host)-relay", executable: launcher[0], Array(launcher.dropFirst()) + [
+                "python3", RepositoryFiles.root.appendingPathComponent("scripts/slowlink.py").path,
+                "--listen", Self.relayEndpoint, "--to", upstream, "--slow-ms", "\(Self.slowBy)",
+            ])
+            _ = try await relay.waitForLine(startingWith: "ready")
+            relays[host] = relay
+        }
         var arguments = ["--handlers", "echo,sleep", "--execution-log", executionLog(host)]
         if mode == .direct { arguments += ["--bind", "tcp://\(lab.address(of: host)):5803"] }
-        let (process, _) = try await hub.launchWorker(host, arguments, launcher: lab.launcher(on: host, then: Self.nice))
+        let (process, _) = try await hub.launchWorker(host, arguments, launcher: lab.launcher(on: host, then: Self.nice),
+                                                      via: "tcp://\(Self.relayEndpoint)")
         record(host, process)
     }
 
@@ -127,7 +155,7 @@ final class ChaosRun: @unchecked Sendable {
         let launcher = lab.launcher(on: "client", then: Self.nice)
         let process = try ChildProcess(name, executable: launcher[0], Array(launcher.dropFirst()) + [
             BuiltProducts.taskmesh, "submit", "-t", topologyPath, mode == .direct ? "--sink" : "--broker", hub.clients,
-            "--workers", "\(Self.workers.count)", "--wait", "20s", "--json", "--progress",
+            "--workers", "\(workers.count)", "--wait", "20s", "--json", "--progress",
         ] + arguments)
         started.append(process)
         return process
@@ -135,12 +163,15 @@ final class ChaosRun: @unchecked Sendable {
 
     func run() async throws {
         try await startHub()
-        for host in Self.workers { try await startWorker(host) }
+        for host in workers { try await startWorker(host) }
         let baseline = try await batch("baseline")
         #expect(baseline.status == 0, "before any fault: \(baseline.output)")
-        let sleeper = try submit("sleeper", ["sleep", "\(sleepMilliseconds)", "--count", "\(jobsPerClient)", "--window", "64"])
-        let echoer = try submit("echoer", ["echo", "--size", "256", "--count", "\(jobsPerClient)", "--window", "64", "--verify"])
-        var clients = [sleeper, echoer]
+        var clients: [ChildProcess] = []
+        for pair in 1...clientPairs {
+            clients.append(try submit("sleeper\(pair)", ["sleep", "\(sleepMilliseconds)", "--count", "\(jobsPerClient)", "--window", "64"]))
+            clients.append(try submit("echoer\(pair)", ["echo", "--size", "256", "--count", "\(jobsPerClient)", "--window", "64", "--verify"]))
+        }
+        let sleeper = clients[0]
 
         var timeline: [String] = []
         let clock = ContinuousClock()
@@ -187,6 +218,11 @@ final class ChaosRun: @unchecked Sendable {
         let recovery = try await batch("recovery")
         #expect(recovery.status == 0, "after the faults healed: \(recovery.output)")
 
+        // Memory: every role ends within a bound (none grows without one through the faults).
+        var rss: [String: Int] = [:]
+        for (host, process) in current { rss[host] = Self.residentKiB(process.pid) }
+        for (host, kib) in rss { #expect(kib < 1 << 20, "\(host) holds \(kib) KiB at the end") }
+
         for process in started where !killed.contains(ObjectIdentifier(process)) {
             #expect(!process.stderr.contains("Assertion failed"), "\(process.name) aborted: \(process.stderr.suffix(2000))")
             if current.values.contains(where: { $0 === process }) {
@@ -200,6 +236,7 @@ final class ChaosRun: @unchecked Sendable {
             \(executions.values.filter { $0 > 1 }.count) more than once
               the run ended \((ended - healed).wholeMilliseconds) ms after the last heal; 2,000 fresh jobs: \
             \(recovery.status == 0 ? "all ok" : "FAILED") at \(recovery.jobsPerSecond) jobs/s, before the faults \(baseline.jobsPerSecond)
+              resident at the end (MiB): \(rss.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value / 1024)" }.joined(separator: ", "))
             """)
         try await stopAll()
     }
@@ -229,6 +266,11 @@ final class ChaosRun: @unchecked Sendable {
             for target in targets { target.signal(SIGSTOP) }
             try await Task.sleep(for: fault.lasts)
             for target in targets { target.signal(SIGCONT) }
+        case .slow(let milliseconds):
+            let relay = try #require(relays[fault.target])
+            try await switchDelay(relay, SIGUSR1, to: milliseconds)
+            try await Task.sleep(for: fault.lasts)
+            try await switchDelay(relay, SIGUSR2, to: 0)
         case .kill:
             let target = try #require(current[fault.target])
             killed.insert(ObjectIdentifier(target))
@@ -239,10 +281,25 @@ final class ChaosRun: @unchecked Sendable {
         }
     }
 
+    /// Signals the relay to switch its delay and waits until it says it has.
+    private func switchDelay(_ relay: ChildProcess, _ signal: Int32, to milliseconds: Int) async throws {
+        let said = "delay \(milliseconds) ms"
+        let before = relay.stdout.components(separatedBy: said).count
+        relay.signal(signal)
+        try await eventually("\(relay.name) says \(said)", timeout: .seconds(10)) { relay.stdout.components(separatedBy: said).count > before }
+    }
+
+    /// The process's resident memory in KiB (`VmRSS`), or 0 when it cannot be read.
+    static func residentKiB(_ pid: Int32) -> Int {
+        let status = (try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)) ?? ""
+        guard let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") }) else { return 0 }
+        return Int(line.split(separator: " ").dropFirst().first ?? "") ?? 0
+    }
+
     /// Handler starts per job (client and job id), over every worker's execution log.
     private func executionsPerJob() -> [String: Int] {
         var executions: [String: Int] = [:]
-        for host in Self.workers {
+        for host in workers {
             let text = (try? String(contentsOfFile: executionLog(host), encoding: .utf8)) ?? ""
             for line in text.split(separator: "\n") {
                 let fields = line.split(separator: " ")
@@ -255,5 +312,7 @@ final class ChaosRun: @unchecked Sendable {
     private func stopAll() async throws {
         for process in current.values where process.isRunning { process.signal(SIGINT) }
         for process in current.values { try await process.waitForExit(timeout: .seconds(20)) }
+        for relay in relays.values { relay.signal(SIGTERM) }
+        for relay in relays.values { try await relay.waitForExit(timeout: .seconds(10)) }
     }
 }
