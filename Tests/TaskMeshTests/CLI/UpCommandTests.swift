@@ -23,10 +23,12 @@ import ZMQ
     }
 
     /// A role that keeps dying waits 1 s, then 2 s; once it has run for --healthy-after, its next
-    /// restart waits 1 s again.
+    /// restart waits 1 s again. The quick deaths are kills as soon as the start shows: --healthy-
+    /// after is 8 s so that a loaded machine, slow to notice the start (seen: 3 s), still kills
+    /// them well before.
     @Test func restartsSpaceOutWhileARoleKeepsDyingAndSettleOnceItRuns() async throws {
         let topology = try fixedPortTopology(workers: 1)
-        let up = try ChildProcess("up", ["up", topology, "--healthy-after", "3s"])
+        let up = try ChildProcess("up", ["up", topology, "--healthy-after", "8s"])
         try await eventually("up starts the sink and a worker (\(up.stderr.suffix(500)))", timeout: .seconds(30)) {
             up.stdout.split(separator: "\n").filter { $0.hasPrefix("ready ") }.count == 2
         }
@@ -50,7 +52,7 @@ import ZMQ
         try await eventually("worker-1 started 3 times", timeout: .seconds(30)) {
             CommandLineTests.startedLines(up.stdout).filter { $0.role == "worker-1" }.count == 3
         }
-        try await Task.sleep(for: .seconds(4))
+        try await Task.sleep(for: .seconds(9))
         try await killLatestWorker(expectingStart: 3)
         try await eventually("the third restart announced (\(up.stderr.suffix(500)))") { delays().count == 3 }
         #expect(delays() == ["1s", "2s", "1s"], "\(up.stderr.suffix(1000))")

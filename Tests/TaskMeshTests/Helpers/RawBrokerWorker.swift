@@ -5,8 +5,8 @@ import ZMQ
 /// A reliable-mode worker driven by hand, on a thread of its own: a DEALER that says READY with
 /// `credit`, sends a HEARTBEAT reporting `held` jobs at every turn (about every 50 ms when idle,
 /// when `heartbeats` is on), and answers each job it receives with what `answer` returns (nil:
-/// no answer, the job is swallowed). It stops when `stop()` is called; every job it received is
-/// counted.
+/// no answer, the job is swallowed), and says READY again when the broker answers DISCONNECT. It
+/// stops when `stop()` is called; every job it received is counted.
 final class RawBrokerWorker: Sendable {
     private let stopRequested = Shared(false)
     private let done = Shared(false)
@@ -32,6 +32,9 @@ final class RawBrokerWorker: Sendable {
                 switch try? FromBroker.decode(frames[0]) {
                 case .job(let job)?: jobs = [job]
                 case .jobs(let batch)?: try? batch.forEach { jobs.append($0) }
+                case .disconnect?:  // the broker took it for gone: announce again, as a worker does
+                    try? unshared.send(ReadyMessage(workerID: Array(id.utf8), concurrency: credit).encode())
+                    continue
                 default: continue
                 }
                 receivedCount.update { $0 += jobs.count }
