@@ -65,11 +65,6 @@ struct WorkerHeartbeat: Equatable, Sendable {
     var held: UInt32
     var probe: UInt32?
 
-    init(held: UInt32, probe: UInt32? = nil) {
-        self.held = held
-        self.probe = probe
-    }
-
     func encode() -> [UInt8] {
         var w = ByteWriter(capacity: Wire.preambleSize + 8)
         w.header(.heartbeat)
