@@ -122,8 +122,9 @@ import Testing
         let topology = try fixedPortTopology(workers: 2)
         let up = try ChildProcess("up", ["up", topology])
         var started: [String: Int32] = [:]
-        try await eventually("up starts the sink and two workers (\(up.stderr))", timeout: .seconds(30)) {
+        try await eventually("up starts the sink and two workers (stdout: \(up.stdout) stderr: \(up.stderr))", timeout: .seconds(30)) {
             started = Self.started(up.stdout)
+            try #require(started.count == 3 || up.isRunning, "up exited: \(up.stderr)")
             return started.count == 3
         }
         let submit = try ChildProcess("submit", ["submit", "sha256", "--count", "300", "--verify", "--workers", "2", "-t", topology])

@@ -127,24 +127,17 @@ final class NetworkLab: @unchecked Sendable {
         try Self.run(["ip", "netns", "exec", namespace(host), "iptables", "-w"] + arguments)
     }
 
-    /// Runs a command to its end; throws `CommandFailed` with its output when it fails.
+    /// Runs a command to its end (at most 30 s); throws `CommandFailed` with its output when it
+    /// fails. Its output goes to files, not a pipe: a pipe's write end can leak into a process
+    /// another test starts at the same moment, and reading to its end would then wait for that one.
     @discardableResult
     static func run(_ command: [String]) throws -> String {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = command
-        var environment = ProcessInfo.processInfo.environment
-        environment["PATH"] = "/usr/sbin:/usr/bin:/sbin:/bin"
-        process.environment = environment
-        let output = Pipe()
-        process.standardOutput = output
-        process.standardError = output
-        try process.run()
-        let data = output.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        let text = String(decoding: data, as: UTF8.self)
-        guard process.terminationStatus == 0 else {
-            throw CommandFailed(command: command, status: process.terminationStatus, output: text)
+        let child = try ChildProcess("command", executable: "/usr/bin/env", command, environment: ["PATH": "/usr/sbin:/usr/bin:/sbin:/bin"])
+        let deadline = ContinuousClock.now + .seconds(30)
+        while child.isRunning && ContinuousClock.now < deadline { usleep(2_000) }
+        let text = child.stdout + child.stderr
+        guard !child.isRunning, child.terminationStatus == 0 else {
+            throw CommandFailed(command: command, status: child.terminationStatus, output: text)
         }
         return text
     }

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import Testing
 @testable import TaskMesh
 import ZMQ
@@ -42,14 +43,53 @@ final class ChildProcess: @unchecked Sendable {
     }
 
     deinit {
-        if process.isRunning {
-            kill(process.processIdentifier, SIGKILL)
-            process.waitUntilExit()
-        }
+        guard isRunning else { return }
+        kill(pid, SIGKILL)
+        // Bounded: Foundation can miss a child's exit (it then reports the zombie as running
+        // for ever), and a test must never hang on one.
+        let deadline = ContinuousClock.now + .seconds(10)
+        while isRunning && ContinuousClock.now < deadline { usleep(5_000) }
     }
 
     var pid: Int32 { process.processIdentifier }
-    var isRunning: Bool { process.isRunning }
+
+    /// Whether the process still runs: it has not exited, by Foundation's account or by the
+    /// kernel's (a `waitid` that leaves it for Foundation to reap).
+    var isRunning: Bool { process.isRunning && peekExit() == nil }
+
+    /// Its exit status, or the number of the signal that ended it; -1 while it runs.
+    var terminationStatus: Int32 {
+        if !process.isRunning { return process.terminationStatus }
+        return peekExit()?.status ?? -1
+    }
+
+    /// Whether it ended by exiting (not by a signal); false while it runs.
+    var exited: Bool {
+        if !process.isRunning { return process.terminationReason == .exit }
+        return peekExit()?.signalled == false
+    }
+
+    /// How the process ended, from the kernel, without reaping it (Foundation still does), kept
+    /// once seen; nil while it runs. Once Foundation has reaped it, Foundation's account.
+    private func peekExit() -> (signalled: Bool, status: Int32)? {
+        if let seen = observedExit.withLock({ $0 }) { return seen }
+        var info = siginfo_t()
+        let found: (signalled: Bool, status: Int32)?
+        if waitid(P_PID, id_t(pid), &info, WEXITED | WNOHANG | WNOWAIT) == 0 {
+            guard info._sifields._sigchld.si_pid == pid else { return nil }
+            found = (info.si_code != CLD_EXITED, info._sifields._sigchld.si_status)
+        } else {
+            // Reaped by Foundation, which says so a moment later.
+            let deadline = ContinuousClock.now + .seconds(2)
+            while process.isRunning && ContinuousClock.now < deadline { usleep(1_000) }
+            guard !process.isRunning else { return nil }
+            found = (process.terminationReason != .exit, process.terminationStatus)
+        }
+        observedExit.withLock { $0 = found }
+        return found
+    }
+    private let observedExit = Mutex<(signalled: Bool, status: Int32)?>(nil)
+
     var stdout: String { (try? String(contentsOf: stdoutURL, encoding: .utf8)) ?? "" }
     var stderr: String { (try? String(contentsOf: stderrURL, encoding: .utf8)) ?? "" }
 
@@ -63,7 +103,7 @@ final class ChildProcess: @unchecked Sendable {
             return found != nil || !isRunning
         }
         guard let found else {
-            Issue.record("\(name) exited with \(process.terminationStatus) before printing \"\(prefix)\": \(stderr.suffix(2000))")
+            Issue.record("\(name) exited with \(terminationStatus) before printing \"\(prefix)\": \(stderr.suffix(2000))")
             throw EventuallyTimeout(what: prefix)
         }
         return found
@@ -73,7 +113,7 @@ final class ChildProcess: @unchecked Sendable {
     @discardableResult
     func waitForExit(timeout: Duration = .seconds(60)) async throws -> Int32 {
         try await eventually("\(name) exits", timeout: timeout) { !isRunning }
-        return process.terminationStatus
+        return terminationStatus
     }
 }
 
@@ -118,11 +158,34 @@ struct TestTopology {
 /// (`taskmesh up`, the examples): the system hands out ephemeral ports round-robin, so a port
 /// just released is not handed to the next parallel test.
 func freePort() throws -> Int {
-    let context = try Context()
-    let socket = try Socket(context, .pull)
-    let endpoint = try socket.bind("tcp://127.0.0.1:0")
-    socket.close()
-    return Int(endpoint.split(separator: ":").last!)!
+    let range = FreePorts.range
+    for _ in 0..<200 {
+        let port = Int.random(in: range)
+        guard FreePorts.handedOut.withLock({ $0.insert(port).inserted }) else { continue }
+        let context = try Context()
+        let socket = try Socket(context, .pull)
+        defer { socket.close() }
+        if (try? socket.bind("tcp://127.0.0.1:\(port)")) != nil { return port }
+    }
+    throw FreePorts.Exhausted(range: range)
+}
+
+/// Where `freePort` looks: below the kernel's ephemeral range (`ip_local_port_range`), from
+/// which every outgoing connection and every bind to port 0 takes its port, so that none can
+/// take a port between `freePort` and the bind of the role it was picked for; each port is
+/// handed out once per run, so parallel tests never share one.
+enum FreePorts {
+    static let handedOut = Mutex<Set<Int>>([])
+    static let range: ClosedRange<Int> = {
+        let text = (try? String(contentsOfFile: "/proc/sys/net/ipv4/ip_local_port_range", encoding: .utf8)) ?? ""
+        let ephemeralStart = text.split(whereSeparator: \.isWhitespace).first.flatMap { Int($0) } ?? 32768
+        return 10_000...max(10_999, min(ephemeralStart, 65_536) - 1)
+    }()
+
+    struct Exhausted: Error, CustomStringConvertible {
+        let range: ClosedRange<Int>
+        var description: String { "no free TCP port in \(range) after 200 tries" }
+    }
 }
 
 /// A direct-mode topology with fixed free ports, for roles started without `--sink`.

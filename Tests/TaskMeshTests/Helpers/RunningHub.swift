@@ -41,8 +41,6 @@ struct RunningHub {
         try await start(.reliable, topologyPath: topology.path, name: name)
     }
 
-    func port(_ endpoint: String) -> Int { Int(endpoint.split(separator: ":").last!)! }
-
     /// A `taskmesh worker` pointed at this hub (or at `relay`, a relay to it) with `arguments`
     /// added, run under `launcher` (a program and its arguments, such as `faketime -f +60s`) when
     /// given; returns once it is ready, with the fields of its `ready` line.

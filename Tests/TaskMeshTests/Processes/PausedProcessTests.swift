@@ -71,7 +71,7 @@ enum PausedProcessTests {
         frozen.signal(SIGCONT)
 
         let status = try await submit.waitForExit(timeout: .seconds(150))
-        #expect(submit.process.terminationReason == .exit, "submit died of signal \(status): \(submit.stderr.suffix(3000))")
+        #expect(submit.exited, "submit died of signal \(status): \(submit.stderr.suffix(3000))")
         #expect(hub.process.isRunning, "the \(scenario.mode == .direct ? "sink" : "broker") died: \(hub.process.stderr.suffix(3000))")
         #expect(worker.isRunning, "the worker died: \(worker.stderr.suffix(3000))")
         // One outcome per job: the summary accounts for every one of them.

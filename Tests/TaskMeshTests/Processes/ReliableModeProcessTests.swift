@@ -177,9 +177,10 @@ struct ReliableTopology {
     }
 
     @Test func brokerKilledUnderLoadEveryJobEndsOnce() async throws {
-        let first = try ReliableTopology(deadline: "20s")
+        // Fixed ports from below the ephemeral range: no outgoing connection takes them while
+        // the broker is down.
+        let first = try ReliableTopology(clientsPort: try freePort(), workersPort: try freePort(), deadline: "20s")
         let broker = try await RunningHub.start(first, name: "broker-1")
-        let restart = try ReliableTopology(clientsPort: broker.port(broker.clients), workersPort: broker.port(broker.workers), deadline: "20s")
         let logs = [temporaryPath("exec-a"), temporaryPath("exec-b")]
         let a = try await broker.startWorker(first, name: "a", log: logs[0])
         let b = try await broker.startWorker(first, name: "b", log: logs[1])
@@ -190,7 +191,7 @@ struct ReliableTopology {
         try await eventually("some jobs completed") { client.stats.succeeded >= 50 }
         broker.process.signal(SIGKILL)
         _ = try await broker.process.waitForExit()
-        let second = try await RunningHub.start(restart, name: "broker-2")
+        let second = try await RunningHub.start(first, name: "broker-2")
         let report = try await history.check(executionLogs: logs, expected: Self.echo)
 
         #expect(report.lost.isEmpty && report.unexpected.isEmpty && report.wrong.isEmpty, "\(report)")
