@@ -31,6 +31,13 @@ struct HandlerTimings {
     /// Jobs recorded that ran longer than `slowJob`.
     private(set) var slowJobsRecorded = 0
     private var overallMeanNanoseconds: Double = 0
+    /// Whether the last job recorded took more than `outlierWeight` times the mean.
+    private var lastWasOutlier = false
+    /// A lone job that took more than this many times the mean counts as this many times the
+    /// mean: a thread descheduled in the middle of a job of microseconds says nothing about the
+    /// jobs, and counted whole it would shrink the credit for the next hundred. A second such job
+    /// in a row counts whole (the jobs did become slower).
+    static let outlierWeight: Double = 8
 
     /// The mean time of recent jobs of any handler; nil until `samplesNeeded` jobs ended.
     var meanJobDuration: Duration? {
@@ -41,7 +48,11 @@ struct HandlerTimings {
     mutating func record(_ handler: String, _ elapsed: Duration) {
         let nanoseconds = elapsed.nanoseconds
         let slow = elapsed > Self.slowJob
-        overallMeanNanoseconds = jobsRecorded == 0 ? nanoseconds : overallMeanNanoseconds + (nanoseconds - overallMeanNanoseconds) / 64
+        let ceiling = overallMeanNanoseconds * Self.outlierWeight
+        let outlier = jobsRecorded > 0 && nanoseconds > ceiling
+        let counted = outlier && !lastWasOutlier ? ceiling : nanoseconds
+        overallMeanNanoseconds = jobsRecorded == 0 ? counted : overallMeanNanoseconds + (counted - overallMeanNanoseconds) / 64
+        lastWasOutlier = outlier
         jobsRecorded += 1
         if slow { slowJobsRecorded += 1 }
         if latest?.handler != handler {

@@ -190,6 +190,9 @@ final class JobRunner {
     /// memory, and passes back-pressure from a slow sink on to the clients.
     var unanswered: Int { inFlight + outbox.resultCount }
 
+    /// Jobs accepted that no runner has started yet.
+    var waitingJobs: Int { accepted.count + queue.count }
+
     /// What the loop advertises (ANNOUNCE, READY): the handler names and labels.
     var capabilities: Capabilities { Capabilities(handlers: handlers.names, labels: labels) }
 

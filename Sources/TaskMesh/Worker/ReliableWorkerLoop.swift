@@ -27,8 +27,10 @@ final class ReliableWorkerLoop {
     private var nextHeartbeat: Instant = .current
     private var draining: Instant?
     private let credit: WorkerCredit
-    /// The round trip to the broker (HEARTBEAT probes), which the credit must cover.
+    /// The round trip to the broker (HEARTBEAT probes), which the credit must cover, and the
+    /// loop's busy time per job, which bounds how fast jobs of microseconds end.
     private var roundTrip = RoundTripEstimate()
+    private var loopCost = LoopCost()
     /// The credit of the last READY, and the counts of timed and slow jobs when it was last
     /// reconsidered.
     private var announcedCredit = 0
@@ -75,14 +77,21 @@ final class ReliableWorkerLoop {
             let interest: Poller.Events = runner.hasResultsToSend ? [.readable, .writable] : .readable
             poller.setInterest(interest, at: brokerIndex)
             guard thread.wait(&poller, upTo: max(.zero, now.duration(to: runner.nextHousekeeping.map { min($0, nextHeartbeat) } ?? nextHeartbeat)), logger: logger) else { break }
+            let woke = Instant.current, endedBefore = runner.jobsTimed
             if runner.applyHandlerUpdate() && draining == nil { sendReady(credit: announcedCredit) }
             runner.collectCompletions()
             if runner.jobsTimed >= creditCheckedAt + Self.creditCheckInterval || runner.slowJobs != slowJobsCheckedAt { reconsiderCredit() }
-            if poller.events(at: brokerIndex).contains(.readable) { readBroker() }
+            if poller.events(at: brokerIndex).contains(.readable) {
+                readBroker()
+            } else if !roundTrip.ranDrySinceProbe && runner.waitingJobs == 0 {
+                roundTrip.ranDry()
+            }
             runner.startAccepted()
             runner.housekeeping(at: .current)
             runner.flush(to: broker)
-            if Instant.current >= nextHeartbeat { heartbeat() }
+            let done = Instant.current
+            loopCost.record(busy: woke.duration(to: done), ended: runner.jobsTimed - endedBefore)
+            if done >= nextHeartbeat { heartbeat() }
             runner.publishStats()
         }
         finish()
@@ -112,8 +121,7 @@ final class ReliableWorkerLoop {
                     sendReady()
                 }
                 brokerInstance = instance ?? brokerInstance
-                if let echo = heartbeat?.echo {
-                    roundTrip.echoed(echo, at: heardAt)
+                if let echo = heartbeat?.echo, roundTrip.echoed(echo, at: heardAt, jobsWaiting: runner.waitingJobs) {
                     reconsiderCredit()  // a link slower than thought needs more jobs in flight at once
                 }
             case .disconnect:
@@ -132,7 +140,7 @@ final class ReliableWorkerLoop {
             reconnect()
             return
         }
-        let probe = RoundTripEstimate.probe(at: now)
+        let probe = roundTrip.sendingProbe(at: now)
         _ = try? broker.trySend(WorkerHeartbeat(held: UInt32(clamping: runner.unanswered), probe: probe).encode())
     }
 
@@ -154,7 +162,8 @@ final class ReliableWorkerLoop {
 
     /// The credit for the jobs timed so far (`WorkerCredit`).
     private var creditNow: Int {
-        credit.credit(meanJob: runner.meanJobDuration, meanPayloadBytes: runner.meanPayloadBytes, roundTrip: roundTrip.estimate)
+        credit.credit(meanJob: runner.meanJobDuration, meanPayloadBytes: runner.meanPayloadBytes, roundTrip: roundTrip.estimate,
+                      loopCost: loopCost.perJob)
     }
 
     /// READY with `next` as the credit (by default the credit for the jobs timed so far); 0
@@ -179,7 +188,7 @@ final class ReliableWorkerLoop {
         let shrinking = next < announcedCredit
         logger.debug("announcing a new credit", metadata: [
             "credit": "\(next)", "was": "\(announcedCredit)", "meanJob": "\(runner.meanJobDuration ?? .zero)",
-            "roundTrip": "\(roundTrip.estimate ?? .zero)",
+            "roundTrip": "\(roundTrip.estimate ?? .zero)", "loopCost": "\(loopCost.perJob ?? .zero)",
         ])
         sendReady(credit: next)
         if shrinking { runner.declineWaiting(leaving: max(0, next - credit.concurrency)) }

@@ -200,6 +200,21 @@ final class RunningGauge: Sendable {
         #expect(timings.isFast("mostly"))
     }
 
+    /// A lone job far slower than the mean (a thread descheduled mid-job) barely moves the mean
+    /// the credit is sized by; a second in a row counts whole, since the jobs did become slower.
+    @Test func aLoneSlowJobBarelyMovesTheMeanJobTime() throws {
+        var timings = HandlerTimings()
+        for _ in 0..<200 { timings.record("echo", .microseconds(10)) }
+        let before = try #require(timings.meanJobDuration)
+        timings.record("echo", .milliseconds(8))
+        let afterOne = try #require(timings.meanJobDuration)
+        #expect(afterOne < before * 5 / 4, "one 8 ms job moved the mean from \(before) to \(afterOne)")
+        timings.record("echo", .milliseconds(8))
+        let afterTwo = try #require(timings.meanJobDuration)
+        #expect(afterTwo > .microseconds(100), "two slow jobs in a row count: \(afterTwo)")
+        #expect(timings.slowJobsRecorded == 2)
+    }
+
     @Test func handlerTimingsKeepEachHandlersRecordWhenJobsAlternate() {
         var timings = HandlerTimings()
         for _ in 0..<HandlerTimings.samplesNeeded {

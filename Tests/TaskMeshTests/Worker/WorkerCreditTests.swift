@@ -15,50 +15,116 @@ import ZMQ
         #expect(WorkerCredit(concurrency: 4, prefetch: 0, sendHighWaterMark: 0).credit(meanJob: .nanoseconds(300)) == 4)
     }
 
-    @Test func anUnsetPrefetchCoversTwoMillisecondsOfMeasuredWork() {
+    /// The least window is one wake-up of a busy broker, which reads clients that long before it
+    /// sends jobs again.
+    @Test func theLeastWindowIsABrokerWakeUp() {
+        #expect(WorkerCredit.window == BrokerLoop.clientReadBudget)
+    }
+
+    @Test func anUnsetPrefetchCoversTwentyMillisecondsOfMeasuredWork() {
         let credit = WorkerCredit(concurrency: 4, prefetch: nil, sendHighWaterMark: 0)
         #expect(credit.credit(meanJob: nil) == 4, "nothing timed yet: the free slots alone")
-        #expect(credit.credit(meanJob: .microseconds(20)) == 4 + 400)  // 2 ms × 4 runners / 20 µs
-        #expect(credit.credit(meanJob: .microseconds(4)) == 4 + 2000)
-        #expect(credit.credit(meanJob: .microseconds(1)) == 4 + WorkerCredit.maximumPrefetch)
+        #expect(credit.credit(meanJob: .microseconds(200)) == 4 + 400)  // 20 ms × 4 runners / 200 µs
+        #expect(credit.credit(meanJob: .microseconds(40)) == 4 + 2000)
+        #expect(credit.credit(meanJob: .microseconds(10)) == 4 + WorkerCredit.maximumPrefetch)
         #expect(credit.credit(meanJob: .zero) == 4 + WorkerCredit.maximumPrefetch)
-        #expect(credit.credit(meanJob: .milliseconds(50)) == 4, "slow jobs wait for no one at the worker")
+        #expect(credit.credit(meanJob: .milliseconds(10)) == 4 + 8, "jobs of milliseconds: a few")
+        #expect(credit.credit(meanJob: .milliseconds(100)) == 4, "slow jobs wait for no one at the worker")
         #expect(credit.credit(meanJob: .seconds(3600)) == 4)
     }
 
     /// Behind a slow link the credit covers the measured round trip, half again: 10 ms jobs on
-    /// 4 runners behind 200 ms ask for 4 + 300 ms × 4 / 10 ms; a round trip shorter than 2 ms
-    /// changes nothing, and one past a second counts as a second.
+    /// 4 runners behind 200 ms ask for 4 + 300 ms × 4 / 10 ms; a round trip shorter than the
+    /// 20 ms floor changes nothing, and one past a second counts as a second.
     @Test func anUnsetPrefetchCoversTheMeasuredRoundTrip() {
         let credit = WorkerCredit(concurrency: 4, prefetch: nil, sendHighWaterMark: 0)
         #expect(credit.credit(meanJob: .milliseconds(10), roundTrip: .milliseconds(200)) == 4 + 120)
-        #expect(credit.credit(meanJob: .milliseconds(10), roundTrip: nil) == 4)
-        #expect(credit.credit(meanJob: .microseconds(20), roundTrip: .microseconds(80)) == 4 + 400, "a loopback round trip: the 2 ms floor")
+        #expect(credit.credit(meanJob: .milliseconds(10), roundTrip: nil) == 4 + 8)
+        #expect(credit.credit(meanJob: .microseconds(200), roundTrip: .microseconds(80)) == 4 + 400, "a loopback round trip: the 20 ms floor")
         #expect(credit.credit(meanJob: .milliseconds(100), roundTrip: .seconds(30)) == 4 + 40, "at most a second's worth")
         #expect(WorkerCredit(concurrency: 4, prefetch: 0, sendHighWaterMark: 0).credit(meanJob: .milliseconds(10), roundTrip: .seconds(1)) == 4,
                 "a set prefetch is not sized")
     }
 
-    /// The estimate is the least of the last 8 probes' round trips, read back from the probe's
-    /// wrapping microsecond clock; an echo from more than a minute ago is no sample.
+    /// Jobs of microseconds end no faster than the loop thread reads them and sends their
+    /// results: the credit holds a window of the loop's time per job where that exceeds the
+    /// handlers' time over the runners, so a prefetched backlog drains within about the window.
+    @Test func theLoopsTimePerJobBoundsTheCreditOfFastJobs() {
+        let credit = WorkerCredit(concurrency: 4, prefetch: nil, sendHighWaterMark: 0)
+        #expect(credit.credit(meanJob: .microseconds(20), loopCost: .microseconds(50)) == 4 + 400)  // 20 ms / 50 µs
+        #expect(credit.credit(meanJob: .microseconds(20), roundTrip: .milliseconds(40), loopCost: .microseconds(50)) == 4 + 1200)
+        #expect(credit.credit(meanJob: .microseconds(200), loopCost: .microseconds(1)) == 4 + 400, "the runners bound it: 20 ms × 4 / 200 µs")
+        #expect(credit.credit(meanJob: .microseconds(200), loopCost: nil) == 4 + 400, "no loop time measured yet")
+    }
+
+    /// The loop's busy time per job ended, over at least 256 jobs, each measurement weighing a
+    /// quarter of the estimate.
+    @Test func theLoopCostIsBusyTimeOverJobsEnded() {
+        var cost = LoopCost()
+        cost.record(busy: .milliseconds(1), ended: 100)
+        #expect(cost.perJob == nil, "fewer than 256 jobs")
+        cost.record(busy: .microseconds(1560), ended: 156)
+        #expect(cost.perJob == .microseconds(10))
+        cost.record(busy: .milliseconds(3), ended: 0)  // a pass that ended nothing still counts its time
+        cost.record(busy: .microseconds(9_800), ended: 256)
+        #expect(cost.perJob == .microseconds(20), "10 µs + (50 µs - 10 µs) / 4: \(String(describing: cost.perJob))")
+    }
+
+    /// The estimate is the least round trip of the 30 s before the latest sample, read back from
+    /// the probe's wrapping microsecond clock; an echo from more than a minute ago is no sample.
     @Test func theRoundTripIsTheLeastOfTheRecentProbes() {
         var estimate = RoundTripEstimate()
         #expect(estimate.estimate == nil)
+        func sample(at sent: Instant, after wait: Duration) {
+            let probe = estimate.sendingProbe(at: sent)
+            estimate.ranDry()
+            estimate.echoed(probe, at: sent + wait, jobsWaiting: 0)
+        }
         let start = Instant(nanoseconds: 5_000_000_000)
-        let probe = RoundTripEstimate.probe(at: start)
-        estimate.echoed(probe, at: start + .milliseconds(210))
-        estimate.echoed(probe, at: start + .milliseconds(200))
-        estimate.echoed(probe, at: start + .milliseconds(900))
+        sample(at: start, after: .milliseconds(210))
+        sample(at: start + .seconds(1), after: .milliseconds(200))
+        sample(at: start + .seconds(2), after: .milliseconds(900))
         #expect(estimate.estimate == .milliseconds(200))
-        for _ in 0..<RoundTripEstimate.samples { estimate.echoed(probe, at: start + .milliseconds(300)) }
-        #expect(estimate.estimate == .milliseconds(300), "older samples give way to the last 8")
-        estimate.echoed(probe, at: start + .seconds(61))
+        sample(at: start + .seconds(20), after: .milliseconds(300))
+        #expect(estimate.estimate == .milliseconds(200), "a queue that builds for seconds is no slower link")
+        sample(at: start + .seconds(32), after: .milliseconds(300))
+        #expect(estimate.estimate == .milliseconds(300), "samples older than 30 s give way")
+        sample(at: start + .seconds(33), after: .seconds(61))
         #expect(estimate.estimate == .milliseconds(300))
         // Across the wrap of the 32-bit microsecond counter.
         let nearWrap = Instant(nanoseconds: Int64(UInt32.max) * 1000)
         var wrapping = RoundTripEstimate()
-        wrapping.echoed(RoundTripEstimate.probe(at: nearWrap), at: nearWrap + .milliseconds(5))
+        let probe = wrapping.sendingProbe(at: nearWrap)
+        wrapping.ranDry()
+        wrapping.echoed(probe, at: nearWrap + .milliseconds(5), jobsWaiting: 0)
         #expect(wrapping.estimate == .milliseconds(5))
+    }
+
+    /// An answer that came in behind jobs (the worker never ran dry while the probe was out, or
+    /// jobs wait as it is read) timed the queue the worker's own credit built: counting it would
+    /// raise the credit and the queue in turn.
+    @Test func anAnswerThatCameInBehindJobsIsNoSample() {
+        var estimate = RoundTripEstimate()
+        let start = Instant(nanoseconds: 9_000_000_000)
+        var probe = estimate.sendingProbe(at: start)
+        estimate.ranDry()
+        let counted = estimate.echoed(probe, at: start + .milliseconds(1), jobsWaiting: 0)
+        #expect(counted)
+        for second in 1...40 {
+            let sent = start + .seconds(Int64(second))
+            probe = estimate.sendingProbe(at: sent)
+            let busy = estimate.echoed(probe, at: sent + .milliseconds(54), jobsWaiting: 0)
+            #expect(!busy, "the worker never ran dry while the probe was out")
+            estimate.ranDry()
+            let behindJobs = estimate.echoed(probe, at: sent + .milliseconds(54), jobsWaiting: 4000)
+            #expect(!behindJobs, "jobs wait as the answer is read")
+        }
+        #expect(estimate.estimate == .milliseconds(1), "a flood's queue does not pass for a slow link")
+        let later = start + .seconds(60)
+        probe = estimate.sendingProbe(at: later)
+        estimate.ranDry()
+        estimate.echoed(probe, at: later + .milliseconds(200), jobsWaiting: 0)
+        #expect(estimate.estimate == .milliseconds(200), "a worker that runs dry between jobs learns a slower link")
     }
 
     @Test func anUnsetPrefetchHoldsAtMostSixteenMebibytesOfPayload() {
