@@ -208,13 +208,17 @@ struct BrokerState {
         return outbox[start...]
     }
 
-    /// BYE: the worker is stopping; it gets no more jobs and finishes what it runs.
-    mutating func bye(from worker: [UInt8], now: Instant) {
-        guard let route = workers[worker]?.route else { return }
+    /// BYE: the worker is stopping; it gets no more jobs and finishes what it runs. Returns what
+    /// it added to send: a job that waited for a worker other than this one may go to one now.
+    @discardableResult
+    mutating func bye(from worker: [UInt8], now: Instant) -> ArraySlice<BrokerOutput> {
+        let start = outbox.count
+        guard let route = workers[worker]?.route else { return outbox[start...] }
         workers[worker]?.draining = true
         queues.updateRoute(route, live: false, now: now)
         updateWorkerGauge()
         dispatchUnlessHeld(now: now)  // a job waiting for another worker than one may need it again
+        return outbox[start...]
     }
 
     /// DISCONNECT: the worker is gone; what it still ran goes to another worker.

@@ -1031,8 +1031,8 @@ private final class BrokerSimulation {
         let index = candidates[random.below(candidates.count)]
         action = "BYE from worker \(index)"
         guard heard(index), let routing = processes[index].routing else { return }
-        state.bye(from: routing, now: now)
         processes[index].draining = true
+        apply(state.bye(from: routing, now: now))
         check(state.snapshot.workers[routing]?.free == 0, "a worker that said BYE still has free slots")
     }
 
