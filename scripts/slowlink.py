@@ -4,21 +4,24 @@ may cap the rate. It stands in for `tc netem delay` where the kernel has no nete
 iptables' job: NetworkLab.lose). Standard library only.
 
     python3 scripts/slowlink.py --listen 127.0.0.1:6000 --to 10.77.0.1:5802 --delay-ms 100 [--kbps 800]
-        [--slow-ms 150]
+        [--slow-ms 150] [--throttle-kbps 64]
 
 Each chunk read from one side is written to the other `delay-ms` after it arrived, in order, so
 a round trip through the relay takes 2 x delay-ms longer. With --slow-ms, SIGUSR1 switches the
-delay to that many milliseconds and SIGUSR2 back to --delay-ms, so a test can slow a link for a
-while (chunks already waiting leave by the delay in force when their turn comes), and prints
-"delay N ms" when it does. Prints "ready" once it listens.
+delay to that many milliseconds; with --throttle-kbps, SIGHUP caps each direction at that rate;
+SIGUSR2 puts back --delay-ms and --kbps. So a test can slow or throttle a link for a while
+(chunks already waiting leave by the delay and rate in force when their turn comes). The relay
+prints "delay N ms" and "rate N kbps" as each takes effect, and "ready" once it listens.
 """
 import argparse
 import asyncio
 import signal
 import time
 
-# The one-way delay in force, in seconds (signals change it).
+# The one-way delay in force, in seconds, and the cap on each direction in bytes a second (0:
+# none); signals change both.
 delay = 0.0
+rate = 0.0
 
 
 def address(text):
@@ -26,7 +29,7 @@ def address(text):
     return host, int(port)
 
 
-async def pump(reader, writer, bytes_per_second):
+async def pump(reader, writer):
     queue = asyncio.Queue()
 
     async def read():
@@ -46,8 +49,8 @@ async def pump(reader, writer, bytes_per_second):
             if not chunk:
                 writer.close()
                 return
-            if bytes_per_second:
-                next_free = max(next_free, time.monotonic()) + len(chunk) / bytes_per_second
+            if rate:
+                next_free = max(next_free, time.monotonic()) + len(chunk) / rate
                 pause = next_free - time.monotonic()
                 if pause > 0:
                     await asyncio.sleep(pause)
@@ -67,24 +70,39 @@ async def main():
     parser.add_argument("--delay-ms", type=float, default=0)
     parser.add_argument("--kbps", type=float, default=0, help="cap each direction at this many kilobits a second")
     parser.add_argument("--slow-ms", type=float, default=None, help="the delay SIGUSR1 switches to (SIGUSR2 switches back)")
+    parser.add_argument("--throttle-kbps", type=float, default=None, help="the rate cap SIGHUP switches to (SIGUSR2 switches back)")
     options = parser.parse_args()
     # A parent that blocks or ignores these (a test runner's signal handling, inherited across
     # exec) must not leave the relay deaf.
-    signals = {signal.SIGTERM, signal.SIGINT, signal.SIGUSR1, signal.SIGUSR2}
+    signals = {signal.SIGTERM, signal.SIGINT, signal.SIGUSR1, signal.SIGUSR2, signal.SIGHUP}
     signal.pthread_sigmask(signal.SIG_UNBLOCK, signals)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     signal.signal(signal.SIGINT, signal.SIG_DFL)
-    global delay
+
+    def set_delay(ms):
+        global delay
+        delay = ms / 1000
+        print(f"delay {ms:g} ms", flush=True)
+
+    def set_rate(kbps):
+        global rate
+        rate = kbps * 1000 / 8
+        print(f"rate {kbps:g} kbps", flush=True)
+
+    def restore():
+        set_delay(options.delay_ms)
+        set_rate(options.kbps)
+
+    global delay, rate
     delay = options.delay_ms / 1000
     rate = options.kbps * 1000 / 8
+    loop = asyncio.get_running_loop()
     if options.slow_ms is not None:
-        def set_delay(ms):
-            global delay
-            delay = ms / 1000
-            print(f"delay {ms:g} ms", flush=True)
-        loop = asyncio.get_running_loop()
         loop.add_signal_handler(signal.SIGUSR1, set_delay, options.slow_ms)
-        loop.add_signal_handler(signal.SIGUSR2, set_delay, options.delay_ms)
+    if options.throttle_kbps is not None:
+        loop.add_signal_handler(signal.SIGHUP, set_rate, options.throttle_kbps)
+    if options.slow_ms is not None or options.throttle_kbps is not None:
+        loop.add_signal_handler(signal.SIGUSR2, restore)
 
     async def relay(client_reader, client_writer):
         try:
@@ -92,8 +110,8 @@ async def main():
         except OSError:
             client_writer.close()
             return
-        await asyncio.gather(pump(client_reader, server_writer, rate),
-                             pump(server_reader, client_writer, rate))
+        await asyncio.gather(pump(client_reader, server_writer),
+                             pump(server_reader, client_writer))
 
     server = await asyncio.start_server(relay, *options.listen)
     print("ready", flush=True)

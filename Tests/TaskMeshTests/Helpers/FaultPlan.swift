@@ -13,6 +13,10 @@ struct FaultPlan: CustomStringConvertible, Sendable {
         case freeze
         /// The host's link to the hub slowed by this many milliseconds each way (its relay).
         case slow(Int)
+        /// The host's link to the hub capped at this many kilobits a second each way (its relay).
+        case throttle(Int)
+        /// The host's wall clock moved by this many seconds (its monotonic clock runs on).
+        case skew(Int)
         /// SIGKILL, then the same command started again.
         case kill
 
@@ -22,6 +26,8 @@ struct FaultPlan: CustomStringConvertible, Sendable {
             case .lose(let percent): "lose \(percent)%"
             case .freeze: "freeze"
             case .slow(let milliseconds): "slow by \(milliseconds) ms each way"
+            case .throttle(let kbps): "throttle to \(kbps) kbps each way"
+            case .skew(let seconds): "wall clock \(seconds > 0 ? "+" : "")\(seconds) s"
             case .kill: "kill -9"
             }
         }
@@ -39,9 +45,11 @@ struct FaultPlan: CustomStringConvertible, Sendable {
     let faults: [Fault]
 
     /// `count` faults over `hosts`, striking between 5% and 60% of `jobs` outcomes, each lasting
-    /// 1 to 3 s. `killable` hosts may be killed, `slowable` ones (behind a relay) slowed by
-    /// `slowBy` ms each way; every host may be cut, made lossy or frozen.
-    init(seed: UInt64, count: Int, hosts: [String], killable: Set<String>, slowable: Set<String> = [], slowBy: Int = 150, jobs: Int) {
+    /// 1 to 3 s. `killable` hosts may be killed; `slowable` ones (behind a relay) slowed by
+    /// `slowBy` ms each way or throttled to `throttleTo` kbps; `skewable` ones (under libfaketime)
+    /// have their wall clock moved 90 s either way; every host may be cut, made lossy or frozen.
+    init(seed: UInt64, count: Int, hosts: [String], killable: Set<String>, slowable: Set<String> = [], slowBy: Int = 150,
+         throttleTo: Int = 64, skewable: Set<String> = [], jobs: Int) {
         var random = SplitMix64(seed: seed)
         var thresholds = (0..<count).map { _ in jobs / 20 + random.below(jobs * 11 / 20) }
         thresholds.sort()
@@ -49,7 +57,8 @@ struct FaultPlan: CustomStringConvertible, Sendable {
             let target = hosts[random.below(hosts.count)]
             var kinds: [Kind] = [.cut(.both), .cut(.inbound), .cut(.outbound), .lose(20), .freeze]
             if killable.contains(target) { kinds.append(.kill) }
-            if slowable.contains(target) { kinds.append(.slow(slowBy)) }
+            if slowable.contains(target) { kinds += [.slow(slowBy), .throttle(throttleTo)] }
+            if skewable.contains(target) { kinds.append(.skew(random.below(2) == 0 ? -90 : 90)) }
             return Fault(atDone: atDone, kind: kinds[random.below(kinds.count)], target: target,
                          lasts: .milliseconds(1000 + random.below(2001)))
         }

@@ -4,16 +4,16 @@ import Testing
 
 /// Chaos runs: the hub, the workers and the clients each in a network namespace of their own
 /// (`NetworkLab`), while a seeded plan (`FaultPlan`) cuts hosts off both ways or one way, drops a
-/// fifth of their packets, slows workers' links, freezes hosts and kills them (then starts them
-/// again). Pairs of `taskmesh submit` clients run 10 ms sleep jobs and verified echo jobs through
+/// fifth of their packets, slows or throttles workers' links, moves workers' wall clocks, freezes
+/// hosts and kills them (then starts them again). Pairs of `taskmesh submit` clients run 10 ms sleep jobs and verified echo jobs through
 /// it. After every run the invariants are checked and reported:
 ///
 /// - every job has exactly one outcome at its client (the summaries account for each), and no
 ///   result is wrong (no cross-talk between the clients);
 /// - reliable mode: every job ends ok (none lost), run at most `max_attempts` times; direct
 ///   mode: every job ends ok or timed out, run at most once;
-/// - no process aborted or died but the ones the plan killed, and every role holds less than
-///   1 GiB resident at the end;
+/// - no process aborted or died but the ones the plan killed, and every role ends holding at
+///   most twice what it held after the first batch, plus 64 MiB;
 /// - recovery: once the last fault has healed, a fresh batch of 2,000 jobs succeeds whole.
 ///
 /// The seeded runs go one after another, beside the soak (two meshes at a time: each lab is a
@@ -84,8 +84,15 @@ final class ChaosRun: @unchecked Sendable {
     /// Lowest CPU priority: the run shares the machine with the rest of the suite.
     static let nice = ["/usr/bin/nice", "-n", "19"]
 
-    /// What a slow fault adds to a worker's link to the hub, each way.
+    /// What a slow fault adds to a worker's link to the hub, each way, and the rate a throttle
+    /// fault caps it at.
     static let slowBy = 150
+    static let throttleTo = 64
+    /// libfaketime, which every worker runs under (`scripts/fakeclock.py`) so that a skew fault
+    /// can move its wall clock through a file (read at most a second late; its monotonic clock
+    /// is left alone).
+    static let hasLibfaketime = ["/usr/lib/x86_64-linux-gnu", "/usr/lib/aarch64-linux-gnu", "/usr/lib"]
+        .contains { FileManager.default.fileExists(atPath: "\($0)/faketime/libfaketime.so.1") }
     /// Where a worker's relay to the hub listens, in the worker's namespace.
     static let relayEndpoint = "127.0.0.1:6000"
 
@@ -100,6 +107,9 @@ final class ChaosRun: @unchecked Sendable {
          faults: Int = ChaosProcessTests.setting("TASKMESH_CHAOS_FAULTS", 4), sleepMilliseconds: Int = 10,
          workers: Int = 2, clientPairs: Int = 1) throws {
         if let reason = NetworkLab.unavailable { throw NetworkLabUnavailable(reason: reason) }
+        guard Self.hasLibfaketime else {
+            throw NetworkLabUnavailable(reason: "libfaketime is not installed (apt-get install faketime, or scripts/setup.sh)")
+        }
         self.mode = mode
         self.jobsPerClient = jobsPerClient
         self.sleepMilliseconds = sleepMilliseconds
@@ -107,7 +117,8 @@ final class ChaosRun: @unchecked Sendable {
         self.clientPairs = clientPairs
         lab = try NetworkLab(hosts: ["hub"] + self.workers + ["client"])
         plan = FaultPlan(seed: seed &* 2 &+ (mode == .direct ? 1 : 0), count: faults, hosts: ["hub"] + self.workers + ["client"],
-                         killable: Set(["hub"] + self.workers), slowable: Set(self.workers), slowBy: Self.slowBy, jobs: jobsPerClient)
+                         killable: Set(["hub"] + self.workers), slowable: Set(self.workers), slowBy: Self.slowBy,
+                         throttleTo: Self.throttleTo, skewable: Set(self.workers), jobs: jobsPerClient)
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         topologyPath = try temporaryTopologyFile("chaos-\(mode)", Self.topology(mode, hub: lab.address(of: "hub")))
     }
@@ -126,6 +137,10 @@ final class ChaosRun: @unchecked Sendable {
     }
 
     func executionLog(_ host: String) -> String { "\(directory)/\(host).executions" }
+    /// The offset libfaketime gives the host's wall clock ("+0", "+90s", "-90s"), and the name
+    /// of the semaphore and shared memory it uses (removed from /dev/shm at the end).
+    func clockOffsetFile(_ host: String) -> String { "\(directory)/\(host).faketime" }
+    func sharedClockName(_ host: String) -> String { "taskmesh_chaos_\(getpid())_\(ObjectIdentifier(self).hashValue & 0xffffff)_\(host)" }
 
     private func startHub() async throws {
         let hub = try await RunningHub.start(mode, topologyPath: topologyPath, name: "hub",
@@ -143,14 +158,16 @@ final class ChaosRun: @unchecked Sendable {
             let upstream = hub.workers.replacingOccurrences(of: "tcp://", with: "")
             let relay = try ChildProcess("\(host)-relay", executable: launcher[0], Array(launcher.dropFirst()) + [
                 "python3", RepositoryFiles.root.appendingPathComponent("scripts/slowlink.py").path,
-                "--listen", Self.relayEndpoint, "--to", upstream, "--slow-ms", "\(Self.slowBy)",
+                "--listen", Self.relayEndpoint, "--to", upstream, "--slow-ms", "\(Self.slowBy)", "--throttle-kbps", "\(Self.throttleTo)",
             ])
             _ = try await relay.waitForLine(startingWith: "ready")
             relays[host] = relay
         }
         var arguments = ["--handlers", "echo,sleep", "--execution-log", executionLog(host)]
         if mode == .direct { arguments += ["--bind", "tcp://\(lab.address(of: host)):5803"] }
-        let (process, _) = try await hub.launchWorker(host, arguments, launcher: lab.launcher(on: host, then: Self.nice),
+        let fakeClock = ["python3", RepositoryFiles.root.appendingPathComponent("scripts/fakeclock.py").path,
+                         "--offset-file", clockOffsetFile(host), "--shared", sharedClockName(host), "--"]
+        let (process, _) = try await hub.launchWorker(host, arguments, launcher: lab.launcher(on: host, then: Self.nice + fakeClock),
                                                       via: "tcp://\(Self.relayEndpoint)")
         record(host, process)
     }
@@ -177,6 +194,7 @@ final class ChaosRun: @unchecked Sendable {
         for host in workers { try await startWorker(host) }
         let baseline = try await batch("baseline")
         #expect(baseline.status == 0, "before any fault: \(baseline.output)")
+        let residentBefore = current.mapValues { (pid: $0.pid, kib: Self.residentKiB($0.pid)) }
         var clients: [ChildProcess] = []
         for pair in 1...clientPairs {
             clients.append(try submit("sleeper\(pair)", ["sleep", "\(sleepMilliseconds)", "--count", "\(jobsPerClient)", "--window", "64"]))
@@ -202,7 +220,7 @@ final class ChaosRun: @unchecked Sendable {
 
         for client in clients {
             try await client.waitForExit(timeout: .seconds(180))
-            #expect(client.process.terminationReason == .exit, "\(client.name) died of signal \(client.process.terminationStatus)")
+            #expect(client.exited, "\(client.name) died of signal \(client.terminationStatus)")
         }
         var outcomes: [String: Int] = [:]
         for client in clients {
@@ -229,10 +247,16 @@ final class ChaosRun: @unchecked Sendable {
         let recovery = try await batch("recovery")
         #expect(recovery.status == 0, "after the faults healed: \(recovery.output)")
 
-        // Memory: every role ends within a bound (none grows without one through the faults).
+        // Memory: every role ends within a bound (none grows without one through the faults): at
+        // most twice what it held after the first batch, and 64 MiB more, and under 1 GiB.
         var rss: [String: Int] = [:]
         for (host, process) in current { rss[host] = Self.residentKiB(process.pid) }
-        for (host, kib) in rss { #expect(kib < 1 << 20, "\(host) holds \(kib) KiB at the end") }
+        for (host, kib) in rss {
+            #expect(kib < 1 << 20, "\(host) holds \(kib) KiB at the end")
+            if let before = residentBefore[host], before.pid == current[host]?.pid {
+                #expect(kib <= 2 * before.kib + 64 << 10, "\(host) grew from \(before.kib) KiB to \(kib) KiB through the faults")
+            }
+        }
 
         for process in started where !killed.contains(ObjectIdentifier(process)) {
             #expect(!process.stderr.contains("Assertion failed"), "\(process.name) aborted: \(process.stderr.suffix(2000))")
@@ -247,7 +271,8 @@ final class ChaosRun: @unchecked Sendable {
             \(executions.values.filter { $0 > 1 }.count) more than once
               the run ended \((ended - healed).wholeMilliseconds) ms after the last heal; 2,000 fresh jobs: \
             \(recovery.status == 0 ? "all ok" : "FAILED") at \(recovery.jobsPerSecond) jobs/s, before the faults \(baseline.jobsPerSecond)
-              resident at the end (MiB): \(rss.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value / 1024)" }.joined(separator: ", "))
+              resident after the first batch and at the end (MiB): \(rss.sorted { $0.key < $1.key }.map { host, kib in
+                "\(host) \(residentBefore[host].map { "\($0.kib / 1024)" } ?? "?") → \(kib / 1024)" }.joined(separator: ", "))
             """)
         try await stopAll()
     }
@@ -279,9 +304,18 @@ final class ChaosRun: @unchecked Sendable {
             for target in targets { target.signal(SIGCONT) }
         case .slow(let milliseconds):
             let relay = try #require(relays[fault.target])
-            try await switchDelay(relay, SIGUSR1, to: milliseconds)
+            try await switchRelay(relay, SIGUSR1, until: "delay \(milliseconds) ms")
             try await Task.sleep(for: fault.lasts)
-            try await switchDelay(relay, SIGUSR2, to: 0)
+            try await switchRelay(relay, SIGUSR2, until: "delay 0 ms")
+        case .throttle(let kbps):
+            let relay = try #require(relays[fault.target])
+            try await switchRelay(relay, SIGHUP, until: "rate \(kbps) kbps")
+            try await Task.sleep(for: fault.lasts)
+            try await switchRelay(relay, SIGUSR2, until: "rate 0 kbps")
+        case .skew(let seconds):
+            try "\(seconds > 0 ? "+" : "")\(seconds)s\n".write(toFile: clockOffsetFile(fault.target), atomically: true, encoding: .utf8)
+            try await Task.sleep(for: fault.lasts)
+            try "+0\n".write(toFile: clockOffsetFile(fault.target), atomically: true, encoding: .utf8)
         case .kill:
             let target = try #require(current[fault.target])
             killed.insert(ObjectIdentifier(target))
@@ -292,9 +326,8 @@ final class ChaosRun: @unchecked Sendable {
         }
     }
 
-    /// Signals the relay to switch its delay and waits until it says it has.
-    private func switchDelay(_ relay: ChildProcess, _ signal: Int32, to milliseconds: Int) async throws {
-        let said = "delay \(milliseconds) ms"
+    /// Signals the relay to switch its delay or rate and waits until it says `said`.
+    private func switchRelay(_ relay: ChildProcess, _ signal: Int32, until said: String) async throws {
         let before = relay.stdout.components(separatedBy: said).count
         relay.signal(signal)
         try await eventually("\(relay.name) says \(said)", timeout: .seconds(10)) { relay.stdout.components(separatedBy: said).count > before }
@@ -325,5 +358,9 @@ final class ChaosRun: @unchecked Sendable {
         for process in current.values { try await process.waitForExit(timeout: .seconds(20)) }
         for relay in relays.values { relay.signal(SIGTERM) }
         for relay in relays.values { try await relay.waitForExit(timeout: .seconds(10)) }
+        for host in workers {
+            try? FileManager.default.removeItem(atPath: "/dev/shm/sem.\(sharedClockName(host))_sem")
+            try? FileManager.default.removeItem(atPath: "/dev/shm/\(sharedClockName(host))_shm")
+        }
     }
 }
